@@ -1,0 +1,25 @@
+//! Parse the command line, run the subcommand, print its error once, pick the exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use whisper_appliance::cli::{Cli, Command, ModelCommand};
+use whisper_appliance::errors::CommandError;
+use whisper_appliance::{logging, model, transcribe};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init();
+    let result: Result<(), CommandError> = match cli.command {
+        Command::Transcribe(args) => transcribe::run(args),
+        Command::Model(ModelCommand::Import { sources, out }) => model::run_import(&sources, &out).map_err(Into::into),
+        Command::Model(ModelCommand::Info { file }) => model::run_info(&file).map_err(Into::into),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(error.exit_code())
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! The `transcribe` command: files in, transcripts out, one model load for all of them.
+//!
+//! One file prints to stdout; several need `--output-dir` and get one output file each.
+//! A file that fails is reported on one line of stderr and the others still run; the
+//! exit code says whether any failed. Progress bars go to stderr only when it is a
+//! terminal, so piping stdout into another program stays clean.
+
+use std::collections::HashSet;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::audio;
+use crate::cli::TranscribeArgs;
+use crate::engine::{CancelToken, Engine, EngineOptions, Observer, Request, Transcript, default_threads};
+use crate::errors::{CommandError, InputError};
+use crate::formats::Format;
+use crate::model;
+
+pub fn run(args: TranscribeArgs) -> Result<(), CommandError> {
+    if args.files.len() > 1 && args.output_dir.is_none() {
+        return Err(CommandError::OutputDirRequired);
+    }
+    let request = Request::new(&args.language, args.translate)?;
+    let model_path = args.model.unwrap_or_else(|| PathBuf::from(model::DEFAULT_MODEL_PATH));
+    let options = EngineOptions { threads: args.threads.unwrap_or_else(default_threads), use_gpu: true };
+    let engine = Engine::load(&model_path, &options)?;
+    engine.check(&request)?;
+
+    let outputs = output_paths(&args.files, args.output_dir.as_deref(), args.format);
+    let mut failed = 0;
+    for (input, output) in args.files.iter().zip(&outputs) {
+        let result = transcribe_one(&engine, input, &request)
+            .and_then(|transcript| write_output(&transcript, args.format, output.as_deref()));
+        if let Err(error) = result {
+            failed += 1;
+            eprintln!("error: {}: {}", input.display(), error);
+        }
+    }
+    match failed {
+        0 => Ok(()),
+        failed => Err(CommandError::InputsFailed { failed, total: args.files.len() }),
+    }
+}
+
+fn transcribe_one(engine: &Engine, input: &Path, request: &Request) -> Result<Transcript, InputError> {
+    let bar = ProgressBar::new(100).with_message(display_name(input));
+    bar.set_style(
+        ProgressStyle::with_template("{msg:30!} [{bar:30}] {pos:>3}% {elapsed}")
+            .expect("the template is a constant")
+            .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(Duration::from_millis(250));
+    let decoded = audio::decode_file(input)?;
+    let progress_bar = bar.clone();
+    let observer = Observer {
+        on_progress: Box::new(move |percent| progress_bar.set_position(u64::from(percent))),
+        on_segment: Box::new(|_| {}),
+    };
+    let transcript = engine.transcribe(&decoded.samples, request, observer, &CancelToken::default());
+    bar.finish_and_clear();
+    Ok(transcript?)
+}
+
+fn display_name(path: &Path) -> String {
+    path.file_name().map_or_else(|| path.display().to_string(), |name| name.to_string_lossy().into_owned())
+}
+
+/// `<stem>.<ext>` per input, or `<file name>.<ext>` for all when two stems collide
+/// (`talk.wav` and `talk.mp3`), so no output overwrites another.
+fn output_paths(files: &[PathBuf], dir: Option<&Path>, format: Format) -> Vec<Option<PathBuf>> {
+    let Some(dir) = dir else {
+        return vec![None; files.len()];
+    };
+    let stems: Vec<_> = files.iter().map(|f| f.file_stem().unwrap_or_default()).collect();
+    let unique = stems.iter().collect::<HashSet<_>>().len() == stems.len();
+    files
+        .iter()
+        .zip(stems)
+        .map(|(file, stem)| {
+            let base = if unique { stem } else { file.file_name().unwrap_or_default() };
+            let mut name = base.to_os_string();
+            name.push(".");
+            name.push(format.extension());
+            Some(dir.join(name))
+        })
+        .collect()
+}
+
+fn write_output(transcript: &Transcript, format: Format, output: Option<&Path>) -> Result<(), InputError> {
+    let rendered = format.render(transcript);
+    match output {
+        Some(path) => {
+            std::fs::write(path, rendered).map_err(|source| InputError::Write { path: path.to_owned(), source })
+        }
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(rendered.as_bytes())
+                .and_then(|()| stdout.flush())
+                .map_err(|source| InputError::Write { path: PathBuf::from("<stdout>"), source })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outputs_use_stems_unless_two_collide() {
+        let dir = Path::new("/out");
+        let files = [PathBuf::from("a/talk.wav"), PathBuf::from("b/other.mp3")];
+        assert_eq!(
+            output_paths(&files, Some(dir), Format::Srt),
+            vec![Some(PathBuf::from("/out/talk.srt")), Some(PathBuf::from("/out/other.srt"))]
+        );
+        let files = [PathBuf::from("talk.wav"), PathBuf::from("talk.mp3")];
+        assert_eq!(
+            output_paths(&files, Some(dir), Format::Txt),
+            vec![Some(PathBuf::from("/out/talk.wav.txt")), Some(PathBuf::from("/out/talk.mp3.txt"))]
+        );
+        assert_eq!(output_paths(&files[..1], None, Format::Txt), vec![None]);
+    }
+}
