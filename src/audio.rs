@@ -19,3 +19,14 @@ pub fn decode_file(path: &Path) -> Result<Audio, DecodeError> {
     let samples = bytes[44..].chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]]) as f32 / 32768.0).collect();
     Ok(Audio { samples })
 }
+
+/// What the upload turned out to be (STUB).
+#[derive(Debug, Clone)]
+pub struct SourceInfo {
+    pub codec: String,
+}
+
+/// Checks that a file holds a decodable audio track (STUB).
+pub fn probe(path: &Path) -> Result<SourceInfo, DecodeError> {
+    decode_file(path).map(|_| SourceInfo { codec: "pcm".into() })
+}

@@ -20,6 +20,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Serve the upload page, the job API and the OpenAI-compatible API (default 127.0.0.1:5000).
+    ///
+    /// Settings come from flags, then `WHISPER_APPLIANCE_*` variables, then the config file,
+    /// then defaults. Example: whisper-appliance serve --state-dir ./state --model models/ggml-tiny.en.bin
+    Serve(ServeArgs),
     /// Transcribe audio or video files to text on this machine.
     ///
     /// Example: whisper-appliance transcribe --model models/ggml-tiny.en.bin meeting.m4a
@@ -27,6 +32,59 @@ pub enum Command {
     /// Import, inspect or quantize whisper models.
     #[command(subcommand)]
     Model(ModelCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// TOML configuration file. A missing default file is fine; a missing named one is an error.
+    #[arg(long, value_name = "FILE", env = "WHISPER_APPLIANCE_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Address and port to listen on [default: 127.0.0.1:5000].
+    #[arg(long, value_name = "ADDR:PORT", env = "WHISPER_APPLIANCE_LISTEN")]
+    pub listen: Option<String>,
+
+    /// Directory for the job database, secrets and, unless --temp-dir says otherwise, uploads
+    /// [default: $STATE_DIRECTORY from systemd, else /var/lib/whisper-appliance].
+    #[arg(long, value_name = "DIR", env = "WHISPER_APPLIANCE_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// Directory for uploads while their jobs run [default: $CACHE_DIRECTORY/uploads from
+    /// systemd, else <state-dir>/uploads].
+    #[arg(long, value_name = "DIR", env = "WHISPER_APPLIANCE_TEMP_DIR")]
+    pub temp_dir: Option<PathBuf>,
+
+    /// The ggml model file [default: <state-dir>/models/ggml-tiny.en.bin].
+    #[arg(long, value_name = "FILE", env = "WHISPER_APPLIANCE_MODEL")]
+    pub model: Option<PathBuf>,
+
+    /// Transcriptions run at the same time [default: 1].
+    #[arg(long, value_name = "N", env = "WHISPER_APPLIANCE_WORKERS")]
+    pub workers: Option<usize>,
+
+    /// CPU threads per transcription [default: the cores available divided by --workers].
+    #[arg(long, value_name = "N", env = "WHISPER_APPLIANCE_THREADS")]
+    pub threads: Option<usize>,
+
+    /// Jobs that may wait for a worker; more get 503 with Retry-After [default: 32].
+    #[arg(long, value_name = "N", env = "WHISPER_APPLIANCE_QUEUE_SIZE")]
+    pub queue_size: Option<usize>,
+
+    /// Largest accepted upload in megabytes (10^6 bytes) [default: 500].
+    #[arg(long, value_name = "MB", env = "WHISPER_APPLIANCE_MAX_UPLOAD_MB")]
+    pub max_upload_mb: Option<u64>,
+
+    /// Hours a finished job and its transcript are kept before deletion [default: 168, 7 days].
+    #[arg(long, value_name = "HOURS", env = "WHISPER_APPLIANCE_RETENTION_HOURS")]
+    pub retention_hours: Option<u64>,
+
+    /// Seconds a running job may take to finish on SIGTERM before it is re-queued [default: 30].
+    #[arg(long, value_name = "SECONDS", env = "WHISPER_APPLIANCE_SHUTDOWN_GRACE_SECS")]
+    pub shutdown_grace_secs: Option<u64>,
+
+    /// Print the effective configuration (secrets redacted) and exit.
+    #[arg(long)]
+    pub print_config: bool,
 }
 
 #[derive(Debug, Args)]

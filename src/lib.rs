@@ -13,12 +13,20 @@
 
 pub mod audio;
 pub mod cli;
+pub mod config;
 pub mod engine;
 pub mod errors;
 pub mod formats;
+pub mod http;
+pub mod jobs;
 pub mod logging;
+pub mod metrics;
 pub mod model;
+pub mod openai;
+pub mod serve;
 pub mod transcribe;
+pub mod ui;
+pub mod upload;
 
 use std::sync::LazyLock;
 

@@ -59,7 +59,7 @@ impl Transcript {
 }
 
 /// What the caller wants from one transcription.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Request {
     /// A language code such as `en`, or `None` to detect it.
     pub language: Option<String>,
@@ -67,6 +67,9 @@ pub struct Request {
     pub translate: bool,
     /// Text to condition the decoder on (names, spelling), as OpenAI's `prompt`.
     pub prompt: Option<String>,
+    /// Sampling temperature to start from (0 to 1); whisper.cpp raises it on failures.
+    #[serde(default)]
+    pub temperature: Option<f32>,
 }
 
 impl Request {
@@ -78,7 +81,7 @@ impl Request {
             code if whisper_rs::get_lang_id(code).is_some() => Some(language),
             _ => return Err(EngineError::UnknownLanguage { language }),
         };
-        Ok(Request { language, translate, prompt: None })
+        Ok(Request { language, translate, prompt: None, temperature: None })
     }
 }
 
@@ -283,6 +286,9 @@ impl Engine {
         if let Some(prompt) = &request.prompt {
             params.set_initial_prompt(prompt);
         }
+        if let Some(temperature) = request.temperature {
+            params.set_temperature(temperature);
+        }
         // Measured on tiny.en: conditioning on the previous window's text makes long
         // recordings fall into repetition loops (34-57% WER instead of 12-19%).
         if packed.len() > 30 * SAMPLE_RATE as usize {
@@ -300,7 +306,11 @@ impl Engine {
             (whisper_progress.borrow_mut())(percent.clamp(0, 99) as u8);
         });
         let cancel_flag = cancel.clone();
-        params.set_abort_callback_safe(move || cancel_flag.is_cancelled());
+        // whisper-rs 0.16's trampoline reads its user data as `F` although it stores a
+        // `Box<dyn FnMut>`; with `F` itself a `Box<dyn FnMut>` both agree. A plain closure
+        // here makes whisper.cpp read garbage and abort every encode.
+        let abort: Box<dyn FnMut() -> bool> = Box::new(move || cancel_flag.is_cancelled());
+        params.set_abort_callback_safe::<_, Box<dyn FnMut() -> bool>>(abort);
         let mut on_segment = observer.on_segment;
         let segment_timeline = Arc::clone(&timeline);
         params.set_segment_callback_safe_lossy(move |data: whisper_rs::SegmentCallbackData| {

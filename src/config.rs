@@ -1,0 +1,209 @@
+//! One validated [`Config`] for `serve`, resolved field by field: flag or
+//! `WHISPER_APPLIANCE_*` variable (clap merges those two), then the TOML file, then the default.
+//!
+//! Every path derives from the state directory unless set on its own. Nothing is read
+//! from the working directory implicitly. Unknown keys in the file are refused (a typo in
+//! a setting must not silently fall back to a default) and unknown `WHISPER_APPLIANCE_*`
+//! variables are warned about.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cli::ServeArgs;
+use crate::engine::default_threads;
+use crate::errors::ConfigError;
+
+/// Where the packaged configuration lives.
+pub const DEFAULT_CONFIG_FILE: &str = "/etc/whisper-appliance/config.toml";
+const DEFAULT_STATE_DIR: &str = "/var/lib/whisper-appliance";
+const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
+const DEFAULT_QUEUE_SIZE: usize = 32;
+const DEFAULT_MAX_UPLOAD_MB: u64 = 500;
+const DEFAULT_RETENTION_HOURS: u64 = 7 * 24;
+const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 30;
+
+/// The keys a config file may hold: the long flag names with underscores.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    state_dir: Option<PathBuf>,
+    temp_dir: Option<PathBuf>,
+    model: Option<PathBuf>,
+    workers: Option<usize>,
+    threads: Option<usize>,
+    queue_size: Option<usize>,
+    max_upload_mb: Option<u64>,
+    retention_hours: Option<u64>,
+    shutdown_grace_secs: Option<u64>,
+}
+
+/// The effective configuration of a running server.
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub state_dir: PathBuf,
+    pub temp_dir: PathBuf,
+    pub model: PathBuf,
+    pub workers: usize,
+    pub threads: usize,
+    pub queue_size: usize,
+    pub max_upload_mb: u64,
+    pub retention_hours: u64,
+    pub shutdown_grace_secs: u64,
+}
+
+impl Config {
+    pub fn load(args: &ServeArgs) -> Result<Config, ConfigError> {
+        warn_unknown_env_vars();
+        let file = read_file(args.config.as_deref())?;
+        let state_dir = args
+            .state_dir
+            .clone()
+            .or(file.state_dir)
+            .or_else(|| std::env::var_os("STATE_DIRECTORY").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
+        let state_dir = absolute(&state_dir)?;
+        let temp_dir = args
+            .temp_dir
+            .clone()
+            .or(file.temp_dir)
+            .or_else(|| std::env::var_os("CACHE_DIRECTORY").map(|cache| PathBuf::from(cache).join("uploads")))
+            .unwrap_or_else(|| state_dir.join("uploads"));
+        let model = args.model.clone().or(file.model).unwrap_or_else(|| state_dir.join("models/ggml-tiny.en.bin"));
+        let listen_text = args.listen.clone().or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen = listen_text.parse().map_err(|_| ConfigError::BadListen { value: listen_text })?;
+        let workers = positive("workers", args.workers.or(file.workers).unwrap_or(1))?;
+        let threads = args.threads.or(file.threads).unwrap_or_else(|| (default_threads() / workers).max(1));
+        let config = Config {
+            listen,
+            temp_dir: absolute(&temp_dir)?,
+            model: absolute(&model)?,
+            state_dir,
+            workers,
+            threads: positive("threads", threads)?,
+            queue_size: positive("queue_size", args.queue_size.or(file.queue_size).unwrap_or(DEFAULT_QUEUE_SIZE))?,
+            max_upload_mb: positive(
+                "max_upload_mb",
+                args.max_upload_mb.or(file.max_upload_mb).unwrap_or(DEFAULT_MAX_UPLOAD_MB),
+            )?,
+            retention_hours: positive(
+                "retention_hours",
+                args.retention_hours.or(file.retention_hours).unwrap_or(DEFAULT_RETENTION_HOURS),
+            )?,
+            shutdown_grace_secs: args
+                .shutdown_grace_secs
+                .or(file.shutdown_grace_secs)
+                .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS),
+        };
+        Ok(config)
+    }
+
+    /// The job database.
+    pub fn database_dir(&self) -> PathBuf {
+        self.state_dir.join("jobs.sled")
+    }
+
+    pub fn max_upload_bytes(&self) -> u64 {
+        self.max_upload_mb * 1_000_000
+    }
+
+    pub fn retention(&self) -> Duration {
+        Duration::from_secs(self.retention_hours * 3600)
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+
+    /// The configuration as TOML, for `--print-config` and the start-up log.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("the config holds only strings and numbers")
+    }
+}
+
+fn read_file(named: Option<&Path>) -> Result<FileConfig, ConfigError> {
+    let path = named.unwrap_or(Path::new(DEFAULT_CONFIG_FILE));
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) if named.is_none() && error.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(FileConfig::default());
+        }
+        Err(source) => return Err(ConfigError::ReadFile { path: path.to_owned(), source }),
+    };
+    toml::from_str(&text).map_err(|source| ConfigError::ParseFile { path: path.to_owned(), source })
+}
+
+fn positive<T: PartialOrd + Default + Copy>(name: &'static str, value: T) -> Result<T, ConfigError> {
+    if value > T::default() { Ok(value) } else { Err(ConfigError::NotPositive { name }) }
+}
+
+/// Paths are made absolute once so that logs and `--print-config` say exactly what is used.
+fn absolute(path: &Path) -> Result<PathBuf, ConfigError> {
+    std::path::absolute(path).map_err(|source| ConfigError::ReadFile { path: path.to_owned(), source })
+}
+
+/// The variables clap reads, so that a misspelt one is reported instead of ignored.
+const KNOWN_ENV_VARS: &[&str] = &[
+    "WHISPER_APPLIANCE_CONFIG",
+    "WHISPER_APPLIANCE_LISTEN",
+    "WHISPER_APPLIANCE_STATE_DIR",
+    "WHISPER_APPLIANCE_TEMP_DIR",
+    "WHISPER_APPLIANCE_MODEL",
+    "WHISPER_APPLIANCE_WORKERS",
+    "WHISPER_APPLIANCE_THREADS",
+    "WHISPER_APPLIANCE_QUEUE_SIZE",
+    "WHISPER_APPLIANCE_MAX_UPLOAD_MB",
+    "WHISPER_APPLIANCE_RETENTION_HOURS",
+    "WHISPER_APPLIANCE_SHUTDOWN_GRACE_SECS",
+];
+
+fn warn_unknown_env_vars() {
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("WHISPER_APPLIANCE_")
+            && !KNOWN_ENV_VARS.contains(&name.as_ref())
+            && !name.starts_with("WHISPER_APPLIANCE_TEST_")
+        {
+            tracing::warn!(variable = %name, "unknown WHISPER_APPLIANCE_ variable ignored; see `whisper-appliance serve --help`");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+    use crate::cli::Cli;
+
+    #[test]
+    fn every_env_var_has_the_prefix_and_is_known() {
+        fn walk(command: &clap::Command, seen: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                if let Some(env) = arg.get_env() {
+                    seen.push(env.to_string_lossy().into_owned());
+                }
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, seen);
+            }
+        }
+        let mut seen = Vec::new();
+        walk(&Cli::command(), &mut seen);
+        assert!(!seen.is_empty());
+        for name in seen {
+            assert!(name.starts_with("WHISPER_APPLIANCE_"), "{name}");
+            assert!(KNOWN_ENV_VARS.contains(&name.as_str()), "{name} is missing from KNOWN_ENV_VARS");
+        }
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        let error = toml::from_str::<FileConfig>("max_upload_mbs = 5").unwrap_err();
+        assert!(error.to_string().contains("unknown field `max_upload_mbs`"), "{error}");
+    }
+}

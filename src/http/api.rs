@@ -1,0 +1,325 @@
+//! The job API under `/api/jobs`: create from an upload, list, read, follow, fetch the
+//! result in any format, cancel, delete.
+//!
+//! Ids that do not parse answer 404 like ids that do not exist, and someone else's job
+//! is not found either, so a client learns nothing about jobs it may not see.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use bytes::Buf;
+use futures_util::{Stream, TryStreamExt as _};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+use warp::filters::BoxedFilter;
+use warp::http::{HeaderValue, StatusCode, header};
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+use super::{AppState, Caller, caller, json, respond, with_state};
+use crate::engine::Request;
+use crate::errors::{ApiError, JobError, UploadError};
+use crate::formats::Format;
+use crate::jobs::{NewJob, Snapshot, Status};
+use crate::upload::{self, Received};
+
+/// Bytes a multipart form may carry beyond the file itself (boundaries, small fields).
+const FORM_OVERHEAD: u64 = 1 << 20;
+const DEFAULT_PAGE: usize = 20;
+const MAX_PAGE: usize = 100;
+
+pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
+    let create = warp::path!("api" / "jobs")
+        .and(warp::post())
+        .and(with_state(state))
+        .and(caller())
+        .and(warp::header::optional::<String>("content-type"))
+        .and(warp::header::optional::<u64>("content-length"))
+        .and(warp::body::stream())
+        .then(|state: Arc<AppState>, caller: Caller, content_type, content_length, body| async move {
+            let snapshot = submit_upload(&state, &caller, content_type, content_length, body, job_request).await?;
+            let view = JobView::new(&state, &snapshot);
+            let mut response = json(StatusCode::ACCEPTED, &view);
+            if let Ok(location) = HeaderValue::from_str(&view.links.job) {
+                response.headers_mut().insert(header::LOCATION, location);
+            }
+            Ok(response)
+        })
+        .map(respond);
+    let list = warp::path!("api" / "jobs")
+        .and(warp::get())
+        .and(with_state(state))
+        .and(caller())
+        .and(warp::query::<ListQuery>())
+        .map(|state: Arc<AppState>, caller: Caller, query: ListQuery| respond(list_jobs(&state, &caller, &query)));
+    let get = warp::path!("api" / "jobs" / String).and(warp::get()).and(with_state(state)).and(caller()).map(
+        |id: String, state: Arc<AppState>, caller: Caller| {
+            respond(parse_id(&id).and_then(|id| {
+                let snapshot = state.jobs.get(id, &caller.scope)?;
+                Ok(json(StatusCode::OK, &JobView::new(&state, &snapshot)))
+            }))
+        },
+    );
+    let result = warp::path!("api" / "jobs" / String / "result")
+        .and(warp::get())
+        .and(with_state(state))
+        .and(caller())
+        .and(warp::query::<ResultQuery>())
+        .map(|id: String, state: Arc<AppState>, caller: Caller, query: ResultQuery| {
+            respond(result(&state, &caller, &id, query.format.as_deref()))
+        });
+    let events =
+        warp::path!("api" / "jobs" / String / "events").and(warp::get()).and(with_state(state)).and(caller()).map(
+            |id: String, state: Arc<AppState>, caller: Caller| respond(super::events::stream(&state, &caller, &id)),
+        );
+    let cancel = warp::path!("api" / "jobs" / String / "cancel")
+        .and(warp::post())
+        .and(with_state(state))
+        .and(caller())
+        .then(|id: String, state: Arc<AppState>, caller: Caller| async move {
+            let id = parse_id(&id)?;
+            let snapshot = cancel_and_wait(&state, &caller, id).await?;
+            Ok(json(StatusCode::OK, &JobView::new(&state, &snapshot)))
+        })
+        .map(respond);
+    let delete = warp::path!("api" / "jobs" / String).and(warp::delete()).and(with_state(state)).and(caller()).map(
+        |id: String, state: Arc<AppState>, caller: Caller| {
+            respond(parse_id(&id).and_then(|id| {
+                state.jobs.delete(id, &caller.scope)?;
+                Ok(StatusCode::NO_CONTENT.into_response())
+            }))
+        },
+    );
+    create
+        .or(list)
+        .unify()
+        .or(get)
+        .unify()
+        .or(result)
+        .unify()
+        .or(events)
+        .unify()
+        .or(cancel)
+        .unify()
+        .or(delete)
+        .unify()
+        .boxed()
+}
+
+/// Job ids are UUIDs; anything else cannot name a job.
+pub fn parse_id(text: &str) -> Result<Uuid, ApiError> {
+    Uuid::try_parse(text).map_err(|_| ApiError::Job(JobError::NotFound))
+}
+
+/// Streams a multipart upload to disk, checks it and queues a job for it.
+///
+/// `options` reads the job's settings from the form's text fields; it runs before the
+/// file's content is checked, so a bad option is reported without decoding anything.
+pub async fn submit_upload<S, B>(
+    state: &AppState,
+    caller: &Caller,
+    content_type: Option<String>,
+    content_length: Option<u64>,
+    body: S,
+    options: impl FnOnce(&Received) -> Result<Request, ApiError>,
+) -> Result<Snapshot, ApiError>
+where
+    S: Stream<Item = Result<B, warp::Error>> + Send + 'static,
+    B: Buf + Send + 'static,
+{
+    state.jobs.check_room()?;
+    let limit = state.limits.max_file_bytes;
+    if content_length.is_some_and(|length| length > limit + FORM_OVERHEAD) {
+        return Err(UploadError::TooLarge { limit_mb: limit / 1_000_000 }.into());
+    }
+    let body = body.map_ok(|mut chunk| chunk.copy_to_bytes(chunk.remaining())).map_err(Box::new);
+    let received =
+        upload::receive::<_, Box<warp::Error>>(state.jobs.temp(), content_type.as_deref(), body, &state.limits).await?;
+    state.metrics.uploaded(received.upload.size());
+    let request = options(&received)?;
+    state.jobs.engine().check(&request)?;
+    let Received { upload, file_name, declared_type, .. } = received;
+    let jobs = Arc::clone(&state.jobs);
+    let owner = caller.owner.clone();
+    tokio::task::spawn_blocking(move || {
+        let source = upload::check(&upload.path(), &file_name, declared_type.as_deref())?;
+        tracing::debug!(upload = %upload.id(), ?source, "upload accepted");
+        Ok(jobs.submit(NewJob { owner, file_name, request, upload })?)
+    })
+    .await
+    .map_err(|join| ApiError::Internal(Box::new(join)))?
+}
+
+/// The job API's form fields: `language` (a code or `auto`), `translate`, `prompt`.
+fn job_request(form: &Received) -> Result<Request, ApiError> {
+    let translate = match form.field("translate").map(str::trim) {
+        None | Some("" | "false" | "0" | "off" | "no") => false,
+        Some("true" | "1" | "on" | "yes") => true,
+        Some(other) => {
+            return Err(ApiError::BadRequest {
+                message: format!("translate must be true or false, not {other:?}"),
+                param: Some("translate"),
+            });
+        }
+    };
+    let mut request = Request::new(form.field("language").unwrap_or("auto"), translate)?;
+    request.prompt = form.field("prompt").map(str::to_owned).filter(|prompt| !prompt.trim().is_empty());
+    Ok(request)
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    limit: Option<usize>,
+    before: Option<String>,
+}
+
+#[derive(Serialize)]
+struct JobList {
+    jobs: Vec<JobView>,
+    /// The next page, newest first, or null at the end.
+    next: Option<String>,
+}
+
+fn list_jobs(state: &AppState, caller: &Caller, query: &ListQuery) -> Result<Response, ApiError> {
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+    let before = query.before.as_deref().map(parse_id).transpose()?;
+    let (page, more) = state.jobs.list(&caller.scope, before, limit);
+    let next =
+        if more { page.last().map(|last| format!("/api/jobs?limit={limit}&before={}", last.record.id)) } else { None };
+    let jobs = page.iter().map(|snapshot| JobView::new(state, snapshot)).collect();
+    Ok(json(StatusCode::OK, &JobList { jobs, next }))
+}
+
+#[derive(Debug, Deserialize)]
+struct ResultQuery {
+    format: Option<String>,
+}
+
+fn result(state: &AppState, caller: &Caller, id: &str, format: Option<&str>) -> Result<Response, ApiError> {
+    let format: Format = format.unwrap_or("txt").parse().map_err(|error: crate::formats::UnknownFormat| {
+        ApiError::BadRequest { message: error.to_string(), param: Some("format") }
+    })?;
+    let id = parse_id(id)?;
+    let transcript = state.jobs.result(id, &caller.scope)?;
+    let record = state.jobs.get(id, &caller.scope)?.record;
+    let mut response = format.render(&transcript).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
+    if let Ok(disposition) = HeaderValue::from_str(&attachment(&record.file_name, format)) {
+        headers.insert(header::CONTENT_DISPOSITION, disposition);
+    }
+    Ok(response)
+}
+
+/// `attachment` with an ASCII fallback name and the UTF-8 name per RFC 6266 / 5987.
+fn attachment(file_name: &str, format: Format) -> String {
+    let stem = file_name.rsplit_once('.').map_or(file_name, |(stem, _)| stem);
+    let name = format!("{stem}.{}", format.extension());
+    let ascii: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || "._- ".contains(c) { c } else { '_' }).collect();
+    let encoded: String = name
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b".-_".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }
+        })
+        .collect();
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
+/// Cancels, then waits a moment for a running job to actually stop.
+async fn cancel_and_wait(state: &AppState, caller: &Caller, id: Uuid) -> Result<Snapshot, ApiError> {
+    if let Some(mut receiver) = state.jobs.cancel(id, &caller.scope)? {
+        let stopped = receiver.wait_for(|snapshot| snapshot.record.status.is_finished());
+        // A sender dropped mid-wait means the job ended; its final record is in the store.
+        let _ = tokio::time::timeout(Duration::from_secs(10), stopped).await;
+    }
+    Ok(state.jobs.get(id, &caller.scope)?)
+}
+
+/// A job as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct JobView {
+    pub id: Uuid,
+    pub status: Status,
+    pub file_name: String,
+    pub size_bytes: u64,
+    /// The language asked for: a code, or "auto".
+    pub requested_language: String,
+    pub translate: bool,
+    pub progress: u8,
+    pub queue_position: Option<usize>,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub expires_at: Option<String>,
+    pub error: Option<String>,
+    pub duration_seconds: Option<f64>,
+    /// The language spoken (detected or as asked), once done.
+    pub language: Option<String>,
+    pub links: Links,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Links {
+    pub job: String,
+    pub events: String,
+    pub cancel: String,
+    pub page: String,
+    /// Format name to download URL; present once the job is done.
+    pub results: BTreeMap<&'static str, String>,
+}
+
+fn rfc3339(ms: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
+impl JobView {
+    pub fn new(state: &AppState, snapshot: &Snapshot) -> JobView {
+        let record = &snapshot.record;
+        let base = format!("/api/jobs/{}", record.id);
+        let results = if record.status == Status::Done {
+            Format::ALL.iter().map(|f| (f.extension(), format!("{base}/result?format={}", f.extension()))).collect()
+        } else {
+            BTreeMap::new()
+        };
+        JobView {
+            id: record.id,
+            status: record.status,
+            file_name: record.file_name.clone(),
+            size_bytes: record.size_bytes,
+            requested_language: record.request.language.clone().unwrap_or_else(|| "auto".to_owned()),
+            translate: record.request.translate,
+            progress: record.progress,
+            queue_position: snapshot.queue_position,
+            created_at: rfc3339(record.created_at_ms),
+            started_at: record.started_at_ms.map(rfc3339),
+            finished_at: record.finished_at_ms.map(rfc3339),
+            expires_at: state.jobs.expires_at_ms(record).map(rfc3339),
+            error: record.error.clone(),
+            duration_seconds: record.audio_duration_ms.map(|ms| ms as f64 / 1000.0),
+            language: record.language.clone(),
+            links: Links {
+                events: format!("{base}/events"),
+                cancel: format!("{base}/cancel"),
+                page: format!("/jobs/{}", record.id),
+                job: base,
+                results,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attachment_names_are_safe_and_keep_unicode() {
+        assert_eq!(
+            attachment("Interview Müller.m4a", Format::Srt),
+            "attachment; filename=\"Interview M_ller.srt\"; filename*=UTF-8''Interview%20M%C3%BCller.srt"
+        );
+        assert_eq!(attachment("a\"b.wav", Format::Txt), "attachment; filename=\"a_b.txt\"; filename*=UTF-8''a%22b.txt");
+    }
+}

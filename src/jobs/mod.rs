@@ -1,0 +1,435 @@
+//! The job queue: accepted uploads become records in sled, wait in a bounded FIFO queue,
+//! run on worker threads that share one loaded model, and end done, failed or cancelled.
+//!
+//! Input: uploads already streamed to the temp directory ([`crate::upload`]).
+//! Output: job records, transcripts, and a live view of every active job for progress
+//! streams. All state changes happen under one mutex so that cancel, delete and a
+//! finishing worker can never interleave badly; whisper.cpp itself runs outside it.
+//!
+//! Temp files never outlive their job: a worker deletes the upload when the job ends, and
+//! [`Jobs::recover`] reconciles the temp directory with the database at start-up.
+
+mod store;
+mod worker;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use uuid::Uuid;
+
+pub use self::store::{JobRecord, Status, Store, now_ms};
+use crate::engine::{CancelToken, Engine, Request, Segment, Transcript};
+use crate::errors::{JobError, StoreError};
+use crate::metrics::Metrics;
+use crate::upload::{TempDir, TempUpload};
+
+/// A job that keeps stopping the server is failed after this many starts.
+const MAX_ATTEMPTS: u32 = 3;
+
+/// Whose jobs a caller may see and change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Administrators, and everyone when authentication is off.
+    All,
+    /// Only jobs whose owner is this id.
+    Owner(String),
+}
+
+impl Scope {
+    fn allows(&self, record: &JobRecord) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Owner(owner) => &record.owner == owner,
+        }
+    }
+}
+
+/// A job as a client sees it at one moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub record: JobRecord,
+    /// 1 for the next job to run; `None` unless queued.
+    pub queue_position: Option<usize>,
+    /// Segments produced so far by a running job (empty otherwise).
+    pub segments: Vec<Segment>,
+}
+
+/// A new job, its upload already on disk.
+pub struct NewJob {
+    pub owner: String,
+    pub file_name: String,
+    pub request: Request,
+    pub upload: TempUpload,
+}
+
+struct Inner {
+    queue: VecDeque<Uuid>,
+    running: HashMap<Uuid, Running>,
+    live: HashMap<Uuid, watch::Sender<Snapshot>>,
+    accepting: bool,
+}
+
+struct Running {
+    cancel: CancelToken,
+    /// Set on shutdown: the job goes back to the queue instead of ending cancelled.
+    requeue: bool,
+}
+
+pub struct Jobs {
+    store: Store,
+    engine: Arc<Engine>,
+    temp: TempDir,
+    capacity: usize,
+    retention: Duration,
+    metrics: Arc<Metrics>,
+    inner: Mutex<Inner>,
+    wake: Condvar,
+}
+
+impl Jobs {
+    pub fn new(
+        store: Store,
+        engine: Arc<Engine>,
+        temp: TempDir,
+        capacity: usize,
+        retention: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Jobs {
+        Jobs {
+            store,
+            engine,
+            temp,
+            capacity,
+            retention,
+            metrics,
+            inner: Mutex::new(Inner {
+                queue: VecDeque::new(),
+                running: HashMap::new(),
+                live: HashMap::new(),
+                accepting: true,
+            }),
+            wake: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves plain data behind, still consistent enough
+        // to keep serving: every field is rewritten as a whole.
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn temp(&self) -> &TempDir {
+        &self.temp
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    pub fn queue_depth(&self) -> usize {
+        self.lock().queue.len()
+    }
+
+    pub fn running_count(&self) -> usize {
+        self.lock().running.len()
+    }
+
+    /// A cheap early answer before an upload is read: is there room in the queue?
+    pub fn check_room(&self) -> Result<(), JobError> {
+        let inner = self.lock();
+        if !inner.accepting {
+            return Err(JobError::ShuttingDown);
+        }
+        if inner.queue.len() >= self.capacity {
+            return Err(JobError::QueueFull { capacity: self.capacity });
+        }
+        Ok(())
+    }
+
+    /// Queues a job whose upload is complete and checked.
+    pub fn submit(&self, new: NewJob) -> Result<Snapshot, JobError> {
+        let mut inner = self.lock();
+        if !inner.accepting {
+            return Err(JobError::ShuttingDown);
+        }
+        if inner.queue.len() >= self.capacity {
+            return Err(JobError::QueueFull { capacity: self.capacity });
+        }
+        let id = new.upload.id();
+        let size_bytes = new.upload.size();
+        let record = JobRecord {
+            id,
+            owner: new.owner,
+            file_name: new.file_name,
+            size_bytes,
+            request: new.request,
+            status: Status::Queued,
+            progress: 0,
+            created_at_ms: now_ms(),
+            started_at_ms: None,
+            finished_at_ms: None,
+            error: None,
+            audio_duration_ms: None,
+            language: None,
+            attempts: 0,
+        };
+        new.upload.keep().map_err(JobError::Upload)?;
+        let stored = self.store.put(&record).and_then(|()| self.store.flush());
+        if let Err(error) = stored {
+            self.temp.remove_upload(id);
+            return Err(error.into());
+        }
+        inner.queue.push_back(id);
+        let snapshot = Snapshot { record, queue_position: Some(inner.queue.len()), segments: Vec::new() };
+        inner.live.insert(id, watch::Sender::new(snapshot.clone()));
+        self.metrics.job_created();
+        self.wake.notify_one();
+        Ok(snapshot)
+    }
+
+    /// The current state of a job the caller may see.
+    pub fn get(&self, id: Uuid, scope: &Scope) -> Result<Snapshot, JobError> {
+        let live = self.lock().live.get(&id).map(|sender| sender.borrow().clone());
+        let snapshot = match live {
+            Some(snapshot) => snapshot,
+            None => {
+                let record = self.store.get(id)?.ok_or(JobError::NotFound)?;
+                Snapshot { record, queue_position: None, segments: Vec::new() }
+            }
+        };
+        if scope.allows(&snapshot.record) { Ok(snapshot) } else { Err(JobError::NotFound) }
+    }
+
+    /// The caller's jobs, newest first, `limit` at a time after the job `before`.
+    /// Returns the page and whether more follow.
+    pub fn list(&self, scope: &Scope, before: Option<Uuid>, limit: usize) -> (Vec<Snapshot>, bool) {
+        let mut page: Vec<JobRecord> =
+            self.store.newest_first(before).filter(|record| scope.allows(record)).take(limit + 1).collect();
+        let more = page.len() > limit;
+        page.truncate(limit);
+        let inner = self.lock();
+        let snapshots = page
+            .into_iter()
+            .map(|record| match inner.live.get(&record.id) {
+                Some(sender) => sender.borrow().clone(),
+                None => Snapshot { record, queue_position: None, segments: Vec::new() },
+            })
+            .collect();
+        (snapshots, more)
+    }
+
+    /// The transcript of a finished job.
+    pub fn result(&self, id: Uuid, scope: &Scope) -> Result<Transcript, JobError> {
+        let snapshot = self.get(id, scope)?;
+        if snapshot.record.status != Status::Done {
+            return Err(JobError::NotDone { status: snapshot.record.status });
+        }
+        self.store.result(id)?.ok_or(JobError::NotFound)
+    }
+
+    /// Live updates of an active job; `None` once it has finished.
+    pub fn subscribe(&self, id: Uuid, scope: &Scope) -> Result<Option<watch::Receiver<Snapshot>>, JobError> {
+        self.get(id, scope)?;
+        Ok(self.lock().live.get(&id).map(watch::Sender::subscribe))
+    }
+
+    /// Stops a queued or running job. A running job ends within a moment, when whisper.cpp
+    /// next checks its abort flag; the returned receiver reports when it has.
+    pub fn cancel(&self, id: Uuid, scope: &Scope) -> Result<Option<watch::Receiver<Snapshot>>, JobError> {
+        let snapshot = self.get(id, scope)?;
+        let mut inner = self.lock();
+        match snapshot.record.status {
+            Status::Queued => {
+                inner.queue.retain(|queued| *queued != id);
+                let mut record = snapshot.record;
+                record.status = Status::Cancelled;
+                record.finished_at_ms = Some(now_ms());
+                self.store.put(&record)?;
+                self.store.flush()?;
+                self.temp.remove_upload(id);
+                self.end_live(&mut inner, &record);
+                self.publish_queue_positions(&inner);
+                Ok(None)
+            }
+            Status::Running => {
+                let receiver = inner.live.get(&id).map(watch::Sender::subscribe);
+                if let Some(running) = inner.running.get(&id) {
+                    running.cancel.cancel();
+                }
+                Ok(receiver)
+            }
+            status => Err(JobError::AlreadyFinished { status }),
+        }
+    }
+
+    /// Removes a job and everything of it: record, transcript and upload.
+    pub fn delete(&self, id: Uuid, scope: &Scope) -> Result<(), JobError> {
+        let snapshot = self.get(id, scope)?;
+        let mut inner = self.lock();
+        inner.queue.retain(|queued| *queued != id);
+        if let Some(running) = inner.running.get(&id) {
+            // The worker sees the record gone when it stops and removes the upload.
+            running.cancel.cancel();
+        } else {
+            self.temp.remove_upload(id);
+        }
+        self.store.remove(id)?;
+        self.store.flush()?;
+        let mut record = snapshot.record;
+        if !record.status.is_finished() {
+            record.status = Status::Cancelled;
+        }
+        self.end_live(&mut inner, &record);
+        self.publish_queue_positions(&inner);
+        Ok(())
+    }
+
+    /// Sends the final state to anyone watching and forgets the live view.
+    fn end_live(&self, inner: &mut Inner, record: &JobRecord) {
+        if let Some(sender) = inner.live.remove(&record.id) {
+            sender.send_modify(|snapshot| {
+                snapshot.record = record.clone();
+                snapshot.queue_position = None;
+            });
+        }
+    }
+
+    fn publish_queue_positions(&self, inner: &Inner) {
+        for (index, id) in inner.queue.iter().enumerate() {
+            if let Some(sender) = inner.live.get(id) {
+                sender.send_if_modified(|snapshot| {
+                    let position = Some(index + 1);
+                    let changed = snapshot.queue_position != position;
+                    snapshot.queue_position = position;
+                    changed
+                });
+            }
+        }
+    }
+
+    /// Reconciles the database and the temp directory after a start, clean or not:
+    /// interrupted jobs with an intact upload are queued again in their original order,
+    /// those without one fail with the reason, and files no job owns are removed.
+    pub fn recover(&self) -> Result<RecoveryReport, StoreError> {
+        let mut report = RecoveryReport::default();
+        let mut inner = self.lock();
+        let mut keep = Vec::new();
+        for mut record in self.store.all() {
+            if record.status.is_finished() {
+                continue;
+            }
+            let intact = self.temp.upload_size(record.id) == Some(record.size_bytes);
+            let reason = if !intact {
+                Some("the upload was lost when the server stopped; please upload the file again".to_owned())
+            } else if record.attempts >= MAX_ATTEMPTS {
+                Some(format!(
+                    "this recording stopped the server {} times, so it was not tried again; please report it",
+                    record.attempts
+                ))
+            } else {
+                None
+            };
+            match reason {
+                Some(reason) => {
+                    record.status = Status::Failed;
+                    record.error = Some(reason);
+                    record.finished_at_ms = Some(now_ms());
+                    self.store.put(&record)?;
+                    report.failed += 1;
+                }
+                None => {
+                    record.status = Status::Queued;
+                    record.progress = 0;
+                    self.store.put(&record)?;
+                    keep.push(record.id);
+                    inner.queue.push_back(record.id);
+                    let snapshot = Snapshot { record, queue_position: Some(inner.queue.len()), segments: Vec::new() };
+                    inner.live.insert(snapshot.record.id, watch::Sender::new(snapshot));
+                    report.requeued += 1;
+                }
+            }
+        }
+        self.store.flush()?;
+        report.orphans_removed = self.temp.remove_all_except(&keep);
+        drop(inner);
+        self.wake.notify_all();
+        Ok(report)
+    }
+
+    /// Deletes finished jobs older than the retention period; returns how many.
+    pub fn sweep_expired(&self) -> Result<usize, StoreError> {
+        let cutoff = now_ms().saturating_sub(self.retention.as_millis() as u64);
+        let expired: Vec<Uuid> = self
+            .store
+            .all()
+            .filter(|record| record.status.is_finished() && record.finished_at_ms.is_some_and(|at| at < cutoff))
+            .map(|record| record.id)
+            .collect();
+        for id in &expired {
+            self.store.remove(*id)?;
+        }
+        if !expired.is_empty() {
+            self.store.flush()?;
+        }
+        Ok(expired.len())
+    }
+
+    /// When a finished job will be deleted.
+    pub fn expires_at_ms(&self, record: &JobRecord) -> Option<u64> {
+        record.finished_at_ms.map(|at| at + self.retention.as_millis() as u64)
+    }
+
+    /// Counts of jobs by status, for metrics.
+    pub fn count_by_status(&self) -> HashMap<Status, usize> {
+        let mut counts = HashMap::new();
+        for record in self.store.all() {
+            *counts.entry(record.status).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    /// Stops taking jobs, gives running ones `grace` to finish, then cancels them back
+    /// into the queue (their uploads kept for the next start) and flushes the database.
+    pub fn shut_down(&self, grace: Duration) -> Result<(), StoreError> {
+        self.lock().accepting = false;
+        self.wake.notify_all();
+        let deadline = std::time::Instant::now() + grace;
+        while self.running_count() > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        {
+            let mut inner = self.lock();
+            for (id, running) in inner.running.iter_mut() {
+                tracing::info!(job = %id, "shutdown grace period over; the job goes back to the queue");
+                running.requeue = true;
+                running.cancel.cancel();
+            }
+        }
+        // whisper.cpp notices the abort flag between graph computations: well under a second.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while self.running_count() > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.store.flush()
+    }
+}
+
+/// What [`Jobs::recover`] did, for the start-up log.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    pub requeued: usize,
+    pub failed: usize,
+    pub orphans_removed: usize,
+}
+
+pub use self::worker::spawn_workers;

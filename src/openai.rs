@@ -1,0 +1,200 @@
+//! The OpenAI-compatible API: `POST /v1/audio/transcriptions`, `POST /v1/audio/translations`
+//! and `GET /v1/models`, so scripts written for OpenAI's SDK work by changing `base_url`.
+//!
+//! A request becomes an ordinary job (it shows in the job list) and the answer waits for
+//! it, in the shape OpenAI's API uses: `json` `{"text"}`, `text`, `srt`, `vtt` or
+//! `verbose_json`; errors as `{"error": {"message", "type", "code", "param"}}`. A client
+//! that hangs up before the answer takes its job with it.
+
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
+
+use serde::Serialize;
+use uuid::Uuid;
+use warp::filters::BoxedFilter;
+use warp::http::{HeaderValue, StatusCode, header};
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+use crate::engine::Request;
+use crate::errors::{ApiError, JobError};
+use crate::formats::Format;
+use crate::http::{AppState, Caller, json, respond, submit_upload};
+use crate::jobs::{Jobs, Scope, Status};
+use crate::upload::Received;
+
+/// The model name OpenAI's clients send by default; served by whatever model is loaded.
+const OPENAI_MODEL: &str = "whisper-1";
+
+pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
+    let audio = |endpoint: &'static str, translate: bool| {
+        let state = Arc::clone(state);
+        warp::path!("v1" / "audio" / String)
+            .and_then(move |name: String| async move {
+                if name == endpoint { Ok(()) } else { Err(warp::reject::not_found()) }
+            })
+            .untuple_one()
+            .and(warp::post())
+            .and(warp::any().map(move || Arc::clone(&state)))
+            .and(crate::http::caller())
+            .and(warp::header::optional::<String>("content-type"))
+            .and(warp::header::optional::<u64>("content-length"))
+            .and(warp::body::stream())
+            .then(move |state: Arc<AppState>, caller: Caller, content_type, content_length, body| async move {
+                let mut openai_format = ResponseFormat::Json;
+                let options = |form: &Received| {
+                    openai_format = response_format(form)?;
+                    openai_request(&state, form, translate)
+                };
+                let snapshot = submit_upload(&state, &caller, content_type, content_length, body, options).await?;
+                answer(&state, &caller, snapshot.record.id, openai_format).await
+            })
+            .map(respond)
+    };
+    let models = warp::path!("v1" / "models")
+        .and(warp::get())
+        .and(crate::http::with_state(state))
+        .map(|state: Arc<AppState>| models(&state));
+    audio("transcriptions", false).or(audio("translations", true)).unify().or(models).unify().boxed()
+}
+
+/// `response_format` as OpenAI names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ResponseFormat {
+    Json,
+    Text,
+    Srt,
+    Vtt,
+    VerboseJson,
+}
+
+impl ResponseFormat {
+    fn render_as(self) -> Format {
+        match self {
+            ResponseFormat::Json | ResponseFormat::VerboseJson => Format::Json,
+            ResponseFormat::Text => Format::Txt,
+            ResponseFormat::Srt => Format::Srt,
+            ResponseFormat::Vtt => Format::Vtt,
+        }
+    }
+}
+
+fn response_format(form: &Received) -> Result<ResponseFormat, ApiError> {
+    match form.field("response_format").map(str::trim).unwrap_or("json") {
+        "" | "json" => Ok(ResponseFormat::Json),
+        "text" => Ok(ResponseFormat::Text),
+        "srt" => Ok(ResponseFormat::Srt),
+        "vtt" => Ok(ResponseFormat::Vtt),
+        "verbose_json" => Ok(ResponseFormat::VerboseJson),
+        other => Err(ApiError::BadRequest {
+            message: format!("response_format {other:?} is not supported; use json, text, srt, verbose_json or vtt"),
+            param: Some("response_format"),
+        }),
+    }
+}
+
+/// Checks OpenAI's fields and turns them into an engine request.
+fn openai_request(state: &AppState, form: &Received, translate: bool) -> Result<Request, ApiError> {
+    let served = state.jobs.engine().summary().name();
+    match form.field("model").map(str::trim) {
+        None | Some("") => {}
+        Some(model) if model == OPENAI_MODEL || model == served => {}
+        Some(model) => return Err(ApiError::UnknownModel { model: model.to_owned(), served }),
+    }
+    if form.fields_named("timestamp_granularities[]").any(|granularity| granularity.trim() == "word") {
+        return Err(ApiError::BadRequest {
+            message: "word timestamps are not supported; ask for segment timestamps".to_owned(),
+            param: Some("timestamp_granularities[]"),
+        });
+    }
+    // Translations take no language: the source language is detected.
+    let language = if translate { "auto" } else { form.field("language").unwrap_or("auto") };
+    let mut request = Request::new(language, translate)?;
+    request.prompt = form.field("prompt").map(str::to_owned).filter(|prompt| !prompt.trim().is_empty());
+    if let Some(text) = form.field("temperature").map(str::trim).filter(|t| !t.is_empty()) {
+        let temperature =
+            text.parse::<f32>().ok().filter(|t| (0.0..=1.0).contains(t)).ok_or_else(|| ApiError::BadRequest {
+                message: format!("temperature must be a number from 0 to 1, not {text:?}"),
+                param: Some("temperature"),
+            })?;
+        request.temperature = Some(temperature);
+    }
+    Ok(request)
+}
+
+/// Deletes the job if the client goes away before its answer.
+struct AbandonGuard {
+    jobs: Arc<Jobs>,
+    id: Uuid,
+    armed: bool,
+}
+
+impl Drop for AbandonGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            tracing::info!(job = %self.id, "the client left before the transcript was ready; deleting its job");
+            if let Err(error) = self.jobs.delete(self.id, &Scope::All) {
+                tracing::warn!(job = %self.id, %error, "cannot delete an abandoned job");
+            }
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct TextOnly {
+    text: String,
+}
+
+async fn answer(state: &AppState, caller: &Caller, id: Uuid, format: ResponseFormat) -> Result<Response, ApiError> {
+    let mut guard = AbandonGuard { jobs: Arc::clone(&state.jobs), id, armed: true };
+    if let Some(mut live) = state.jobs.subscribe(id, &caller.scope)? {
+        // An error means the job left the live set: it has ended either way.
+        let _ = live.wait_for(|snapshot| snapshot.record.status.is_finished()).await;
+    }
+    guard.armed = false;
+    let record = state.jobs.get(id, &caller.scope)?.record;
+    match record.status {
+        Status::Done => {}
+        Status::Failed => {
+            return Err(ApiError::TranscriptionFailed { reason: record.error.unwrap_or_default() });
+        }
+        status => return Err(JobError::NotDone { status }.into()),
+    }
+    let transcript = state.jobs.result(id, &caller.scope)?;
+    let mut response = match format {
+        ResponseFormat::Json => json(StatusCode::OK, &TextOnly { text: transcript.text() }),
+        ResponseFormat::Text => format!("{}\n", transcript.text()).into_response(),
+        other => other.render_as().render(&transcript).into_response(),
+    };
+    if format != ResponseFormat::Json {
+        let content_type = HeaderValue::from_static(format.render_as().content_type());
+        response.headers_mut().insert(header::CONTENT_TYPE, content_type);
+    }
+    Ok(response)
+}
+
+#[derive(Serialize)]
+struct ModelList {
+    object: &'static str,
+    data: Vec<Model>,
+}
+
+#[derive(Serialize)]
+struct Model {
+    id: String,
+    object: &'static str,
+    created: u64,
+    owned_by: &'static str,
+}
+
+fn models(state: &AppState) -> Response {
+    let engine = state.jobs.engine();
+    let created = std::fs::metadata(engine.path())
+        .and_then(|meta| meta.modified())
+        .ok()
+        .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |age| age.as_secs());
+    let model = |id: &str| Model { id: id.to_owned(), object: "model", created, owned_by: "whisper-appliance" };
+    let data = vec![model(OPENAI_MODEL), model(engine.summary().name())];
+    json(StatusCode::OK, &ModelList { object: "list", data })
+}

@@ -1,0 +1,226 @@
+//! `serve`: start-up, the accept loop, and shutdown.
+//!
+//! Start-up order: configuration, temp directory, database, model, crash recovery,
+//! workers, then the listening socket, so `/readyz` is true from the first request.
+//! Every response passes [`handle`], which gives it a request id, the security headers
+//! and an audit log line. SIGTERM or SIGINT: stop accepting, let running jobs finish
+//! within the grace period (or put them back in the queue), flush the database, exit 0.
+//! Under systemd, readiness, status, watchdog pings and stopping are reported through
+//! `NOTIFY_SOCKET`.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use libsystemd::daemon::{self, NotifyState};
+use warp::http::{HeaderValue, Request, header};
+use warp::reply::Response;
+
+use crate::cli::ServeArgs;
+use crate::config::Config;
+use crate::engine::{Engine, EngineOptions};
+use crate::errors::ServeError;
+use crate::http::{self, AppState};
+use crate::jobs::{Jobs, Store, spawn_workers};
+use crate::metrics::Metrics;
+use crate::upload::{Limits, TempDir};
+
+/// A client has this long to send its request headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// An upload that sends nothing for this long is abandoned.
+const UPLOAD_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often expired jobs are deleted.
+const RETENTION_SWEEP_EVERY: Duration = Duration::from_secs(600);
+/// After jobs have stopped, open connections (progress streams) get this long to close.
+const CONNECTION_DRAIN: Duration = Duration::from_secs(3);
+
+pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
+    let config = Config::load(args)?;
+    if args.print_config {
+        print!("{}", config.to_toml());
+        return Ok(());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(ServeError::Runtime)?;
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: Config) -> Result<(), ServeError> {
+    tracing::info!(config = %config.to_toml().replace('\n', "; "), "starting");
+    let temp = TempDir::open(&config.temp_dir)
+        .map_err(|source| ServeError::StateDir { path: config.temp_dir.clone(), source })?;
+    let store = Store::open(&config.database_dir())?;
+    if !config.model.exists() {
+        return Err(ServeError::NoModel { path: config.model.clone() });
+    }
+    let engine = Engine::load(&config.model, &EngineOptions { threads: config.threads, use_gpu: true })?;
+    let metrics = Arc::new(Metrics::default());
+    let jobs =
+        Arc::new(Jobs::new(store, Arc::new(engine), temp, config.queue_size, config.retention(), Arc::clone(&metrics)));
+    let recovered = jobs.recover()?;
+    tracing::info!(?recovered, "recovered jobs from the last run");
+    let workers = spawn_workers(&jobs, config.workers);
+    tokio::spawn(sweep_expired(Arc::clone(&jobs)));
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServeError::Bind { address: config.listen, source })?;
+    let address = listener.local_addr().map_err(|source| ServeError::Bind { address: config.listen, source })?;
+    let limits = Limits {
+        max_file_bytes: config.max_upload_bytes(),
+        max_parts: 16,
+        max_field_bytes: 16 * 1024,
+        idle_timeout: UPLOAD_IDLE_TIMEOUT,
+    };
+    let grace = config.shutdown_grace();
+    let state = Arc::new(AppState { jobs: Arc::clone(&jobs), metrics, config, limits });
+    let service = warp::service(http::routes(&state));
+
+    // Tests and scripts read this line to learn the port when listening on port 0.
+    println!("listening on http://{address}");
+    tracing::info!(%address, "listening");
+    notify(&[NotifyState::Ready, NotifyState::Status(status_line(&jobs))]);
+    tokio::spawn(watchdog(Arc::clone(&jobs)));
+
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown_signal());
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(pair) => pair,
+                    Err(error) => {
+                        // Out of file descriptors and the like: pause instead of spinning.
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let state = Arc::clone(&state);
+                let service = service.clone();
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(HEADER_READ_TIMEOUT)
+                    .serve_connection(
+                        TokioIo::new(stream),
+                        hyper::service::service_fn(move |request| handle(request, peer, service.clone(), Arc::clone(&state))),
+                    );
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    if let Err(error) = connection.await {
+                        tracing::debug!(%error, %peer, "connection ended with an error");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+
+    drop(listener);
+    notify(&[NotifyState::Stopping, NotifyState::Status("stopping: finishing running jobs".to_owned())]);
+    tracing::info!(grace_seconds = grace.as_secs(), "stopping: no new connections; finishing running jobs");
+    let stopping = Arc::clone(&jobs);
+    tokio::task::spawn_blocking(move || stopping.shut_down(grace))
+        .await
+        .map_err(|join| ServeError::Runtime(std::io::Error::other(join)))??;
+    for worker in workers {
+        let _ = tokio::task::spawn_blocking(move || worker.join()).await;
+    }
+    if tokio::time::timeout(CONNECTION_DRAIN, graceful.shutdown()).await.is_err() {
+        tracing::info!("closing connections that are still open");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Per request: id, client address for handlers, security headers, audit line, metrics.
+async fn handle<S>(
+    mut request: Request<Incoming>,
+    peer: SocketAddr,
+    mut service: S,
+    state: Arc<AppState>,
+) -> Result<Response, Infallible>
+where
+    S: tower_service::Service<Request<Incoming>, Response = Response, Error = Infallible>,
+{
+    let started = Instant::now();
+    let request_id = uuid::Uuid::now_v7().simple().to_string();
+    let method = request.method().clone();
+    let route = http::route_template(request.uri().path());
+    request.extensions_mut().insert(http::ClientInfo { peer, request_id: request_id.clone() });
+    let mut response = service.call(request).await?;
+    let headers = response.headers_mut();
+    http::add_security_headers(headers);
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        headers.insert("x-request-id", value);
+    }
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    let status = response.status().as_u16();
+    state.metrics.http_request(route, method.as_str(), status);
+    tracing::info!(
+        target: "audit",
+        request_id,
+        client = %peer,
+        method = %method,
+        route,
+        status,
+        millis = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    Ok(response)
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut interrupt)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::error!("cannot listen for SIGTERM/SIGINT; stop the server with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = interrupt.recv() => tracing::info!("SIGINT received"),
+    }
+}
+
+async fn sweep_expired(jobs: Arc<Jobs>) {
+    let mut every = tokio::time::interval(RETENTION_SWEEP_EVERY);
+    loop {
+        every.tick().await;
+        let sweeping = Arc::clone(&jobs);
+        match tokio::task::spawn_blocking(move || sweeping.sweep_expired()).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(removed)) => tracing::info!(removed, "deleted expired jobs"),
+            Ok(Err(error)) => tracing::error!(%error, "cannot delete expired jobs"),
+            Err(error) => tracing::error!(%error, "the retention sweep panicked"),
+        }
+    }
+}
+
+fn status_line(jobs: &Jobs) -> String {
+    format!("{} running, {} queued", jobs.running_count(), jobs.queue_depth())
+}
+
+/// Pings systemd's watchdog at half its interval, with a fresh STATUS= line.
+async fn watchdog(jobs: Arc<Jobs>) {
+    let every = daemon::watchdog_enabled(false).map_or(Duration::from_secs(10), |timeout| timeout / 2);
+    let watchdog = daemon::watchdog_enabled(false).is_some();
+    loop {
+        tokio::time::sleep(every).await;
+        let status = NotifyState::Status(status_line(&jobs));
+        if watchdog { notify(&[NotifyState::Watchdog, status]) } else { notify(&[status]) }
+    }
+}
+
+/// Tells systemd about our state when it asked to be told (`NOTIFY_SOCKET` is set).
+fn notify(states: &[NotifyState]) {
+    if std::env::var_os("NOTIFY_SOCKET").is_none() {
+        return;
+    }
+    if let Err(error) = daemon::notify(false, states) {
+        tracing::warn!(%error, "cannot notify systemd");
+    }
+}
