@@ -1,0 +1,285 @@
+//! Shared test fixtures: the real binary on a free port with the real model, real audio
+//! from `../shared/audio`, and the word error rate used to judge transcripts.
+//!
+//! Each test owns its state directory and port, so tests run in parallel. Paths can be
+//! moved with `WHISPER_APPLIANCE_TEST_MODEL` (a ggml file) and `WHISPER_APPLIANCE_TEST_AUDIO`
+//! (a directory); when what they name is missing the test fails and says how to get it.
+
+#![allow(dead_code)] // Each test binary uses a different part of this module.
+
+pub mod wer;
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BINARY: &str = env!("CARGO_BIN_EXE_whisper-appliance");
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The tiny.en ggml model the README's set-up command imports.
+pub fn model() -> PathBuf {
+    let path = std::env::var_os("WHISPER_APPLIANCE_TEST_MODEL")
+        .map_or_else(|| repo_root().join("models/ggml-tiny.en.bin"), PathBuf::from);
+    assert!(
+        path.is_file(),
+        "no test model at {}; run the README's test command (it imports tiny.en), or set WHISPER_APPLIANCE_TEST_MODEL",
+        path.display()
+    );
+    path
+}
+
+/// A clip from the shared test audio (see its SOURCES.md).
+pub fn audio(name: &str) -> PathBuf {
+    let dir = std::env::var_os("WHISPER_APPLIANCE_TEST_AUDIO")
+        .map_or_else(|| repo_root().join("../shared/audio"), PathBuf::from);
+    let path = dir.join(name);
+    assert!(path.is_file(), "missing test audio {}; set WHISPER_APPLIANCE_TEST_AUDIO", path.display());
+    path
+}
+
+/// The reference text of a shared clip (`jfk.wav` -> `jfk.txt`).
+pub fn reference(clip: &str) -> String {
+    let stem = Path::new(clip).file_stem().unwrap().to_string_lossy().into_owned();
+    std::fs::read_to_string(audio(&format!("{stem}.txt"))).unwrap()
+}
+
+/// A running `whisper-appliance serve`, stopped with SIGTERM when dropped.
+pub struct Appliance {
+    child: Option<Child>,
+    pub url: String,
+    pub state_dir: PathBuf,
+    /// Keeps the state directory alive for the fixture's lifetime.
+    _state: Option<tempfile::TempDir>,
+    output: Arc<Mutex<String>>,
+}
+
+impl Appliance {
+    /// Starts on a free port with a fresh state directory and the test model.
+    pub fn start(args: &[&str]) -> Appliance {
+        let state = tempfile::tempdir().unwrap();
+        let dir = state.path().to_owned();
+        let mut appliance = Appliance::start_in(&dir, args);
+        appliance._state = Some(state);
+        appliance
+    }
+
+    /// Starts with a given state directory (for restart tests), which the caller keeps.
+    pub fn start_in(state_dir: &Path, args: &[&str]) -> Appliance {
+        let model = model();
+        let mut command = Command::new(BINARY);
+        command
+            .arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--state-dir")
+            .arg(state_dir)
+            .arg("--model")
+            .arg(&model)
+            .arg("--config")
+            .arg("/dev/null")
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("cannot start the whisper-appliance binary");
+        let output = Arc::new(Mutex::new(String::new()));
+        let (address_tx, address_rx) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let captured = Arc::clone(&output);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("listening on ") {
+                    let _ = address_tx.send(url.to_owned());
+                }
+                eprintln!("[appliance stdout] {line}");
+                captured.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        });
+        let captured = Arc::clone(&output);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[appliance] {line}");
+                captured.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        });
+        let url = match address_rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the appliance did not start listening:\n{}", output.lock().unwrap());
+            }
+        };
+        let appliance = Appliance { child: Some(child), url, state_dir: state_dir.to_owned(), _state: None, output };
+        appliance.wait_ready();
+        appliance
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(response) = reqwest::blocking::get(format!("{}/readyz", self.url))
+                && response.status() == 200
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("/readyz never answered 200:\n{}", self.logs());
+    }
+
+    /// Everything the server printed so far.
+    pub fn logs(&self) -> String {
+        self.output.lock().unwrap().clone()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// The upload directory.
+    pub fn temp_dir(&self) -> PathBuf {
+        self.state_dir.join("uploads")
+    }
+
+    /// Files in the upload directory.
+    pub fn temp_files(&self) -> Vec<PathBuf> {
+        match std::fs::read_dir(self.temp_dir()) {
+            Ok(entries) => entries.map(|entry| entry.unwrap().path()).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Polls until the upload directory is empty (a job's file goes when its job ends).
+    pub fn assert_temp_empty(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.temp_files().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(self.temp_files(), Vec::<PathBuf>::new(), "temp files were left behind");
+    }
+
+    /// Sends a signal and waits for the process to exit; returns its exit status.
+    pub fn stop(&mut self, signal: nix::sys::signal::Signal, within: Duration) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("already stopped");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("the appliance did not exit within {within:?} of {signal}:\n{}", self.logs());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn client(&self) -> reqwest::blocking::Client {
+        reqwest::blocking::Client::builder().timeout(Duration::from_secs(300)).build().unwrap()
+    }
+
+    /// `POST /api/jobs` with a file and extra form fields.
+    pub fn upload(&self, file: &Path, fields: &[(&str, &str)]) -> reqwest::blocking::Response {
+        let mut form = reqwest::blocking::multipart::Form::new().file("file", file).unwrap();
+        for (name, value) in fields {
+            form = form.text(name.to_string(), value.to_string());
+        }
+        self.client().post(format!("{}/api/jobs", self.url)).multipart(form).send().unwrap()
+    }
+
+    /// Uploads and returns the job id, asserting 202.
+    pub fn submit(&self, file: &Path, fields: &[(&str, &str)]) -> String {
+        let response = self.upload(file, fields);
+        let status = response.status();
+        let body: Value = response.json().unwrap();
+        assert_eq!(status, 202, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    pub fn job(&self, id: &str) -> Value {
+        self.client().get(format!("{}/api/jobs/{id}", self.url)).send().unwrap().json().unwrap()
+    }
+
+    /// Polls a job until it has ended; returns it.
+    pub fn wait_finished(&self, id: &str, within: Duration) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let job = self.job(id);
+            if matches!(job["status"].as_str(), Some("done" | "failed" | "cancelled")) {
+                return job;
+            }
+            assert!(Instant::now() < deadline, "job {id} did not finish within {within:?}: {job}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// A finished job's transcript in a format.
+    pub fn result(&self, id: &str, format: &str) -> String {
+        let response = self.client().get(format!("{}/api/jobs/{id}/result?format={format}", self.url)).send().unwrap();
+        assert_eq!(response.status(), 200);
+        response.text().unwrap()
+    }
+}
+
+impl Drop for Appliance {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Asserts that an error response has the status and code, and returns its message.
+pub fn assert_error(response: reqwest::blocking::Response, status: u16, code: &str) -> String {
+    assert_eq!(response.status().as_u16(), status);
+    let body: Value = response.json().expect("error bodies are JSON");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    let message = body["error"]["message"].as_str().expect("errors carry a message").to_owned();
+    assert!(!message.is_empty());
+    message
+}
+
+/// One Server-Sent Event.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub name: String,
+    pub data: Value,
+}
+
+impl Appliance {
+    /// Reads a job's event stream until the server ends it.
+    pub fn events(&self, id: &str) -> Vec<Event> {
+        let response = self.client().get(format!("{}/api/jobs/{id}/events", self.url)).send().unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        let mut events = Vec::new();
+        let (mut name, mut data) = (String::new(), String::new());
+        for line in BufReader::new(response).lines() {
+            let line = line.unwrap();
+            if let Some(value) = line.strip_prefix("event:") {
+                name = value.trim().to_owned();
+            } else if let Some(value) = line.strip_prefix("data:") {
+                data.push_str(value.trim());
+            } else if line.is_empty() && !name.is_empty() {
+                events.push(Event { name: std::mem::take(&mut name), data: serde_json::from_str(&data).unwrap() });
+                data.clear();
+            }
+        }
+        events
+    }
+}
