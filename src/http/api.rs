@@ -77,12 +77,13 @@ pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
         .and(warp::post())
         .and(with_state(state))
         .and(caller())
-        .then(|id: String, state: Arc<AppState>, caller: Caller| async move {
-            let id = parse_id(&id)?;
-            let snapshot = cancel_and_wait(&state, &caller, id).await?;
-            Ok(json(StatusCode::OK, &JobView::new(&state, &snapshot)))
-        })
-        .map(respond);
+        .map(|id: String, state: Arc<AppState>, caller: Caller| {
+            respond(parse_id(&id).and_then(|id| {
+                state.jobs.cancel(id, &caller.scope)?;
+                let snapshot = state.jobs.get(id, &caller.scope)?;
+                Ok(json(StatusCode::OK, &JobView::new(&state, &snapshot)))
+            }))
+        });
     let delete = warp::path!("api" / "jobs" / String).and(warp::delete()).and(with_state(state)).and(caller()).map(
         |id: String, state: Arc<AppState>, caller: Caller| {
             respond(parse_id(&id).and_then(|id| {
@@ -227,15 +228,6 @@ fn attachment(file_name: &str, format: Format) -> String {
     format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 
-/// Cancels, then waits a moment for a running job to actually stop.
-async fn cancel_and_wait(state: &AppState, caller: &Caller, id: Uuid) -> Result<Snapshot, ApiError> {
-    if let Some(mut receiver) = state.jobs.cancel(id, &caller.scope)? {
-        let stopped = receiver.wait_for(|snapshot| snapshot.record.status.is_finished());
-        // A sender dropped mid-wait means the job ended; its final record is in the store.
-        let _ = tokio::time::timeout(Duration::from_secs(10), stopped).await;
-    }
-    Ok(state.jobs.get(id, &caller.scope)?)
-}
 
 /// A job as the API shows it.
 #[derive(Debug, Serialize)]

@@ -243,9 +243,8 @@ impl Jobs {
         Ok(self.lock().live.get(&id).map(watch::Sender::subscribe))
     }
 
-    /// Stops a queued or running job. A running job ends within a moment, when whisper.cpp
-    /// next checks its abort flag; the returned receiver reports when it has.
-    pub fn cancel(&self, id: Uuid, scope: &Scope) -> Result<Option<watch::Receiver<Snapshot>>, JobError> {
+    /// Ends a queued or running job at once: marked cancelled, its upload removed.
+    pub fn cancel(&self, id: Uuid, scope: &Scope) -> Result<(), JobError> {
         let snapshot = self.get(id, scope)?;
         let mut inner = self.lock();
         match snapshot.record.status {
@@ -257,16 +256,26 @@ impl Jobs {
                 self.store.put(&record)?;
                 self.store.flush()?;
                 self.temp.remove_upload(id);
+                self.metrics.job_ended(Status::Cancelled);
                 self.end_live(&mut inner, &record);
                 self.publish_queue_positions(&inner);
-                Ok(None)
+                Ok(())
             }
             Status::Running => {
-                let receiver = inner.live.get(&id).map(watch::Sender::subscribe);
+                // The job ends now for everyone; whisper.cpp stops at its next abort check
+                // (after the current encoder pass) and its worker then finds the job ended.
                 if let Some(running) = inner.running.get(&id) {
                     running.cancel.cancel();
                 }
-                Ok(receiver)
+                let mut record = snapshot.record;
+                record.status = Status::Cancelled;
+                record.finished_at_ms = Some(now_ms());
+                self.store.put(&record)?;
+                self.store.flush()?;
+                self.temp.remove_upload(id);
+                self.metrics.job_ended(Status::Cancelled);
+                self.end_live(&mut inner, &record);
+                Ok(())
             }
             status => Err(JobError::AlreadyFinished { status }),
         }

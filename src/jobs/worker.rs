@@ -125,8 +125,8 @@ impl Jobs {
         let mut inner = self.lock();
         let requeue = inner.running.remove(&id).is_some_and(|running| running.requeue);
         match self.store.get(id) {
-            Ok(Some(_)) => {}
-            // Deleted while running: nothing of it may remain.
+            Ok(Some(stored)) if !stored.status.is_finished() => {}
+            // Cancelled or deleted while running: that already ended it; nothing may remain.
             _ => {
                 self.temp.remove_upload(id);
                 return;
@@ -148,6 +148,8 @@ impl Jobs {
                 // Stopping the server is not the job's fault.
                 record.attempts = record.attempts.saturating_sub(1);
             }
+            // Only a cancel that ended the job already (see above) stops a transcription,
+            // apart from shutdown; keep the record true if that ever changes.
             Outcome::Cancelled => record.status = Status::Cancelled,
             Outcome::Failed(reason) => {
                 record.status = Status::Failed;

@@ -283,3 +283,47 @@ impl Appliance {
         events
     }
 }
+
+/// A long recording made at test time: jfk.wav's samples `repeats` times over, as a
+/// 16 kHz mono 16-bit WAV (about 11 s each), so tests can catch a job mid-way.
+pub fn long_wav(dir: &Path, repeats: usize) -> PathBuf {
+    let jfk = std::fs::read(audio("jfk.wav")).unwrap();
+    let data_at = jfk.windows(4).position(|w| w == b"data").expect("jfk.wav has a data chunk") + 8;
+    let samples = &jfk[data_at..];
+    let data_len = (samples.len() * repeats) as u32;
+    let mut wav = Vec::with_capacity(44 + data_len as usize);
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + data_len).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
+    wav.extend_from_slice(&16_000u32.to_le_bytes());
+    wav.extend_from_slice(&32_000u32.to_le_bytes());
+    wav.extend_from_slice(&2u16.to_le_bytes());
+    wav.extend_from_slice(&16u16.to_le_bytes());
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&data_len.to_le_bytes());
+    for _ in 0..repeats {
+        wav.extend_from_slice(samples);
+    }
+    let path = dir.join(format!("jfk-x{repeats}.wav"));
+    std::fs::write(&path, wav).unwrap();
+    path
+}
+
+impl Appliance {
+    /// Waits until a job is running and has made some progress (or produced a segment).
+    pub fn wait_running(&self, id: &str, within: Duration) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let job = self.job(id);
+            if job["status"] == "running" && job["duration_seconds"].is_number() {
+                return job;
+            }
+            assert!(job["status"] == "queued" || job["status"] == "running", "{job}");
+            assert!(Instant::now() < deadline, "job {id} did not start within {within:?}: {job}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
