@@ -15,6 +15,8 @@
 mod ggml;
 mod inspect;
 mod layout;
+mod mel;
+mod vocab;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
