@@ -12,10 +12,12 @@
 //! <out>.partial --inspect (against layout)--> renamed to <out>
 //! ```
 
+mod ct2;
 mod ggml;
 mod inspect;
 mod layout;
 mod mel;
+mod names;
 mod vocab;
 
 use std::fmt;
