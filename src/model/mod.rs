@@ -14,16 +14,20 @@
 
 mod ct2;
 mod ggml;
+mod import;
 mod inspect;
 mod layout;
 mod mel;
 mod names;
+mod plan;
+mod source;
 mod vocab;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use ggml::TensorType;
+pub use import::import;
 pub use inspect::inspect;
 
 use crate::errors::ModelError;
@@ -219,12 +223,6 @@ impl fmt::Display for ModelSummary {
         writeln!(f, "{:<14} {} ({})", "tensors", self.tensor_count, types.join(", "))?;
         write!(f, "{:<14} {:.1} MB ({} bytes)", "size", self.file_size as f64 / 1e6, self.file_size)
     }
-}
-
-/// Converts a CTranslate2 Whisper model to a ggml file.
-pub fn import(sources: &[PathBuf], out: &Path) -> Result<ModelSummary, ModelError> {
-    let _ = (sources, out);
-    unimplemented!()
 }
 
 /// `model import`: convert, then print what was written.
