@@ -78,14 +78,9 @@ pub fn inspect(path: &Path) -> Result<ModelSummary, ModelError> {
         seen.insert(name);
     }
 
-    let missing: Vec<&TensorSpec> = specs.iter().filter(|spec| !seen.contains(&spec.name)).collect();
-    if let Some(first) = missing.first() {
-        return Err(ModelError::MissingTensors {
-            path: path.to_owned(),
-            missing: missing.len(),
-            expected: specs.len(),
-            first: first.name.clone(),
-        });
+    if let Some((missing, first)) = layout::missing(&specs, &seen) {
+        let (path, expected, first) = (path.to_owned(), specs.len(), first.to_owned());
+        return Err(ModelError::MissingTensors { path, missing, expected, first });
     }
     Ok(ModelSummary {
         hparams,

@@ -5,6 +5,8 @@
 //! `inspect` checks files against it, so a file that passes holds exactly the tensors
 //! whisper.cpp looks up, each with the size and byte count it will read. Pure data.
 
+use std::collections::HashSet;
+
 use super::Hparams;
 use super::ggml::TensorType;
 
@@ -73,6 +75,13 @@ pub fn whisper_tensors(hparams: &Hparams) -> Vec<TensorSpec> {
     specs
 }
 
+/// How many of `specs` are not in `present`, and the first of them; `None` if all are.
+pub fn missing<'a>(specs: &'a [TensorSpec], present: &HashSet<String>) -> Option<(usize, &'a str)> {
+    let mut missing = specs.iter().filter(|spec| !present.contains(&spec.name));
+    let first = missing.next()?;
+    Some((1 + missing.count(), &first.name))
+}
+
 fn add_mlp(add: &mut impl FnMut(String, &[i64], Kind), block: &str, state: i64) {
     add(format!("{block}.mlp_ln.weight"), &[state], Kind::Float);
     add(format!("{block}.mlp_ln.bias"), &[state], Kind::Float);
@@ -97,8 +106,6 @@ fn add_attention(add: &mut impl FnMut(String, &[i64], Kind), attn: &str, norm: &
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashSet;
-
     use super::*;
 
     fn tiny_en() -> Hparams {
@@ -123,6 +130,16 @@ mod tests {
         assert_eq!((f16, specs.len() - f16), (67, 100));
         let q8 = specs.iter().filter(|s| s.kind.tensor_type(TensorType::Q8_0) == TensorType::Q8_0).count();
         assert_eq!(q8, 65, "the conv kernels stay f16 in a quantized file");
+    }
+
+    #[test]
+    fn missing_tensors_are_counted_in_layout_order() {
+        let specs = whisper_tensors(&tiny_en());
+        let mut present: HashSet<String> = specs.iter().map(|s| s.name.clone()).collect();
+        assert_eq!(missing(&specs, &present), None);
+        present.remove("decoder.ln.bias");
+        present.remove("encoder.conv2.bias");
+        assert_eq!(missing(&specs, &present), Some((2, "encoder.conv2.bias")));
     }
 
     #[test]

@@ -70,14 +70,9 @@ pub fn plan<R: Read>(reader: &mut Ct2Reader<R>) -> Result<Plan, ModelError> {
         })
         .collect::<Result<Vec<_>, ModelError>>()?;
 
-    let missing: Vec<&TensorSpec> = specs.iter().filter(|spec| !covered.contains(&spec.name)).collect();
-    if let Some(first) = missing.first() {
-        return Err(ModelError::IncompleteModel {
-            path: path.to_owned(),
-            missing: missing.len(),
-            expected: specs.len(),
-            first: first.name.clone(),
-        });
+    if let Some((missing, first)) = layout::missing(&specs, &covered) {
+        let (path, expected, first) = (path.to_owned(), specs.len(), first.to_owned());
+        return Err(ModelError::IncompleteModel { path, missing, expected, first });
     }
     Ok(Plan { hparams, steps })
 }
