@@ -247,15 +247,23 @@ pub enum CommandError {
     OutputDirRequired,
     #[error("{failed} of {total} files could not be transcribed")]
     InputsFailed { failed: usize, total: usize },
+    /// Boxed: configuration errors carry a whole TOML parse report.
     #[error(transparent)]
-    Serve(#[from] ServeError),
+    Serve(Box<ServeError>),
+}
+
+impl From<ServeError> for CommandError {
+    fn from(error: ServeError) -> Self {
+        CommandError::Serve(Box::new(error))
+    }
 }
 
 impl CommandError {
     /// 2 for a command line that can never work as given, 1 for a failure while running.
     pub fn exit_code(&self) -> u8 {
         match self {
-            CommandError::OutputDirRequired | CommandError::Serve(ServeError::Config(_)) => 2,
+            CommandError::OutputDirRequired => 2,
+            CommandError::Serve(error) if matches!(**error, ServeError::Config(_)) => 2,
             CommandError::Model(_)
             | CommandError::Engine(_)
             | CommandError::InputsFailed { .. }
@@ -460,9 +468,14 @@ impl ApiError {
         ErrorReply { status, code, kind, param, retry_after }
     }
 
-    /// The client-facing sentence; 5xx never carry internal detail.
+    /// Whether this is the server's own fault, to be logged with its cause and never detailed.
+    pub fn is_internal(&self) -> bool {
+        self.reply().code == "internal_error"
+    }
+
+    /// The client-facing sentence; internal errors never carry detail.
     pub fn client_message(&self) -> String {
-        if self.reply().status >= 500 { INTERNAL_MESSAGE.to_owned() } else { self.to_string() }
+        if self.is_internal() { INTERNAL_MESSAGE.to_owned() } else { self.to_string() }
     }
 }
 

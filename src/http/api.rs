@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Buf;
-use futures_util::{Stream, TryStreamExt as _};
+use futures_util::{Stream, StreamExt as _, TryStreamExt as _};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use warp::filters::BoxedFilter;
@@ -73,17 +73,16 @@ pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
         warp::path!("api" / "jobs" / String / "events").and(warp::get()).and(with_state(state)).and(caller()).map(
             |id: String, state: Arc<AppState>, caller: Caller| respond(super::events::stream(&state, &caller, &id)),
         );
-    let cancel = warp::path!("api" / "jobs" / String / "cancel")
-        .and(warp::post())
-        .and(with_state(state))
-        .and(caller())
-        .map(|id: String, state: Arc<AppState>, caller: Caller| {
-            respond(parse_id(&id).and_then(|id| {
-                state.jobs.cancel(id, &caller.scope)?;
-                let snapshot = state.jobs.get(id, &caller.scope)?;
-                Ok(json(StatusCode::OK, &JobView::new(&state, &snapshot)))
-            }))
-        });
+    let cancel =
+        warp::path!("api" / "jobs" / String / "cancel").and(warp::post()).and(with_state(state)).and(caller()).map(
+            |id: String, state: Arc<AppState>, caller: Caller| {
+                respond(parse_id(&id).and_then(|id| {
+                    state.jobs.cancel(id, &caller.scope)?;
+                    let snapshot = state.jobs.get(id, &caller.scope)?;
+                    Ok(json(StatusCode::OK, &JobView::new(&state, &snapshot)))
+                }))
+            },
+        );
     let delete = warp::path!("api" / "jobs" / String).and(warp::delete()).and(with_state(state)).and(caller()).map(
         |id: String, state: Arc<AppState>, caller: Caller| {
             respond(parse_id(&id).and_then(|id| {
@@ -129,10 +128,19 @@ where
     S: Stream<Item = Result<B, warp::Error>> + Send + 'static,
     B: Buf + Send + 'static,
 {
-    state.jobs.check_room()?;
     let limit = state.limits.max_file_bytes;
-    if content_length.is_some_and(|length| length > limit + FORM_OVERHEAD) {
-        return Err(UploadError::TooLarge { limit_mb: limit / 1_000_000 }.into());
+    let refusal = match state.jobs.check_room() {
+        Err(error) => Some(ApiError::from(error)),
+        Ok(()) if content_length.is_some_and(|length| length > limit + FORM_OVERHEAD) => {
+            Some(UploadError::TooLarge { limit_mb: limit / 1_000_000 }.into())
+        }
+        Ok(()) => None,
+    };
+    if let Some(refusal) = refusal {
+        if content_length.is_none_or(|length| length <= MAX_DRAIN) {
+            drain(body).await;
+        }
+        return Err(refusal);
     }
     let body = body.map_ok(|mut chunk| chunk.copy_to_bytes(chunk.remaining())).map_err(Box::new);
     let received =
@@ -150,6 +158,30 @@ where
     })
     .await
     .map_err(|join| ApiError::Internal(Box::new(join)))?
+}
+
+/// Bodies up to this size are read and discarded before an early refusal is sent.
+const MAX_DRAIN: u64 = 64 << 20;
+
+/// Reads and discards a refused upload, so that clients that send the whole body before
+/// reading the answer (browsers, most HTTP libraries) get to read the error instead of a
+/// reset connection. Bounded in size and time.
+async fn drain<S, B>(body: S)
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    let mut body = std::pin::pin!(body);
+    let mut seen = 0u64;
+    let discard = async {
+        while let Some(Ok(chunk)) = body.next().await {
+            seen += chunk.remaining() as u64;
+            if seen > MAX_DRAIN {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(30), discard).await;
 }
 
 /// The job API's form fields: `language` (a code or `auto`), `translate`, `prompt`.
@@ -227,7 +259,6 @@ fn attachment(file_name: &str, format: Format) -> String {
         .collect();
     format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
-
 
 /// A job as the API shows it.
 #[derive(Debug, Serialize)]

@@ -129,7 +129,7 @@ struct ErrorDetail<'a> {
 /// The one way an error becomes a response: `{"error": {"message", "type", "code", "param"}}`.
 pub fn error_response(error: &ApiError) -> Response {
     let reply = error.reply();
-    if reply.status >= 500 {
+    if error.is_internal() {
         let chain = std::iter::successors(std::error::Error::source(error), |e| e.source())
             .map(ToString::to_string)
             .collect::<Vec<_>>()

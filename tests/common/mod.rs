@@ -72,6 +72,11 @@ impl Appliance {
 
     /// Starts with a given state directory (for restart tests), which the caller keeps.
     pub fn start_in(state_dir: &Path, args: &[&str]) -> Appliance {
+        Appliance::start_with_env(state_dir, args, &[])
+    }
+
+    /// As [`Appliance::start_in`], with extra environment variables.
+    pub fn start_with_env(state_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Appliance {
         let model = model();
         let mut command = Command::new(BINARY);
         command
@@ -86,6 +91,7 @@ impl Appliance {
             .arg("/dev/null")
             .args(args)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = command.spawn().expect("cannot start the whisper-appliance binary");
