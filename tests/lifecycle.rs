@@ -54,7 +54,7 @@ fn systemd_hears_ready_status_watchdog_and_stopping() {
         &[("NOTIFY_SOCKET", socket_path.to_str().unwrap()), ("WATCHDOG_USEC", "1000000")],
     );
     let mut messages = Vec::new();
-    let mut receive_for = |duration: Duration, messages: &mut Vec<String>| {
+    let receive_for = |duration: Duration, messages: &mut Vec<String>| {
         let deadline = Instant::now() + duration;
         let mut buffer = [0u8; 4096];
         while Instant::now() < deadline {
