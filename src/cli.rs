@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::auth::Role;
 use crate::formats::Format;
 
 /// Self-hosted speech-to-text: local whisper.cpp transcription behind one binary.
@@ -32,6 +33,45 @@ pub enum Command {
     /// Import, inspect or quantize whisper models.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Create, list or revoke API keys (run as the service's user, with its state directory).
+    Keys(KeysArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    /// The server's state directory, which holds the keys [default: as `serve` resolves it].
+    #[arg(long, value_name = "DIR", env = "WHISPER_APPLIANCE_STATE_DIR", global = true)]
+    pub state_dir: Option<PathBuf>,
+
+    /// The config file to read the state directory from.
+    #[arg(long, value_name = "FILE", env = "WHISPER_APPLIANCE_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: KeysCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Make a key and print it once; only its hash is stored.
+    ///
+    /// Example: sudo -u whisper whisper-appliance keys create --name alice --role user
+    Create {
+        /// A name to recognise the key by (who or what uses it).
+        #[arg(long)]
+        name: String,
+        /// `user` sees only its own jobs; `admin` also sees all jobs and /metrics.
+        #[arg(long, value_enum, default_value_t = Role::User)]
+        role: Role,
+    },
+    /// List keys: id, name, role, created, last used, revoked. Never the keys themselves.
+    List,
+    /// Revoke a key by its id or name; requests with it then get 401.
+    Revoke {
+        /// The key's id (from `keys list`) or name.
+        #[arg(value_name = "ID_OR_NAME")]
+        key: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -81,6 +121,52 @@ pub struct ServeArgs {
     /// Seconds a running job may take to finish on SIGTERM before it is re-queued [default: 30].
     #[arg(long, value_name = "SECONDS", env = "WHISPER_APPLIANCE_SHUTDOWN_GRACE_SECS")]
     pub shutdown_grace_secs: Option<u64>,
+
+    /// Require an API key, a browser session or a trusted proxy's user on every request
+    /// but health checks [default: true]. Off is refused on a non-loopback address unless
+    /// --insecure-public-bind is given.
+    #[arg(long, value_name = "BOOL", env = "WHISPER_APPLIANCE_AUTH")]
+    pub auth: Option<bool>,
+
+    /// Allow listening on a non-loopback address with authentication off (trusted networks only).
+    #[arg(long, env = "WHISPER_APPLIANCE_INSECURE_PUBLIC_BIND")]
+    pub insecure_public_bind: bool,
+
+    /// Allow running as root (refused by default: run as a service user such as `whisper`).
+    #[arg(long, env = "WHISPER_APPLIANCE_ALLOW_ROOT")]
+    pub allow_root: bool,
+
+    /// Accept the user name that a proxy on loopback (the shipped nginx with basic auth)
+    /// passes in X-Forwarded-User, and its X-Forwarded-For and X-Forwarded-Proto [default: false].
+    #[arg(long, value_name = "BOOL", env = "WHISPER_APPLIANCE_TRUSTED_PROXY")]
+    pub trusted_proxy: Option<bool>,
+
+    /// A proxy user name that gets the admin role; repeat for several.
+    #[arg(long = "proxy-admin", value_name = "NAME", env = "WHISPER_APPLIANCE_PROXY_ADMINS", value_delimiter = ',')]
+    pub proxy_admins: Vec<String>,
+
+    /// An origin (https://host[:port]) whose pages may call the API with an API key; repeat
+    /// for several. CORS is off when none is listed.
+    #[arg(long = "cors-origin", value_name = "ORIGIN", env = "WHISPER_APPLIANCE_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
+    /// Requests per minute per API key (per client address without one) [default: 100].
+    #[arg(long, value_name = "N", env = "WHISPER_APPLIANCE_RATE_LIMIT_PER_MINUTE")]
+    pub rate_limit_per_minute: Option<u32>,
+
+    /// Uploads in progress at once per API key or client address [default: 4].
+    #[arg(long, value_name = "N", env = "WHISPER_APPLIANCE_MAX_CONCURRENT_UPLOADS")]
+    pub max_concurrent_uploads: Option<usize>,
+
+    /// File holding the secret that signs browser sessions [default: systemd's
+    /// $CREDENTIALS_DIRECTORY/session-secret, then $WHISPER_APPLIANCE_SESSION_SECRET, then
+    /// <state-dir>/session-secret, generated on first start].
+    #[arg(long, value_name = "FILE", env = "WHISPER_APPLIANCE_SESSION_SECRET_FILE")]
+    pub session_secret_file: Option<PathBuf>,
+
+    /// Hours a browser session lasts [default: 12].
+    #[arg(long, value_name = "HOURS", env = "WHISPER_APPLIANCE_SESSION_HOURS")]
+    pub session_hours: Option<u64>,
 
     /// Print the effective configuration (secrets redacted) and exit.
     #[arg(long)]

@@ -24,6 +24,9 @@ const DEFAULT_QUEUE_SIZE: usize = 32;
 const DEFAULT_MAX_UPLOAD_MB: u64 = 500;
 const DEFAULT_RETENTION_HOURS: u64 = 7 * 24;
 const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 30;
+const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 100;
+const DEFAULT_CONCURRENT_UPLOADS: usize = 4;
+const DEFAULT_SESSION_HOURS: u64 = 12;
 
 /// The keys a config file may hold: the long flag names with underscores.
 #[derive(Debug, Default, Deserialize)]
@@ -39,6 +42,16 @@ struct FileConfig {
     max_upload_mb: Option<u64>,
     retention_hours: Option<u64>,
     shutdown_grace_secs: Option<u64>,
+    auth: Option<bool>,
+    insecure_public_bind: Option<bool>,
+    allow_root: Option<bool>,
+    trusted_proxy: Option<bool>,
+    proxy_admins: Option<Vec<String>>,
+    cors_origins: Option<Vec<String>>,
+    rate_limit_per_minute: Option<u32>,
+    max_concurrent_uploads: Option<usize>,
+    session_secret_file: Option<PathBuf>,
+    session_hours: Option<u64>,
 }
 
 /// The effective configuration of a running server.
@@ -54,6 +67,17 @@ pub struct Config {
     pub max_upload_mb: u64,
     pub retention_hours: u64,
     pub shutdown_grace_secs: u64,
+    pub auth: bool,
+    pub insecure_public_bind: bool,
+    pub allow_root: bool,
+    pub trusted_proxy: bool,
+    pub proxy_admins: Vec<String>,
+    pub cors_origins: Vec<String>,
+    pub rate_limit_per_minute: u32,
+    pub max_concurrent_uploads: usize,
+    /// Only where the secret is read from; the secret itself never enters the config.
+    pub session_secret_file: Option<PathBuf>,
+    pub session_hours: u64,
 }
 
 impl Config {
@@ -98,8 +122,38 @@ impl Config {
                 .shutdown_grace_secs
                 .or(file.shutdown_grace_secs)
                 .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS),
+            auth: args.auth.or(file.auth).unwrap_or(true),
+            insecure_public_bind: args.insecure_public_bind || file.insecure_public_bind.unwrap_or(false),
+            allow_root: args.allow_root || file.allow_root.unwrap_or(false),
+            trusted_proxy: args.trusted_proxy.or(file.trusted_proxy).unwrap_or(false),
+            proxy_admins: non_empty(&args.proxy_admins).or(file.proxy_admins).unwrap_or_default(),
+            cors_origins: cors_origins(non_empty(&args.cors_origins).or(file.cors_origins).unwrap_or_default())?,
+            rate_limit_per_minute: positive(
+                "rate_limit_per_minute",
+                args.rate_limit_per_minute.or(file.rate_limit_per_minute).unwrap_or(DEFAULT_RATE_LIMIT_PER_MINUTE),
+            )?,
+            max_concurrent_uploads: positive(
+                "max_concurrent_uploads",
+                args.max_concurrent_uploads.or(file.max_concurrent_uploads).unwrap_or(DEFAULT_CONCURRENT_UPLOADS),
+            )?,
+            session_secret_file: args.session_secret_file.clone().or(file.session_secret_file),
+            session_hours: positive(
+                "session_hours",
+                args.session_hours.or(file.session_hours).unwrap_or(DEFAULT_SESSION_HOURS),
+            )?,
         };
         Ok(config)
+    }
+
+    /// The state directory `keys` uses: flag, then the config file, then as `serve` would.
+    pub fn state_dir_for_keys(state_dir: Option<&Path>, config_file: Option<&Path>) -> Result<PathBuf, ConfigError> {
+        let file = read_file(config_file)?;
+        let dir = state_dir
+            .map(Path::to_owned)
+            .or(file.state_dir)
+            .or_else(|| std::env::var_os("STATE_DIRECTORY").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
+        absolute(&dir)
     }
 
     /// The job database.
@@ -137,6 +191,25 @@ fn read_file(named: Option<&Path>) -> Result<FileConfig, ConfigError> {
     toml::from_str(&text).map_err(|source| ConfigError::ParseFile { path: path.to_owned(), source })
 }
 
+fn non_empty(values: &[String]) -> Option<Vec<String>> {
+    (!values.is_empty()).then(|| values.to_vec())
+}
+
+/// SECURITY: CORS origins are exact `scheme://host[:port]` values; `*` is refused, since
+/// the API is reached with credentials.
+fn cors_origins(origins: Vec<String>) -> Result<Vec<String>, ConfigError> {
+    origins
+        .into_iter()
+        .map(|origin| {
+            let origin = origin.trim().trim_end_matches('/').to_owned();
+            let valid = (origin.starts_with("https://") || origin.starts_with("http://"))
+                && !origin.contains('*')
+                && origin.splitn(4, '/').count() == 3;
+            if valid { Ok(origin) } else { Err(ConfigError::BadOrigin { value: origin }) }
+        })
+        .collect()
+}
+
 fn positive<T: PartialOrd + Default + Copy>(name: &'static str, value: T) -> Result<T, ConfigError> {
     if value > T::default() { Ok(value) } else { Err(ConfigError::NotPositive { name }) }
 }
@@ -159,6 +232,18 @@ const KNOWN_ENV_VARS: &[&str] = &[
     "WHISPER_APPLIANCE_MAX_UPLOAD_MB",
     "WHISPER_APPLIANCE_RETENTION_HOURS",
     "WHISPER_APPLIANCE_SHUTDOWN_GRACE_SECS",
+    "WHISPER_APPLIANCE_AUTH",
+    "WHISPER_APPLIANCE_INSECURE_PUBLIC_BIND",
+    "WHISPER_APPLIANCE_ALLOW_ROOT",
+    "WHISPER_APPLIANCE_TRUSTED_PROXY",
+    "WHISPER_APPLIANCE_PROXY_ADMINS",
+    "WHISPER_APPLIANCE_CORS_ORIGINS",
+    "WHISPER_APPLIANCE_RATE_LIMIT_PER_MINUTE",
+    "WHISPER_APPLIANCE_MAX_CONCURRENT_UPLOADS",
+    "WHISPER_APPLIANCE_SESSION_SECRET_FILE",
+    "WHISPER_APPLIANCE_SESSION_HOURS",
+    // Read by auth::Secret, not by clap.
+    "WHISPER_APPLIANCE_SESSION_SECRET",
 ];
 
 fn warn_unknown_env_vars() {
@@ -198,6 +283,14 @@ mod tests {
         for name in seen {
             assert!(name.starts_with("WHISPER_APPLIANCE_"), "{name}");
             assert!(KNOWN_ENV_VARS.contains(&name.as_str()), "{name} is missing from KNOWN_ENV_VARS");
+        }
+    }
+
+    #[test]
+    fn cors_origins_must_be_exact() {
+        assert_eq!(cors_origins(vec!["https://a.example/".into()]).unwrap(), vec!["https://a.example"]);
+        for bad in ["*", "https://*.example", "a.example", "https://a.example/path"] {
+            assert!(cors_origins(vec![bad.into()]).is_err(), "{bad}");
         }
     }
 

@@ -250,6 +250,14 @@ pub enum CommandError {
     /// Boxed: configuration errors carry a whole TOML parse report.
     #[error(transparent)]
     Serve(Box<ServeError>),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+}
+
+impl From<ConfigError> for CommandError {
+    fn from(error: ConfigError) -> Self {
+        ServeError::Config(error).into()
+    }
 }
 
 impl From<ServeError> for CommandError {
@@ -267,7 +275,8 @@ impl CommandError {
             CommandError::Model(_)
             | CommandError::Engine(_)
             | CommandError::InputsFailed { .. }
-            | CommandError::Serve(_) => 1,
+            | CommandError::Serve(_)
+            | CommandError::Keys(_) => 1,
         }
     }
 }
@@ -295,6 +304,8 @@ pub enum ConfigError {
     BadListen { value: String },
     #[error("{name} must be at least 1")]
     NotPositive { name: &'static str },
+    #[error("CORS origin {value:?} must be exactly scheme://host[:port], such as https://app.example.org; `*` is never allowed")]
+    BadOrigin { value: String },
 }
 
 // ---------------------------------------------------------------------------------------
@@ -390,6 +401,8 @@ pub enum ApiError {
     Job(#[from] JobError),
     #[error(transparent)]
     Engine(#[from] EngineError),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
     #[error("{message}")]
     BadRequest { message: String, param: Option<&'static str> },
     #[error("the model {model:?} is not served here; use whisper-1 or {served}")]
@@ -452,6 +465,16 @@ impl ApiError {
                     (500, "internal_error", None, None)
                 }
             },
+            ApiError::Auth(error) => match error {
+                AuthError::Missing => (401, "missing_api_key", None, None),
+                AuthError::InvalidKey => (401, "invalid_api_key", None, None),
+                AuthError::RevokedKey { .. } => (401, "revoked_api_key", None, None),
+                AuthError::SessionExpired => (401, "session_expired", None, None),
+                AuthError::AdminOnly => (403, "admin_only", None, None),
+                AuthError::CrossSite => (403, "cross_site_request", None, None),
+                AuthError::RateLimited { retry_after, .. } => (429, "rate_limited", None, Some(*retry_after)),
+                AuthError::TooManyUploads { .. } => (429, "too_many_uploads", None, Some(10)),
+            },
             ApiError::BadRequest { param, .. } => (400, "invalid_request", *param, None),
             ApiError::UnknownModel { .. } => (400, "model_not_found", Some("model"), None),
             ApiError::TranscriptionFailed { .. } => (422, "transcription_failed", Some("file"), None),
@@ -507,4 +530,94 @@ pub enum ServeError {
     },
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
+    #[error("refusing to run as root; run as a service user (the packaged unit uses `whisper`), or pass --allow-root")]
+    RunningAsRoot,
+    #[error(
+        "refusing to serve {address} without authentication; turn auth on (the default; create a key with \
+         `whisper-appliance keys create --name <you> --role admin`), or pass --insecure-public-bind on a trusted network"
+    )]
+    PublicWithoutAuth { address: std::net::SocketAddr },
+    #[error("{path} belongs to uid {owner}, not to this user (uid {me}); `chown` it to the user the server runs as")]
+    NotOwned { path: PathBuf, owner: u32, me: u32 },
+    #[error("{path} is writable by group or others (mode {mode:o}); make it private with `chmod go-w {path}`")]
+    WritableByOthers { path: PathBuf, mode: u32 },
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+}
+
+// ---------------------------------------------------------------------------------------
+// Authentication: API keys, sessions and who may do what.
+// ---------------------------------------------------------------------------------------
+
+/// Managing API keys.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error(
+        "cannot open the key database at {path}; run this as the service's user (e.g. `sudo -u whisper`) \
+         with the same --state-dir as the server"
+    )]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: sled::Error,
+    },
+    #[error("the key database failed")]
+    Database(#[from] sled::Error),
+    #[error("a key record is unreadable")]
+    Corrupt(#[source] serde_json::Error),
+    #[error("a key name must be 1 to 100 printable characters")]
+    BadName,
+    #[error("a live key is already named {name:?}; pick another name or revoke that key first")]
+    NameTaken { name: String },
+    #[error("no live key has the id or name {key:?}; `whisper-appliance keys list` shows them")]
+    NoSuchKey { key: String },
+    #[error("the system's random number generator failed: {0}")]
+    Random(String),
+}
+
+/// Loading or making the session-signing secret.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("cannot read the session secret {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write a new session secret to {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the session secret from {} is shorter than {min} bytes; use e.g. `head -c 48 /dev/urandom | base64`", origin.display())]
+    TooShort { origin: PathBuf, min: usize },
+    #[error("the system's random number generator failed: {0}")]
+    Random(String),
+}
+
+/// Why a request was not allowed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error(
+        "this appliance needs an API key: send `Authorization: Bearer <key>` or `X-API-Key: <key>`, \
+         or log in on the page; an administrator makes keys with `whisper-appliance keys create`"
+    )]
+    Missing,
+    #[error("the API key is not valid; check it was copied whole, or ask for a new one")]
+    InvalidKey,
+    #[error("the API key has been revoked; ask an administrator for a new one")]
+    RevokedKey { id: String },
+    #[error("the session has expired or its key was revoked; log in again")]
+    SessionExpired,
+    #[error("this needs an administrator's key")]
+    AdminOnly,
+    #[error("cross-site requests are refused; use the page served by this appliance, or an API key from a listed CORS origin")]
+    CrossSite,
+    #[error("more than {limit} requests in a minute; wait {retry_after} seconds")]
+    RateLimited { retry_after: u64, limit: u32 },
+    #[error("{max} uploads are already in progress for this caller; wait for one to finish")]
+    TooManyUploads { max: usize },
 }

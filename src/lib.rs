@@ -12,6 +12,7 @@
 //! so the CLI (`transcribe`) and the server reuse them unchanged.
 
 pub mod audio;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod engine;

@@ -1,14 +1,24 @@
-//! Log output: human-readable lines on stderr, filtered by `RUST_LOG`.
+//! Log output on stderr, filtered by `RUST_LOG`: one JSON object per line for `serve`
+//! (the audit log; under systemd stderr is the journal), human-readable lines for the
+//! one-shot commands.
 //!
 //! whisper.cpp's own chatter (model load details, timings) arrives through whisper-rs's
-//! tracing hook and is shown only at debug level, so commands stay quiet by default.
+//! tracing hook and is kept to errors unless `RUST_LOG` asks for more.
 
 use tracing_subscriber::EnvFilter;
 
-/// Default filter: our warnings and errors; whisper.cpp's only when they are errors.
-const DEFAULT_FILTER: &str = "warn,whisper_rs=error";
+/// Commands: our warnings and errors; whisper.cpp's only when they are errors.
+const COMMAND_FILTER: &str = "warn,whisper_rs=error";
+/// The server: what it does (start-up, jobs, one audit line per request).
+const SERVER_FILTER: &str = "info,whisper_rs=error";
 
-pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+pub fn init(server: bool) {
+    let default = if server { SERVER_FILTER } else { COMMAND_FILTER };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if server {
+        builder.json().flatten_event(true).with_current_span(false).init();
+    } else {
+        builder.with_target(false).init();
+    }
 }

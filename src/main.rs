@@ -5,16 +5,17 @@ use std::process::ExitCode;
 use clap::Parser;
 use whisper_appliance::cli::{Cli, Command, ModelCommand};
 use whisper_appliance::errors::CommandError;
-use whisper_appliance::{logging, model, serve, transcribe};
+use whisper_appliance::{auth, logging, model, serve, transcribe};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init();
+    logging::init(matches!(cli.command, Command::Serve(_)));
     let result: Result<(), CommandError> = match cli.command {
         Command::Serve(args) => serve::run(&args).map_err(Into::into),
         Command::Transcribe(args) => transcribe::run(args),
         Command::Model(ModelCommand::Import { sources, out }) => model::run_import(&sources, &out).map_err(Into::into),
         Command::Model(ModelCommand::Info { file }) => model::run_info(&file).map_err(Into::into),
+        Command::Keys(args) => auth::run_keys(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

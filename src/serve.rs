@@ -8,17 +8,15 @@
 //! Under systemd, readiness, status, watchdog pings and stopping are reported through
 //! `NOTIFY_SOCKET`.
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use libsystemd::daemon::{self, NotifyState};
-use warp::http::{HeaderValue, Request, header};
-use warp::reply::Response;
 
+use crate::auth::{AuthSettings, Authenticator, KeyStore, RateLimits, Secret};
 use crate::cli::ServeArgs;
 use crate::config::Config;
 use crate::engine::{Engine, EngineOptions};
@@ -36,6 +34,10 @@ const UPLOAD_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 const RETENTION_SWEEP_EVERY: Duration = Duration::from_secs(600);
 /// After jobs have stopped, open connections (progress streams) get this long to close.
 const CONNECTION_DRAIN: Duration = Duration::from_secs(3);
+/// How soon a key made or revoked by the `keys` command takes effect.
+const KEY_RELOAD_EVERY: Duration = Duration::from_secs(2);
+/// Key last-use times are written every this many reload ticks (a minute).
+const KEY_USE_FLUSH_EVERY_TICKS: u64 = 30;
 
 pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
     let config = Config::load(args)?;
@@ -49,8 +51,23 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
 
 async fn serve(config: Config) -> Result<(), ServeError> {
     tracing::info!(config = %config.to_toml().replace('\n', "; "), "starting");
+    check_safe_to_start(&config)?;
     let temp = TempDir::open(&config.temp_dir)
         .map_err(|source| ServeError::StateDir { path: config.temp_dir.clone(), source })?;
+    check_private_dir(&config.state_dir)?;
+    check_private_dir(&config.temp_dir)?;
+    let (secret, source) = Secret::load(config.session_secret_file.as_deref(), &config.state_dir)?;
+    tracing::info!(?source, "session secret loaded");
+    let settings = AuthSettings {
+        required: config.auth,
+        trusted_proxy: config.trusted_proxy,
+        proxy_admins: config.proxy_admins.clone(),
+        session_seconds: config.session_hours * 3600,
+    };
+    let auth = Authenticator::new(KeyStore::new(&config.state_dir), settings, secret)?;
+    if config.auth && !auth.has_live_keys() && !config.trusted_proxy {
+        tracing::warn!("authentication is on and no API key exists yet: create one with `whisper-appliance keys create --name <you> --role admin`");
+    }
     let store = Store::open(&config.database_dir())?;
     if !config.model.exists() {
         return Err(ServeError::NoModel { path: config.model.clone() });
@@ -68,14 +85,19 @@ async fn serve(config: Config) -> Result<(), ServeError> {
         .await
         .map_err(|source| ServeError::Bind { address: config.listen, source })?;
     let address = listener.local_addr().map_err(|source| ServeError::Bind { address: config.listen, source })?;
-    let limits = Limits {
+    let upload_limits = Limits {
         max_file_bytes: config.max_upload_bytes(),
         max_parts: 16,
         max_field_bytes: 16 * 1024,
         idle_timeout: UPLOAD_IDLE_TIMEOUT,
     };
+    let limits = RateLimits::new(
+        NonZeroU32::new(config.rate_limit_per_minute).expect("the config checked it is positive"),
+        config.max_concurrent_uploads,
+    );
     let grace = config.shutdown_grace();
-    let state = Arc::new(AppState { jobs: Arc::clone(&jobs), metrics, config, limits });
+    let state = Arc::new(AppState { jobs: Arc::clone(&jobs), metrics, config, upload_limits, auth, limits });
+    tokio::spawn(keep_keys_fresh(Arc::clone(&state)));
     let service = warp::service(http::routes(&state));
 
     // Tests and scripts read this line to learn the port when listening on port 0.
@@ -105,7 +127,9 @@ async fn serve(config: Config) -> Result<(), ServeError> {
                     .header_read_timeout(HEADER_READ_TIMEOUT)
                     .serve_connection(
                         TokioIo::new(stream),
-                        hyper::service::service_fn(move |request| handle(request, peer, service.clone(), Arc::clone(&state))),
+                        hyper::service::service_fn(move |request| {
+                            http::gate::handle(request, peer, service.clone(), Arc::clone(&state))
+                        }),
                     );
                 let connection = graceful.watch(connection);
                 tokio::spawn(async move {
@@ -131,47 +155,66 @@ async fn serve(config: Config) -> Result<(), ServeError> {
     if tokio::time::timeout(CONNECTION_DRAIN, graceful.shutdown()).await.is_err() {
         tracing::info!("closing connections that are still open");
     }
+    if let Err(error) = state.auth.flush_uses() {
+        tracing::warn!(%error, "cannot record when keys were last used");
+    }
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Per request: id, client address for handlers, security headers, audit line, metrics.
-async fn handle<S>(
-    mut request: Request<Incoming>,
-    peer: SocketAddr,
-    mut service: S,
-    state: Arc<AppState>,
-) -> Result<Response, Infallible>
-where
-    S: tower_service::Service<Request<Incoming>, Response = Response, Error = Infallible>,
-{
-    let started = Instant::now();
-    let request_id = uuid::Uuid::now_v7().simple().to_string();
-    let method = request.method().clone();
-    let route = http::route_template(request.uri().path());
-    request.extensions_mut().insert(http::ClientInfo { peer, request_id: request_id.clone() });
-    let mut response = service.call(request).await?;
-    let headers = response.headers_mut();
-    http::add_security_headers(headers);
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        headers.insert("x-request-id", value);
+/// Refuses combinations that would expose recordings: root, or a public address without
+/// authentication. Sets a private umask for everything the server writes.
+fn check_safe_to_start(config: &Config) -> Result<(), ServeError> {
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    if nix::unistd::geteuid().is_root() && !config.allow_root {
+        return Err(ServeError::RunningAsRoot);
     }
-    if !headers.contains_key(header::CACHE_CONTROL) {
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if !config.listen.ip().is_loopback() && !config.auth && !config.insecure_public_bind {
+        return Err(ServeError::PublicWithoutAuth { address: config.listen });
     }
-    let status = response.status().as_u16();
-    state.metrics.http_request(route, method.as_str(), status);
-    tracing::info!(
-        target: "audit",
-        request_id,
-        client = %peer,
-        method = %method,
-        route,
-        status,
-        millis = started.elapsed().as_millis() as u64,
-        "request"
-    );
-    Ok(response)
+    Ok(())
+}
+
+/// SECURITY: recordings and keys live here; another user must not be able to write (and
+/// so replace) anything in it.
+fn check_private_dir(path: &Path) -> Result<(), ServeError> {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::create_dir_all(path).map_err(|source| ServeError::StateDir { path: path.to_owned(), source })?;
+    let meta = std::fs::metadata(path).map_err(|source| ServeError::StateDir { path: path.to_owned(), source })?;
+    let me = nix::unistd::geteuid().as_raw();
+    if meta.uid() != me {
+        return Err(ServeError::NotOwned { path: path.to_owned(), owner: meta.uid(), me });
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(ServeError::WritableByOthers { path: path.to_owned(), mode: meta.mode() & 0o777 });
+    }
+    Ok(())
+}
+
+/// Picks up keys changed by the `keys` command, records key use, and forgets idle callers.
+async fn keep_keys_fresh(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(KEY_RELOAD_EVERY);
+    let mut ticks: u64 = 0;
+    loop {
+        tick.tick().await;
+        ticks += 1;
+        let fresh = Arc::clone(&state);
+        let flush = ticks.is_multiple_of(KEY_USE_FLUSH_EVERY_TICKS);
+        let outcome = tokio::task::spawn_blocking(move || {
+            fresh.limits.forget_idle();
+            if flush {
+                fresh.auth.flush_uses()?;
+            }
+            fresh.auth.reload_if_changed()
+        })
+        .await;
+        match outcome {
+            Ok(Ok(true)) => tracing::info!(target: "audit", event = "keys_reloaded", "API keys changed; reloaded"),
+            Ok(Ok(false)) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "cannot reload API keys"),
+            Err(error) => tracing::error!(%error, "the key reload panicked"),
+        }
+    }
 }
 
 async fn shutdown_signal() {

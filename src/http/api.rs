@@ -128,7 +128,7 @@ where
     S: Stream<Item = Result<B, warp::Error>> + Send + 'static,
     B: Buf + Send + 'static,
 {
-    let limit = state.limits.max_file_bytes;
+    let limit = state.upload_limits.max_file_bytes;
     let refusal = match state.jobs.check_room() {
         Err(error) => Some(ApiError::from(error)),
         Ok(()) if content_length.is_some_and(|length| length > limit + FORM_OVERHEAD) => {
@@ -144,7 +144,7 @@ where
     }
     let body = body.map_ok(|mut chunk| chunk.copy_to_bytes(chunk.remaining())).map_err(Box::new);
     let received =
-        upload::receive::<_, Box<warp::Error>>(state.jobs.temp(), content_type.as_deref(), body, &state.limits).await?;
+        upload::receive::<_, Box<warp::Error>>(state.jobs.temp(), content_type.as_deref(), body, &state.upload_limits).await?;
     state.metrics.uploaded(received.upload.size());
     let request = options(&received)?;
     state.jobs.engine().check(&request)?;

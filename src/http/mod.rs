@@ -7,6 +7,7 @@
 
 mod api;
 mod events;
+pub mod gate;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use warp::reply::Response;
 use warp::{Filter, Reply};
 
 pub use self::api::{JobView, submit_upload};
+use crate::auth::{Authenticator, Identity, RateLimits};
 use crate::config::Config;
 use crate::errors::ApiError;
 use crate::jobs::{Jobs, Scope};
@@ -29,20 +31,31 @@ pub struct AppState {
     pub jobs: Arc<Jobs>,
     pub metrics: Arc<Metrics>,
     pub config: Config,
-    pub limits: Limits,
+    /// Bounds on one upload.
+    pub upload_limits: Limits,
+    pub auth: Authenticator,
+    /// Per-caller request and upload allowances.
+    pub limits: RateLimits,
 }
 
-/// Who is making a request, and so whose jobs they may see.
+/// Who is making a request, and so whose jobs they may see; put on the request by the gate.
 #[derive(Debug, Clone)]
 pub struct Caller {
+    pub identity: Identity,
     /// Recorded as the owner of jobs this caller creates.
     pub owner: String,
     pub scope: Scope,
 }
 
-/// The caller of a request. Without authentication everyone is the local administrator.
-pub(crate) fn caller() -> impl Filter<Extract = (Caller,), Error = Infallible> + Clone {
-    warp::any().map(|| Caller { owner: "local".to_owned(), scope: Scope::All })
+impl From<&Identity> for Caller {
+    fn from(identity: &Identity) -> Caller {
+        Caller { identity: identity.clone(), owner: identity.owner(), scope: identity.scope() }
+    }
+}
+
+/// The caller the gate admitted. Routes that use this are never reached without one.
+pub(crate) fn caller() -> impl Filter<Extract = (Caller,), Error = warp::Rejection> + Clone {
+    warp::ext::get::<Caller>()
 }
 
 pub(crate) fn with_state(
@@ -167,13 +180,6 @@ async fn recover(rejection: warp::Rejection) -> Result<Response, Infallible> {
         ApiError::Internal(format!("unhandled rejection: {rejection:?}").into())
     };
     Ok(error_response(&error))
-}
-
-/// Facts about the connection, put on every request by [`crate::serve`].
-#[derive(Debug, Clone)]
-pub struct ClientInfo {
-    pub peer: std::net::SocketAddr,
-    pub request_id: String,
 }
 
 /// The route a path belongs to, with ids replaced, for metrics and the audit log (never

@@ -1,0 +1,259 @@
+//! Who is calling, and whether they may: API keys, browser sessions, a trusted proxy's
+//! user name, roles, and per-caller rate limits.
+//!
+//! Input: the credentials a request carries. Output: an [`Identity`] or an [`AuthError`].
+//! Nothing here knows HTTP; [`crate::http::gate`] extracts credentials and turns the
+//! outcome into responses. Keys are held in memory as hashes and reloaded when the
+//! `keys` command changes them; their last use is written back in batches.
+
+mod keys;
+mod limits;
+mod session;
+
+use std::collections::HashMap;
+use std::sync::{Mutex, RwLock};
+use std::time::SystemTime;
+
+use subtle::ConstantTimeEq as _;
+
+pub use self::keys::{KEY_PREFIX, KeyRecord, KeyStore, Role, hash_key, run as run_keys};
+pub use self::limits::{RateInfo, RateLimits, UploadPermit};
+pub use self::session::{COOKIE as SESSION_COOKIE, Secret, SecretSource};
+use crate::errors::{AuthError, KeyError};
+use crate::jobs::{Scope, now_ms};
+
+/// Who made a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    /// Authentication is off: the local administrator.
+    Local,
+    /// An API key, presented directly or through a session cookie.
+    Key { id: String, name: String, role: Role },
+    /// A user name from the trusted proxy in front (nginx basic auth).
+    Proxy { user: String, role: Role },
+}
+
+impl Identity {
+    pub fn role(&self) -> Role {
+        match self {
+            Identity::Local => Role::Admin,
+            Identity::Key { role, .. } | Identity::Proxy { role, .. } => *role,
+        }
+    }
+
+    /// The owner recorded on jobs this identity creates.
+    pub fn owner(&self) -> String {
+        match self {
+            Identity::Local => "local".to_owned(),
+            Identity::Key { id, .. } => format!("key:{id}"),
+            Identity::Proxy { user, .. } => format!("user:{user}"),
+        }
+    }
+
+    /// Whose jobs it may see and change.
+    pub fn scope(&self) -> Scope {
+        match self.role() {
+            Role::Admin => Scope::All,
+            Role::User => Scope::Owner(self.owner()),
+        }
+    }
+
+    /// What the audit log and the rate limiter know it by: never a secret.
+    pub fn label(&self) -> String {
+        self.owner()
+    }
+}
+
+/// The credentials a request carried.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Credentials<'a> {
+    /// From `Authorization: Bearer` or `X-API-Key`.
+    pub key: Option<&'a str>,
+    /// The session cookie's value.
+    pub session: Option<&'a str>,
+    /// `X-Forwarded-User`, only when the peer is a trusted proxy.
+    pub proxy_user: Option<&'a str>,
+}
+
+/// How requests are authenticated.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// Off only on loopback or by explicit choice: every caller is then the local admin.
+    pub required: bool,
+    /// Accept the user name a loopback proxy passes in `X-Forwarded-User`.
+    pub trusted_proxy: bool,
+    /// Proxy users who are administrators.
+    pub proxy_admins: Vec<String>,
+    /// How long a browser session lasts.
+    pub session_seconds: u64,
+}
+
+pub struct Authenticator {
+    store: KeyStore,
+    settings: AuthSettings,
+    secret: Secret,
+    keys: RwLock<Vec<KeyRecord>>,
+    loaded_from: Mutex<Option<SystemTime>>,
+    uses: Mutex<HashMap<String, u64>>,
+}
+
+impl Authenticator {
+    pub fn new(store: KeyStore, settings: AuthSettings, secret: Secret) -> Result<Authenticator, KeyError> {
+        let authenticator = Authenticator {
+            store,
+            settings,
+            secret,
+            keys: RwLock::new(Vec::new()),
+            loaded_from: Mutex::new(None),
+            uses: Mutex::new(HashMap::new()),
+        };
+        authenticator.reload()?;
+        Ok(authenticator)
+    }
+
+    pub fn settings(&self) -> &AuthSettings {
+        &self.settings
+    }
+
+    fn reload(&self) -> Result<(), KeyError> {
+        let marker = self.store.changed_at();
+        let keys = self.store.list()?;
+        *self.keys.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = keys;
+        *self.loaded_from.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = marker;
+        Ok(())
+    }
+
+    /// Reloads the keys if the `keys` command changed them; returns whether it did.
+    pub fn reload_if_changed(&self) -> Result<bool, KeyError> {
+        let marker = self.store.changed_at();
+        if marker == *self.loaded_from.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) {
+            return Ok(false);
+        }
+        self.reload()?;
+        Ok(true)
+    }
+
+    /// Writes keys' last-use times gathered since the previous call.
+    pub fn flush_uses(&self) -> Result<(), KeyError> {
+        let uses: Vec<(String, u64)> =
+            self.uses.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).drain().collect();
+        if uses.is_empty() { Ok(()) } else { self.store.record_use(&uses) }
+    }
+
+    /// Whether any key could log in.
+    pub fn has_live_keys(&self) -> bool {
+        self.keys.read().unwrap_or_else(|poisoned| poisoned.into_inner()).iter().any(|key| key.revoked_ms.is_none())
+    }
+
+    /// The live key a presented key belongs to. Every stored hash is compared, in constant
+    /// time and without stopping at a match, so timing says nothing about the keys.
+    fn verify_key(&self, presented: &str) -> Result<KeyRecord, AuthError> {
+        let hash = hash_key(presented);
+        let keys = self.keys.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut found = None;
+        for key in keys.iter() {
+            if bool::from(key.hash.as_bytes().ct_eq(hash.as_bytes())) {
+                found = Some(key);
+            }
+        }
+        match found {
+            Some(key) if key.revoked_ms.is_some() => Err(AuthError::RevokedKey { id: key.id.clone() }),
+            Some(key) => Ok(key.clone()),
+            None => Err(AuthError::InvalidKey),
+        }
+    }
+
+    fn live_key(&self, id: &str) -> Option<KeyRecord> {
+        let keys = self.keys.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        keys.iter().find(|key| key.id == id && key.revoked_ms.is_none()).cloned()
+    }
+
+    fn identity_of(&self, key: KeyRecord) -> Identity {
+        self.uses.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(key.id.clone(), now_ms());
+        Identity::Key { id: key.id, name: key.name, role: key.role }
+    }
+
+    /// Decides who a request is from. A key, when given, must be valid even if
+    /// authentication is off, so a client never silently runs under the wrong identity.
+    pub fn authenticate(&self, credentials: Credentials<'_>) -> Result<Identity, AuthError> {
+        if let Some(key) = credentials.key {
+            return self.verify_key(key.trim()).map(|key| self.identity_of(key));
+        }
+        if let Some(user) = credentials.proxy_user.map(str::trim).filter(|user| !user.is_empty())
+            && self.settings.trusted_proxy
+        {
+            let role = if self.settings.proxy_admins.iter().any(|admin| admin == user) { Role::Admin } else { Role::User };
+            return Ok(Identity::Proxy { user: user.to_owned(), role });
+        }
+        if let Some(cookie) = credentials.session {
+            let now = now_ms() / 1000;
+            return match self.secret.verify_session(cookie, now).and_then(|id| self.live_key(&id)) {
+                Some(key) => Ok(self.identity_of(key)),
+                None => Err(AuthError::SessionExpired),
+            };
+        }
+        if self.settings.required { Err(AuthError::Missing) } else { Ok(Identity::Local) }
+    }
+
+    /// Trades a key for a session cookie value and its lifetime in seconds.
+    pub fn login(&self, key: &str) -> Result<(Identity, String, u64), AuthError> {
+        let key = self.verify_key(key.trim())?;
+        let lifetime = self.settings.session_seconds;
+        let cookie = self.secret.sign_session(&key.id, now_ms() / 1000 + lifetime);
+        Ok((self.identity_of(key), cookie, lifetime))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn authenticator(required: bool) -> (tempfile::TempDir, Authenticator) {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = AuthSettings {
+            required,
+            trusted_proxy: true,
+            proxy_admins: vec!["root-of-trust".into()],
+            session_seconds: 60,
+        };
+        let auth = Authenticator::new(KeyStore::new(dir.path()), settings, Secret::for_tests(&[1; 32])).unwrap();
+        (dir, auth)
+    }
+
+    #[test]
+    fn keys_sessions_and_proxy_users_are_told_apart() {
+        let (dir, auth) = authenticator(true);
+        let store = KeyStore::new(dir.path());
+        let (record, key) = store.create("ops", Role::Admin).unwrap();
+        assert!(auth.reload_if_changed().unwrap());
+        let credentials = Credentials { key: Some(&key), ..Credentials::default() };
+        assert_eq!(auth.authenticate(credentials).unwrap().role(), Role::Admin);
+
+        let (_, cookie, _) = auth.login(&key).unwrap();
+        let by_cookie = auth.authenticate(Credentials { session: Some(&cookie), ..Credentials::default() }).unwrap();
+        assert_eq!(by_cookie.owner(), format!("key:{}", record.id));
+
+        let wrong = Credentials { key: Some("wa_nope"), ..Credentials::default() };
+        assert!(matches!(auth.authenticate(wrong), Err(AuthError::InvalidKey)));
+        assert!(matches!(auth.authenticate(Credentials::default()), Err(AuthError::Missing)));
+
+        let proxied = Credentials { proxy_user: Some("bob"), ..Credentials::default() };
+        assert_eq!(auth.authenticate(proxied).unwrap().scope(), Scope::Owner("user:bob".into()));
+        let admin = Credentials { proxy_user: Some("root-of-trust"), ..Credentials::default() };
+        assert_eq!(auth.authenticate(admin).unwrap().scope(), Scope::All);
+
+        store.revoke("ops").unwrap();
+        assert!(auth.reload_if_changed().unwrap());
+        assert!(matches!(auth.authenticate(credentials), Err(AuthError::RevokedKey { .. })));
+        let session = Credentials { session: Some(&cookie), ..Credentials::default() };
+        assert!(matches!(auth.authenticate(session), Err(AuthError::SessionExpired)));
+    }
+
+    #[test]
+    fn without_required_auth_everyone_is_local_but_a_bad_key_still_fails() {
+        let (_dir, auth) = authenticator(false);
+        assert_eq!(auth.authenticate(Credentials::default()).unwrap(), Identity::Local);
+        let wrong = Credentials { key: Some("wa_nope"), ..Credentials::default() };
+        assert!(matches!(auth.authenticate(wrong), Err(AuthError::InvalidKey)));
+    }
+}
