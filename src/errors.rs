@@ -26,6 +26,9 @@ pub enum ModelError {
 // ---------------------------------------------------------------------------------------
 
 /// Decoding and resampling an input file.
+///
+/// Each variant is one thing a user can fix differently; `found`, `container` and `codec`
+/// are short names meant for the message (`"a PNG image"`, `"mp4"`, `"AC-3"`).
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
     #[error("cannot open {path}: {source}")]
@@ -33,6 +36,39 @@ pub enum DecodeError {
         path: PathBuf,
         #[source]
         source: std::io::Error,
+    },
+    #[error("reading {path} failed part way: {source}; check the disk, then try again")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the file is empty; the upload or recording may have been cut off, send it again")]
+    Empty,
+    #[error("this is not audio we can read (looks like {found}); send wav, mp3, flac, ogg, opus, m4a, webm or mp4")]
+    NotAudio { found: String },
+    #[error("{container} files are not supported; convert it to wav, flac, mp3, ogg, m4a, webm or mp4")]
+    UnsupportedContainer { container: &'static str },
+    #[error("this {container} file has no audio track; send a recording that has sound")]
+    NoAudioTrack { container: &'static str },
+    #[error(
+        "the audio in this {container} file is {codec}, which we cannot decode; convert it to wav, flac, mp3 or opus"
+    )]
+    UnsupportedCodec { container: &'static str, codec: &'static str },
+    #[error(
+        "the file's header claims {claim}, which no recording has; the file is damaged, export or convert it again"
+    )]
+    ImplausibleFormat { claim: String },
+    #[error("this {container} file is damaged: no audio could be decoded from it; export or convert it again")]
+    Corrupt { container: &'static str },
+    #[error("the audio is longer than the {limit_minutes}-minute limit; split the recording and send the parts")]
+    TooLong { limit_minutes: u64 },
+    #[error("the audio decoder crashed on this file; convert it to wav or flac and send it again")]
+    DecoderPanicked,
+    #[error("resampling to 16 kHz failed, which is a bug in whisper-appliance; please report it with the file")]
+    Resample {
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 
