@@ -516,6 +516,13 @@ fn each_bad_input_gets_its_own_error() {
             |e| matches!(e, DecodeError::Corrupt { container: "wav" }),
             "this wav file is damaged: no audio could be decoded from it; export or convert it again",
         ),
+        (
+            // Found by the mutation test: a size field that makes symphonia seek outside
+            // the file gave a disk error (`Read`) before.
+            "huge_ebml_size.mkv",
+            |e| matches!(e, DecodeError::Corrupt { container: "mkv" }),
+            "this mkv file is damaged: no audio could be decoded from it; export or convert it again",
+        ),
     ];
     for (name, is_expected, message) in cases {
         let path = fixture(name);

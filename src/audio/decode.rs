@@ -112,7 +112,7 @@ pub(super) fn open(path: &Path) -> Result<Opened, DecodeError> {
 fn not_opened(error: SymphoniaError, sniffed: Sniffed, path: &Path) -> DecodeError {
     debug!(%error, path = %path.display(), "no format reader");
     match (error, sniffed) {
-        (SymphoniaError::IoError(source), _) if source.kind() != ErrorKind::UnexpectedEof => {
+        (SymphoniaError::IoError(source), _) if !is_damage(&source) => {
             DecodeError::Read { path: path.to_owned(), source }
         }
         (_, Sniffed::Media(ext)) => match ext {
@@ -139,8 +139,8 @@ pub(super) fn decode(path: &Path, max_samples: usize) -> Result<Audio, DecodeErr
         let packet = match format.next_packet() {
             Ok(Some(packet)) => packet,
             Ok(None) => break,
-            Err(SymphoniaError::IoError(error)) if error.kind() == ErrorKind::UnexpectedEof => {
-                debug!(path = %path.display(), "the file ends inside a packet; keeping what came before");
+            Err(SymphoniaError::IoError(error)) if is_damage(&error) => {
+                debug!(%error, path = %path.display(), "the file ends early or points outside itself; keeping what came before");
                 break;
             }
             Err(SymphoniaError::IoError(source)) => return Err(DecodeError::Read { path: path.to_owned(), source }),
@@ -266,6 +266,13 @@ impl Output {
         }
         Ok(self.samples)
     }
+}
+
+/// An I/O error caused by the file's contents rather than the disk: reading past its end
+/// (a cut-off file, a size field larger than the file) or seeking to an offset the system
+/// refuses (a size field near 2^64).
+fn is_damage(error: &std::io::Error) -> bool {
+    matches!(error.kind(), ErrorKind::UnexpectedEof | ErrorKind::InvalidInput | ErrorKind::InvalidData)
 }
 
 fn too_long(max_samples: usize) -> DecodeError {
