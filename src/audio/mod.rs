@@ -5,14 +5,14 @@
 //! list a video track first). Output: [`Audio`], the samples plus a [`SourceInfo`] to show
 //! and log. [`probe`] answers "can we read this, and what is it?" without decoding.
 //!
-//! Decoding streams: packet by packet through symphonia ([`decode`]), each packet averaged
-//! to mono and resampled chunk by chunk ([`resample`]), so only the 16 kHz output grows
+//! Decoding streams: packet by packet through symphonia (`decode.rs`), each packet averaged
+//! to mono and resampled chunk by chunk (`resample.rs`), so only the 16 kHz output grows
 //! (230 MB per hour), never the source at its own rate and channel count.
 //!
 //! Damage is forgiven where audio survives it: a header that claims more data than the file
 //! holds, a cut-off last frame, or packets that fail to decode (skipped, counted in
 //! [`Audio::skipped_packets`], logged) still give the audio that is there. What is not audio,
-//! or yields none, is refused with its own [`DecodeError`] variant ([`sniff`] names what a
+//! or yields none, is refused with its own [`DecodeError`] variant (`sniff.rs` names what a
 //! non-audio file looks like).
 //!
 //! Known limits, both symphonia's: it ignores mp4 edit lists, so AAC keeps its encoder's
