@@ -173,6 +173,9 @@ pub enum ModelError {
 // ---------------------------------------------------------------------------------------
 
 /// Decoding and resampling an input file.
+///
+/// Each variant is one thing a user can fix differently; `found`, `container` and `codec`
+/// are short names meant for the message (`"a PNG image"`, `"mp4"`, `"AC-3"`).
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
     #[error("cannot open {path}: {source}")]
@@ -180,6 +183,39 @@ pub enum DecodeError {
         path: PathBuf,
         #[source]
         source: std::io::Error,
+    },
+    #[error("reading {path} failed part way: {source}; check the disk, then try again")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the file is empty; the upload or recording may have been cut off, send it again")]
+    Empty,
+    #[error("this is not audio we can read (looks like {found}); send wav, mp3, flac, ogg, opus, m4a, webm or mp4")]
+    NotAudio { found: String },
+    #[error("{container} files are not supported; convert it to wav, flac, mp3, ogg, m4a, webm or mp4")]
+    UnsupportedContainer { container: &'static str },
+    #[error("this {container} file has no audio track; send a recording that has sound")]
+    NoAudioTrack { container: &'static str },
+    #[error(
+        "the audio in this {container} file is {codec}, which we cannot decode; convert it to wav, flac, mp3 or opus"
+    )]
+    UnsupportedCodec { container: &'static str, codec: &'static str },
+    #[error(
+        "the file's header claims {claim}, which no recording has; the file is damaged, export or convert it again"
+    )]
+    ImplausibleFormat { claim: String },
+    #[error("this {container} file is damaged: no audio could be decoded from it; export or convert it again")]
+    Corrupt { container: &'static str },
+    #[error("the audio is longer than the {limit_minutes}-minute limit; split the recording and send the parts")]
+    TooLong { limit_minutes: u64 },
+    #[error("the audio decoder crashed on this file; convert it to wav or flac and send it again")]
+    DecoderPanicked,
+    #[error("resampling to 16 kHz failed, which is a bug in whisper-appliance; please report it with the file")]
+    Resample {
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 
@@ -360,8 +396,6 @@ pub enum UploadError {
     MissingFile,
     #[error("the form has more than one \"file\" field; send one recording per request")]
     SeveralFiles,
-    #[error("the uploaded file is empty; choose a recording with sound in it")]
-    Empty,
     #[error(
         "the file is over the {limit_mb} MB limit; split the recording or ask the administrator to raise max_upload_mb"
     )]
@@ -435,16 +469,27 @@ impl ApiError {
                 UploadError::NotMultipart => (400, "not_multipart", Some("file"), None),
                 UploadError::MissingFile => (400, "missing_file", Some("file"), None),
                 UploadError::SeveralFiles => (400, "several_files", Some("file"), None),
-                UploadError::Empty => (400, "empty_file", Some("file"), None),
                 UploadError::TooLarge { .. } => (413, "file_too_large", Some("file"), None),
                 UploadError::TooManyParts { .. } => (400, "too_many_parts", None, None),
                 UploadError::FieldTooLarge { .. } => (400, "field_too_large", None, None),
                 UploadError::FieldNotText { .. } => (400, "field_not_text", None, None),
                 UploadError::Malformed(_) => (400, "malformed_multipart", None, None),
                 UploadError::Stalled { .. } => (408, "upload_stalled", Some("file"), None),
-                UploadError::NotAudio { .. } | UploadError::Undecodable(_) => {
-                    (415, "unsupported_media_type", Some("file"), None)
-                }
+                UploadError::NotAudio { .. } => (415, "unsupported_media_type", Some("file"), None),
+                UploadError::Undecodable(error) => match error {
+                    DecodeError::Empty => (400, "empty_file", Some("file"), None),
+                    DecodeError::TooLong { .. } => (413, "audio_too_long", Some("file"), None),
+                    DecodeError::NotAudio { .. }
+                    | DecodeError::UnsupportedContainer { .. }
+                    | DecodeError::NoAudioTrack { .. }
+                    | DecodeError::UnsupportedCodec { .. }
+                    | DecodeError::ImplausibleFormat { .. }
+                    | DecodeError::Corrupt { .. }
+                    | DecodeError::DecoderPanicked => (415, "unsupported_media_type", Some("file"), None),
+                    DecodeError::Open { .. } | DecodeError::Read { .. } | DecodeError::Resample { .. } => {
+                        (500, "internal_error", None, None)
+                    }
+                },
                 UploadError::Write(_) => (500, "internal_error", None, None),
             },
             ApiError::Job(error) => match error {

@@ -3,14 +3,15 @@
 //! one-shot commands.
 //!
 //! whisper.cpp's own chatter (model load details, timings) arrives through whisper-rs's
-//! tracing hook and is kept to errors unless `RUST_LOG` asks for more.
+//! tracing hook and is kept to errors unless `RUST_LOG` asks for more; so is symphonia's
+//! commentary on the files it reads (junk bytes skipped, bit-reservoir notes).
 
 use tracing_subscriber::EnvFilter;
 
 /// Commands: our warnings and errors; whisper.cpp's only when they are errors.
-const COMMAND_FILTER: &str = "warn,whisper_rs=error";
+const COMMAND_FILTER: &str = "warn,whisper_rs=error,symphonia=error";
 /// The server: what it does (start-up, jobs, one audit line per request).
-const SERVER_FILTER: &str = "info,whisper_rs=error";
+const SERVER_FILTER: &str = "info,whisper_rs=error,symphonia=error";
 
 pub fn init(server: bool) {
     let default = if server { SERVER_FILTER } else { COMMAND_FILTER };

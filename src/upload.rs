@@ -20,7 +20,7 @@ use futures_util::Stream;
 use tokio::io::AsyncWriteExt as _;
 use uuid::Uuid;
 
-use crate::audio::{self, SourceInfo};
+use crate::audio::{self, Sniffed, SourceInfo};
 use crate::errors::UploadError;
 
 const UPLOAD_SUFFIX: &str = "upload";
@@ -266,26 +266,22 @@ pub fn display_name(raw: &str) -> String {
     if cleaned.is_empty() || cleaned == "." || cleaned == ".." { "upload".to_owned() } else { cleaned.to_owned() }
 }
 
-/// Checks an upload by content before it becomes a job: not empty, not something that is
-/// plainly not media (by magic bytes, then by declared type and extension), and a
-/// container with an audio track the decoder can read. Blocking: run it off the runtime.
+/// Checks an upload by content before it becomes a job: magic bytes first (a file that is
+/// plainly something else is refused whatever its name), then, for content nobody
+/// recognises, the declared type and the extension, and last the decoder, which must find
+/// an audio track it can read. Blocking: run it off the async runtime.
 pub fn check(path: &Path, file_name: &str, declared_type: Option<&str>) -> Result<SourceInfo, UploadError> {
     let mut head = Vec::with_capacity(8192);
     std::fs::File::open(path).and_then(|file| file.take(8192).read_to_end(&mut head)).map_err(UploadError::Write)?;
-    if head.is_empty() {
-        return Err(UploadError::Empty);
-    }
-    match infer::get(&head) {
-        Some(kind) if matches!(kind.matcher_type(), infer::MatcherType::Audio | infer::MatcherType::Video) => {}
-        Some(kind) => return Err(UploadError::NotAudio { found: kind.mime_type().to_owned() }),
-        None => {
-            // Unknown magic: raw AAC, some MPEG streams and odd WAV variants land here, so
-            // the name and declared type only refuse what is plainly something else.
+    match audio::sniff(&head) {
+        Sniffed::NotMedia(found) => return Err(UploadError::NotAudio { found }),
+        Sniffed::Media(_) => {}
+        // Raw AAC, some MPEG streams and odd WAV variants have no magic infer knows, so the
+        // name and declared type only refuse what is plainly something else.
+        Sniffed::Unknown => {
             let guessed = mime_guess::from_path(file_name).first_raw();
-            for claimed in [declared_type, guessed].into_iter().flatten() {
-                if is_plainly_not_media(claimed) {
-                    return Err(UploadError::NotAudio { found: claimed.to_owned() });
-                }
+            if let Some(claimed) = [declared_type, guessed].into_iter().flatten().find(|t| is_plainly_not_media(t)) {
+                return Err(UploadError::NotAudio { found: claimed.to_owned() });
             }
         }
     }
