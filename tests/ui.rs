@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::browser::Browser;
 use common::{Appliance, audio, reference, wer::wer};
+use fantoccini::Locator;
 use reqwest::blocking::{Client, multipart};
 
 const FORMATS: [&str; 5] = ["txt", "srt", "vtt", "json", "tsv"];
@@ -268,139 +269,248 @@ fn job_pages_for_unknown_ids_are_not_found() {
     }
 }
 
-/// Records, from page load, each segment added to a card and whether the card had its
-/// final transcript yet, and every status text a card showed.
-const OBSERVER: &str = "window.__seen = { segments: [], statuses: [] };
+/// Records, per card (by file name), each segment added and whether the card had its final
+/// transcript yet, and every status text it showed.
+const OBSERVER: &str = "window.__seen = {};
     new MutationObserver((records) => {
       for (const record of records) {
         const card = record.target.closest && record.target.closest('.card');
         if (!card) continue;
+        const seen = (window.__seen[card.querySelector('.card-link').textContent] ??= { segments: [], statuses: [] });
         for (const node of record.addedNodes) {
           if (node.nodeType === 1 && node.matches('li[data-segment]')) {
-            window.__seen.segments.push({ final: card.dataset.final === 'true', status: card.dataset.status });
+            seen.segments.push({ final: card.dataset.final === 'true', status: card.dataset.status });
           }
         }
         const status = card.querySelector('.card-status').textContent;
-        if (window.__seen.statuses.at(-1) !== status) window.__seen.statuses.push(status);
+        if (seen.statuses.at(-1) !== status) seen.statuses.push(status);
       }
-    }).observe(document.getElementById('cards'), { subtree: true, childList: true, characterData: true });
+    }).observe(document.getElementById('cards'), { subtree: true, childList: true });
+    return true;";
+
+/// Drops a small text file on the drop zone, as a file manager would.
+const DROP_NOTES: &str =
+    "const notes = new File(['meeting notes, not a recording\\n'.repeat(4)], 'notes.txt', { type: 'text/plain' });
+    const data = new DataTransfer();
+    data.items.add(notes);
+    const zone = document.getElementById('dropzone');
+    for (const type of ['dragenter', 'dragover', 'drop']) {
+      zone.dispatchEvent(new DragEvent(type, { dataTransfer: data, bubbles: true, cancelable: true }));
+    }
     return true;";
 
 #[test]
-fn a_browser_uploads_jfk_and_watches_it_become_a_transcript() {
+fn a_browser_uploads_recordings_and_watches_them_become_transcripts() {
     let started = Instant::now();
     let appliance = Appliance::start(&[]);
+    // A second real recording under another name, so two cards run through the queue.
+    let copies = tempfile::tempdir().unwrap();
+    let copy = copies.path().join("jfk-again.wav");
+    std::fs::copy(audio("jfk.wav"), &copy).unwrap();
+    // What the server says about the dropped text file, to compare with what the page shows.
+    let part = multipart::Part::text("meeting notes, not a recording\n".repeat(4))
+        .file_name("notes.txt")
+        .mime_str("text/plain")
+        .unwrap();
+    let refused = appliance
+        .client()
+        .post(format!("{}/api/jobs", appliance.url))
+        .multipart(multipart::Form::new().part("file", part))
+        .send()
+        .unwrap();
+    let refusal = common::assert_error(refused, 415, "unsupported_media_type");
+
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(async {
-        let browser = Browser::start(1100, 1400).await;
+        let browser = Browser::start(1100, 1500).await;
         let client = &browser.client;
         client.goto(&format!("{}/", appliance.url)).await.unwrap();
-        browser.wait_for("the script to enhance the form", Duration::from_secs(10), "!document.getElementById('dropzone').hidden").await;
+        browser
+            .wait_for("the script to enhance the form", Duration::from_secs(10), "!document.getElementById('dropzone').hidden")
+            .await;
         browser.js(OBSERVER).await;
 
-        // The drop zone is a keyboard-reachable button; the native input is still the form's.
-        let dropzone = browser.js("const z = document.getElementById('dropzone'); return [z.tabIndex, z.getAttribute('role')];").await;
+        // The drop zone is a keyboard-reachable button; the native input stays the form's.
+        let dropzone =
+            browser.js("const z = document.getElementById('dropzone'); return [z.tabIndex, z.getAttribute('role')];").await;
         assert_eq!(dropzone, serde_json::json!([0, "button"]));
-        let input = client.find(fantoccini::Locator::Css("#file")).await.unwrap();
-        input.send_keys(audio("jfk.wav").canonicalize().unwrap().to_str().unwrap()).await.unwrap();
-        browser.wait_for("the chosen file to be named", Duration::from_secs(5), "document.getElementById('chosen').textContent.includes('jfk.wav')").await;
-        client.find(fantoccini::Locator::Css("#upload-form button[type=submit]")).await.unwrap().click().await.unwrap();
-
-        let card = "document.querySelector('#cards .card')";
-        let id = browser.wait_for("the upload to become a job", Duration::from_secs(30), &format!("{card}?.dataset.jobId")).await;
-        let id = id.as_str().unwrap().to_owned();
+        let input = client.find(Locator::Css("#file")).await.unwrap();
+        let paths = [audio("jfk.wav").canonicalize().unwrap(), copy.clone()];
+        let paths: Vec<&str> = paths.iter().map(|path| path.to_str().unwrap()).collect();
+        input.send_keys(&paths.join("\n")).await.unwrap();
+        browser.js(DROP_NOTES).await;
         browser
-            .wait_for("the final transcript", Duration::from_secs(120), &format!("{card}.dataset.final === 'true'"))
+            .wait_for(
+                "the three files to be listed",
+                Duration::from_secs(5),
+                "document.getElementById('chosen').textContent === '3 files chosen: jfk.wav, jfk-again.wav, notes.txt'",
+            )
             .await;
+        client.find(Locator::Css("#upload-form button[type=submit]")).await.unwrap().click().await.unwrap();
 
-        // What the page shows: the transcript with timestamps, and the status in words.
-        let shown = browser
-            .js(&format!("return [...{card}.querySelectorAll('.segments li')].map((li) => [li.querySelector('.ts').textContent, li.querySelector('.text').textContent]);"))
+        // The text file is refused, in the server's words, on its card and in the alert region.
+        let notes = card_named("notes.txt");
+        browser
+            .wait_for("the text file to be refused", Duration::from_secs(30), &format!("{notes}?.dataset.status === 'failed'"))
             .await;
-        let lines = shown.as_array().unwrap();
-        assert!(!lines.is_empty());
-        assert_eq!(lines[0][0], "[00:00]", "{shown}");
-        let text: Vec<&str> = lines.iter().map(|line| line[1].as_str().unwrap()).collect();
-        assert!(wer(&reference("jfk.wav"), &text.join(" ")) <= 0.05, "{text:?}");
-        let status = browser.js(&format!("return {card}.querySelector('.card-status').textContent;")).await;
-        assert_eq!(status, "Done: 00:11, English");
+        let shown = browser.js(&format!("return {notes}.querySelector('.card-error').textContent;")).await;
+        assert_eq!(shown, refusal.as_str());
+        let alerts = browser.js("return document.getElementById('alerts').textContent;").await;
+        assert_eq!(alerts, format!("notes.txt: {refusal}").as_str());
 
-        // Live: the card went through the queue or running, and, when it was seen
-        // running, its text arrived segment by segment before the final transcript.
+        for name in ["jfk.wav", "jfk-again.wav"] {
+            let card = card_named(name);
+            browser
+                .wait_for(
+                    &format!("the final transcript of {name}"),
+                    Duration::from_secs(120),
+                    &format!("{card}?.dataset.final === 'true'"),
+                )
+                .await;
+            let lines = browser
+                .js(&format!(
+                    "return [...{card}.querySelectorAll('.segments li')]
+                        .map((li) => [li.querySelector('.ts').textContent, li.querySelector('.text').textContent]);"
+                ))
+                .await;
+            let lines = lines.as_array().unwrap();
+            assert_eq!(lines[0][0], "[00:00]", "{lines:?}");
+            let text: Vec<&str> = lines.iter().map(|line| line[1].as_str().unwrap()).collect();
+            assert!(wer(&reference("jfk.wav"), &text.join(" ")) <= 0.05, "{name}: {text:?}");
+            let status = browser.js(&format!("return {card}.querySelector('.card-status').textContent;")).await;
+            assert_eq!(status, "Done: 00:11, English");
+        }
+
+        // Live: each card went through the queue or ran while watched, and a card seen
+        // running got its text segment by segment before the final transcript.
         let seen = browser.js("return window.__seen;").await;
         eprintln!("observed in the browser: {seen}");
-        let statuses: Vec<&str> = seen["statuses"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
-        assert!(statuses.iter().any(|s| s.starts_with("Uploading")), "{statuses:?}");
-        assert!(statuses.iter().any(|s| s.starts_with("Queued") || s.starts_with("Transcribing")), "{statuses:?}");
-        let live = seen["segments"].as_array().unwrap().iter().filter(|s| s["final"] == false).count();
-        if statuses.iter().any(|s| s.starts_with("Transcribing")) {
-            assert!(live >= 1, "the job ran while the page watched, yet no segment arrived live: {seen}");
+        for name in ["jfk.wav", "jfk-again.wav"] {
+            let statuses: Vec<&str> =
+                seen[name]["statuses"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+            assert_eq!(statuses.first(), Some(&"Uploading"), "{name}: {statuses:?}");
+            assert!(statuses.iter().any(|s| s.starts_with("Queued") || *s == "Transcribing"), "{name}: {statuses:?}");
+            if statuses.contains(&"Transcribing") {
+                let live = seen[name]["segments"].as_array().unwrap().iter().filter(|s| s["final"] == false).count();
+                assert!(live >= 1, "{name} ran while the page watched, yet no segment arrived live: {seen}");
+            }
         }
 
         // Downloads: all five, and the srt one serves valid SRT.
+        let card = card_named("jfk.wav");
+        let id = browser.js(&format!("return {card}.dataset.jobId;")).await.as_str().unwrap().to_owned();
         let hrefs = browser
-            .js(&format!("return Object.fromEntries([...{card}.querySelectorAll('.downloads a')].map((a) => [a.dataset.format, a.getAttribute('href')]));"))
+            .js(&format!(
+                "return Object.fromEntries([...{card}.querySelectorAll('.downloads a')]
+                    .map((a) => [a.dataset.format, a.getAttribute('href')]));"
+            ))
             .await;
         for format in FORMATS {
             assert_eq!(hrefs[format], format!("/api/jobs/{id}/result?format={format}"), "{hrefs}");
         }
-        let srt_url = format!("{}{}", appliance.url, hrefs["srt"].as_str().unwrap());
-        let srt = reqwest::get(&srt_url).await.unwrap();
+        let srt = reqwest::get(format!("{}{}", appliance.url, hrefs["srt"].as_str().unwrap())).await.unwrap();
         assert_eq!(srt.status(), 200);
         assert!(srt.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
         assert_valid_srt(&srt.text().await.unwrap());
 
-        // The copy button answers either way: copied, or the text selected with a hint.
-        client.find(fantoccini::Locator::Css("#cards .card .copy")).await.unwrap().click().await.unwrap();
-        browser.wait_for("the copy button to answer", Duration::from_secs(5), &format!("{card}.querySelector('.copy-status').textContent")).await;
+        // The copy button answers, with "Copied." or, where the clipboard is blocked, by
+        // selecting the text and saying how to copy it.
+        let copy = format!("#cards .card[data-job-id=\"{id}\"] .copy");
+        client.find(Locator::Css(&copy)).await.unwrap().click().await.unwrap();
+        let answer = browser
+            .wait_for("the copy button to answer", Duration::from_secs(5), &format!("{card}.querySelector('.copy-status').textContent"))
+            .await;
+        eprintln!("the copy button said: {answer}");
 
-        // The history was redrawn with the new job.
+        // The history was redrawn with both jobs, done.
         browser
             .wait_for(
-                "the history to list the job as done",
+                "the history to list both jobs as done",
                 Duration::from_secs(10),
-                &format!("document.querySelector('#history .history-row[data-job-id=\"{id}\"] .badge.status-done')"),
+                "document.querySelectorAll('#history .history-row .badge.status-done').length === 2",
             )
             .await;
 
-        browser.screenshot(&screenshots().join("upload-done.png")).await;
+        browser.screenshot_page(&screenshots().join("upload-done.png")).await;
         let (csp, errors) = browser.problems().await;
         assert_eq!(csp, Vec::<String>::new(), "CSP violations on the upload page");
         assert_eq!(errors, Vec::<String>::new(), "script errors on the upload page");
 
-        // The same page, on a phone and in dark mode, for people to look at.
-        client.set_window_size(360, 1400).await.unwrap();
-        browser.screenshot(&screenshots().join("upload-done-phone.png")).await;
-        browser
-            .cdp("Emulation.setEmulatedMedia", serde_json::json!({ "features": [{ "name": "prefers-color-scheme", "value": "dark" }] }))
-            .await;
-        browser.screenshot(&screenshots().join("upload-done-phone-dark.png")).await;
+        // The same page on a phone, light and dark, for people to look at.
+        client.set_window_size(360, 1500).await.unwrap();
         let width = browser.js("return document.documentElement.scrollWidth;").await;
         assert!(width.as_u64().unwrap() <= 360, "the page scrolls sideways on a phone: {width}px wide");
+        browser.screenshot_page(&screenshots().join("upload-done-phone.png")).await;
+        let dark = serde_json::json!({ "features": [{ "name": "prefers-color-scheme", "value": "dark" }] });
+        browser.cdp("Emulation.setEmulatedMedia", dark).await;
+        browser.screenshot_page(&screenshots().join("upload-done-phone-dark.png")).await;
+        browser.cdp("Emulation.setEmulatedMedia", serde_json::json!({ "features": [] })).await;
         client.set_window_size(1100, 1000).await.unwrap();
-        browser
-            .cdp("Emulation.setEmulatedMedia", serde_json::json!({ "features": [{ "name": "prefers-color-scheme", "value": "light" }] }))
-            .await;
 
-        // The job page renders the finished job itself.
+        // The job page renders the finished job itself, and the script adds the copy button.
         client.goto(&format!("{}/jobs/{id}", appliance.url)).await.unwrap();
-        browser.wait_for("the copy button on the job page", Duration::from_secs(10), "!document.querySelector('main .card .copy').hidden").await;
+        browser
+            .wait_for("the copy button on the job page", Duration::from_secs(10), "!document.querySelector('main .card .copy').hidden")
+            .await;
         browser.screenshot(&screenshots().join("job-page.png")).await;
         let (csp, errors) = browser.problems().await;
         assert_eq!((csp, errors), (Vec::new(), Vec::new()), "problems on the job page");
 
+        // A long recording's page follows it live, and its Cancel button stops it.
+        let long = repeated_jfk(copies.path(), 20);
+        let part = reqwest::multipart::Part::bytes(std::fs::read(&long).unwrap()).file_name("jfk-20-times.wav");
+        let submitted = reqwest::Client::new()
+            .post(format!("{}/api/jobs", appliance.url))
+            .multipart(reqwest::multipart::Form::new().part("file", part))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(submitted.status(), 202);
+        let long_id = submitted.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+        client.goto(&format!("{}/jobs/{long_id}", appliance.url)).await.unwrap();
+        let at_load = browser.js("return document.querySelectorAll('main .card .segments li').length;").await;
+        browser
+            .wait_for(
+                "a segment to arrive live on the job page",
+                Duration::from_secs(60),
+                &format!(
+                    "document.querySelector('main .card').dataset.status === 'running'
+                        && !document.querySelector('main .card .job-meter').hidden
+                        && document.querySelectorAll('main .card .segments li').length > {at_load}"
+                ),
+            )
+            .await;
+        browser.screenshot(&screenshots().join("job-running.png")).await;
+        client.find(Locator::Css("main .card button.cancel")).await.unwrap().click().await.unwrap();
+        browser
+            .wait_for(
+                "the job to be cancelled",
+                Duration::from_secs(20),
+                "document.querySelector('main .card .card-status').textContent === 'Cancelled'
+                    && document.querySelector('main .card .cancel').hidden",
+            )
+            .await;
+        let cancelled = reqwest::get(format!("{}/api/jobs/{long_id}", appliance.url)).await.unwrap();
+        assert_eq!(cancelled.json::<serde_json::Value>().await.unwrap()["status"], "cancelled");
+        let (csp, errors) = browser.problems().await;
+        assert_eq!((csp, errors), (Vec::new(), Vec::new()), "problems on the live job page");
+
         // Delete from the history with the script: the row goes, and so does the job.
         client.goto(&format!("{}/", appliance.url)).await.unwrap();
         let row = format!("#history .history-row[data-job-id=\"{id}\"]");
-        client.find(fantoccini::Locator::Css(&format!("{row} button.delete"))).await.unwrap().click().await.unwrap();
-        browser.wait_for("the row to go", Duration::from_secs(10), &format!("!document.querySelector('{}')", row.replace('\'', "\\'"))).await;
-        let focused = browser.js("return document.activeElement.id;").await;
-        assert_eq!(focused, "history-title", "focus goes somewhere sensible after a delete");
+        client.find(Locator::Css(&format!("{row} button.delete"))).await.unwrap().click().await.unwrap();
+        browser
+            .wait_for("the row to go", Duration::from_secs(10), &format!("!document.querySelector('{row}')"))
+            .await;
+        let focused = browser.js("return document.activeElement.className;").await;
+        assert_eq!(focused, "delete", "focus moves to the next row's delete button");
         let gone = reqwest::get(format!("{}/api/jobs/{id}", appliance.url)).await.unwrap();
         assert_eq!(gone.status(), 404);
 
         // The recorder does see violations: an inline script is blocked and reported.
-        browser.js("const s = document.createElement('script'); s.textContent = 'window.__ran = 1'; document.body.append(s); return true;").await;
+        browser
+            .js("const s = document.createElement('script'); s.textContent = 'window.__ran = 1'; document.body.append(s); return true;")
+            .await;
         let caught = browser.wait_for("the CSP violation to be reported", Duration::from_secs(5), "window.__csp.length").await;
         assert_eq!(caught, 1);
         assert_eq!(browser.js("return window.__ran === undefined;").await, true, "the inline script ran");
@@ -408,4 +518,41 @@ fn a_browser_uploads_jfk_and_watches_it_become_a_transcript() {
         browser.close().await;
     });
     eprintln!("browser test took {:.1} s", started.elapsed().as_secs_f64());
+}
+
+/// jfk.wav's samples `times` over, as a plain 16-bit PCM WAV: a recording long enough to
+/// be watched while it runs.
+fn repeated_jfk(dir: &std::path::Path, times: usize) -> PathBuf {
+    let bytes = std::fs::read(audio("jfk.wav")).unwrap();
+    let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+    // Walk the RIFF chunks to the samples (jfk.wav is 16 kHz mono 16-bit, with a LIST chunk).
+    let mut at = 12;
+    let samples = loop {
+        let size = u32_at(at + 4) as usize;
+        if &bytes[at..at + 4] == b"data" {
+            break bytes[at + 8..at + 8 + size].repeat(times);
+        }
+        at += 8 + size + size % 2;
+    };
+    let mut wav = Vec::with_capacity(44 + samples.len());
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + samples.len() as u32).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    // Chunk size, PCM, mono, 16 kHz, bytes per second, bytes per frame, bits per sample.
+    for (value, width) in [(16u32, 4), (1, 2), (1, 2), (16_000, 4), (32_000, 4), (2, 2), (16, 2)] {
+        wav.extend_from_slice(&value.to_le_bytes()[..width]);
+    }
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&(samples.len() as u32).to_le_bytes());
+    wav.extend_from_slice(&samples);
+    let path = dir.join(format!("jfk-{times}-times.wav"));
+    std::fs::write(&path, wav).unwrap();
+    path
+}
+
+/// A script expression for the card of an upload with this file name.
+fn card_named(name: &str) -> String {
+    format!(
+        "[...document.querySelectorAll('#cards .card')].find((c) => c.querySelector('.card-link').textContent === '{name}')"
+    )
 }

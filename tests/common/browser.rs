@@ -170,6 +170,16 @@ impl Browser {
         std::fs::write(path, png).unwrap();
     }
 
+    /// Saves a PNG of the whole page: the window grows to the page's height first.
+    pub async fn screenshot_page(&self, path: &Path) {
+        let (width, _) = self.client.get_window_size().await.unwrap();
+        let inner =
+            self.js("return [window.outerHeight - window.innerHeight, document.documentElement.scrollHeight];").await;
+        let height = inner[0].as_u64().unwrap() + inner[1].as_u64().unwrap();
+        self.client.set_window_size(width as u32, height as u32).await.unwrap();
+        self.screenshot(path).await;
+    }
+
     pub async fn close(self) {
         let Browser { client, driver, _profile } = self;
         client.close().await.unwrap();
