@@ -204,7 +204,15 @@
       }
       const result = await response.json();
       const items = result.segments.map((segment) => segmentItem(segment.id, segment.start, segment.text.trim()));
-      this.segments.replaceChildren(...items);
+      const shown = [...this.segments.querySelectorAll('.text')].map((node) => node.textContent);
+      const final = items.map((item) => item.querySelector('.text').textContent);
+      // Usually the live lines are the final ones; swapping them would make screen readers
+      // read the whole transcript again, so they are swapped only when they differ.
+      if (shown.join('\n') !== final.join('\n')) {
+        this.segments.setAttribute('aria-live', 'off');
+        this.segments.replaceChildren(...items);
+        this.segments.setAttribute('aria-live', 'polite');
+      }
       this.transcript.hidden = items.length === 0;
       this.copyButton.hidden = items.length === 0;
       this.root.dataset.final = 'true';

@@ -232,6 +232,10 @@ fn a_refused_no_js_upload_shows_the_servers_message_and_status() {
     // The form is there again, with the language that was chosen.
     assert!(html.contains("action=\"/jobs\""));
     assert!(html.contains("<option value=\"en\" selected>"), "{html}");
+    // Reloading the address the refused post left behind (GET /jobs) lands on the form.
+    let reload = no_redirects().get(format!("{}/jobs", appliance.url)).send().unwrap();
+    assert_eq!(reload.status(), 303);
+    assert_eq!(reload.headers()["location"], "/");
     appliance.assert_temp_empty();
 }
 

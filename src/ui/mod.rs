@@ -2,7 +2,8 @@
 //! assets that upgrade it to live uploads, progress and transcripts.
 //!
 //! Routes: `GET /` (form and history), `POST /jobs` (the no-JS form: 303 to the job's page,
-//! or the form again with the server's message and status), `GET /jobs/{id}` (one job,
+//! or the form again with the server's message and status; `GET /jobs` goes back to `/`),
+//! `GET /jobs/{id}` (one job,
 //! refreshing itself until it ends), `POST /jobs/{id}/delete` (303 back to `/`), and
 //! `GET /static/{hash}/{file}` ([`assets`]). The script talks to the job API directly.
 //!
@@ -58,6 +59,8 @@ pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
                 },
             }
         });
+    // Reloading the page a refused form post left in the address bar lands on the form.
+    let jobs = warp::path!("jobs").and(warp::get()).map(|| see_other("/"));
     let job = warp::path!("jobs" / String)
         .and(warp::get())
         .and(with_state(state))
@@ -71,7 +74,7 @@ pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
             Err(error) => page(&state, Err(error)),
         },
     );
-    index.or(submit).unify().or(job).unify().or(delete).unify().or(assets::route()).unify().boxed()
+    index.or(submit).unify().or(jobs).unify().or(job).unify().or(delete).unify().or(assets::route()).unify().boxed()
 }
 
 /// What the no-JS form asked for, kept to fill the form in again after an error.
