@@ -3,9 +3,9 @@
 //!
 //! Routes: `GET /` (form and history), `POST /jobs` (the no-JS form: 303 to the job's page,
 //! or the form again with the server's message and status; `GET /jobs` goes back to `/`),
-//! `GET /jobs/{id}` (one job,
-//! refreshing itself until it ends), `POST /jobs/{id}/delete` (303 back to `/`), and
-//! `GET /static/{hash}/{file}` ([`assets`]). The script talks to the job API directly.
+//! `GET /jobs/{id}` (one job, refreshing itself until it ends), `POST /jobs/{id}/delete`
+//! (303 back to `/`), and `GET /static/{hash}/{file}` ([`assets`]). The script talks to
+//! the job API directly.
 //!
 //! Uploads go through [`crate::http::submit_upload`] with the API's own option parsing, so
 //! the form and the API accept and refuse exactly the same things. Pages are never cached
@@ -28,7 +28,7 @@ use crate::http::{AppState, Caller, JobView, caller, error_response, job_request
 use crate::jobs::Status;
 use crate::upload::Received;
 
-/// Jobs the history shows; the script pages through the API for more.
+/// Jobs the history shows; older ones stay reachable through the job API.
 const HISTORY_LENGTH: usize = 20;
 
 pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
@@ -66,6 +66,8 @@ pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
         .and(with_state(state))
         .and(caller())
         .map(|id: String, state: Arc<AppState>, caller: Caller| page(&state, job_page(&state, &caller, &id)));
+    // SECURITY: no CSRF token. A cross-site page cannot delete what it cannot name, and job
+    // ids hold 74 random bits; a cross-site upload could equally go to POST /api/jobs.
     let delete = warp::path!("jobs" / String / "delete").and(warp::post()).and(with_state(state)).and(caller()).map(
         |id: String, state: Arc<AppState>, caller: Caller| match parse_id(&id)
             .and_then(|id| Ok(state.jobs.delete(id, &caller.scope)?))

@@ -380,7 +380,7 @@ mod tests {
         card.segments = vec![SegmentRow { id: 0, start: "00:00".to_owned(), text: "a & <b>".to_owned() }];
         let html = JobPage { layout: Layout::new("tiny.en"), card }.render().unwrap();
         assert!(!html.contains("<script>alert"), "{html}");
-        assert!(html.contains("&#60;script&#62;alert(1)&#60;/script&#62;.wav") || html.contains("&lt;script&gt;"));
-        assert!(html.contains("a &#38; &#60;b&#62;") || html.contains("a &amp; &lt;b&gt;"), "{html}");
+        assert!(html.contains("&#60;script&#62;alert(1)&#60;/script&#62;.wav"), "{html}");
+        assert!(html.contains("a &#38; &#60;b&#62;"), "{html}");
     }
 }
