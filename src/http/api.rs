@@ -184,8 +184,9 @@ where
     let _ = tokio::time::timeout(Duration::from_secs(30), discard).await;
 }
 
-/// The job API's form fields: `language` (a code or `auto`), `translate`, `prompt`.
-fn job_request(form: &Received) -> Result<Request, ApiError> {
+/// The job API's form fields: `language` (a code or `auto`), `translate`, `prompt`; the
+/// page's no-JS form sends the same fields and is read by this same function.
+pub(crate) fn job_request(form: &Received) -> Result<Request, ApiError> {
     let translate = match form.field("translate").map(str::trim) {
         None | Some("" | "false" | "0" | "off" | "no") => false,
         Some("true" | "1" | "on" | "yes") => true,

@@ -1,0 +1,165 @@
+//! The upload page: server-rendered HTML that works without JavaScript, and the static
+//! assets that upgrade it to live uploads, progress and transcripts.
+//!
+//! Routes: `GET /` (form and history), `POST /jobs` (the no-JS form: 303 to the job's page,
+//! or the form again with the server's message and status; `GET /jobs` goes back to `/`),
+//! `GET /jobs/{id}` (one job, refreshing itself until it ends), `POST /jobs/{id}/delete`
+//! (303 back to `/`), and `GET /static/{hash}/{file}` ([`assets`]). The script talks to
+//! the job API directly.
+//!
+//! Uploads go through [`crate::http::submit_upload`] with the API's own option parsing, so
+//! the form and the API accept and refuse exactly the same things. Pages are never cached
+//! (the server's default `no-store`); assets are, forever, under hashed URLs.
+
+mod assets;
+mod pages;
+
+use std::sync::Arc;
+
+use askama::Template;
+use warp::filters::BoxedFilter;
+use warp::http::{HeaderValue, StatusCode, header};
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+use self::pages::{CardView, ErrorPage, HistoryRow, IndexPage, JobPage, Layout};
+use crate::errors::ApiError;
+use crate::http::{AppState, Caller, JobView, caller, error_response, job_request, parse_id, with_state};
+use crate::jobs::Status;
+use crate::upload::Received;
+
+/// Jobs the history shows; older ones stay reachable through the job API.
+const HISTORY_LENGTH: usize = 20;
+
+pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
+    let index = warp::path::end().and(warp::get()).and(with_state(state)).and(caller()).map(
+        |state: Arc<AppState>, caller: Caller| page(&state, index_page(&state, &caller, &FormValues::default(), None)),
+    );
+    let submit = warp::path!("jobs")
+        .and(warp::post())
+        .and(with_state(state))
+        .and(caller())
+        .and(warp::header::optional::<String>("content-type"))
+        .and(warp::header::optional::<u64>("content-length"))
+        .and(warp::body::stream())
+        .then(|state: Arc<AppState>, caller: Caller, content_type, content_length, body| async move {
+            let mut form = FormValues::default();
+            let submitted =
+                crate::http::submit_upload(&state, &caller, content_type, content_length, body, |received| {
+                    form = FormValues::read(received);
+                    job_request(received)
+                })
+                .await;
+            match submitted {
+                Ok(snapshot) => see_other(&format!("/jobs/{}", snapshot.record.id)),
+                // The form again, saying what was refused, with the refusal's own status.
+                Err(error) => match index_page(&state, &caller, &form, Some(error.client_message())) {
+                    Ok(html) => html_error(&error, html),
+                    Err(failure) => page(&state, Err(failure)),
+                },
+            }
+        });
+    // Reloading the page a refused form post left in the address bar lands on the form.
+    let jobs = warp::path!("jobs").and(warp::get()).map(|| see_other("/"));
+    let job = warp::path!("jobs" / String)
+        .and(warp::get())
+        .and(with_state(state))
+        .and(caller())
+        .map(|id: String, state: Arc<AppState>, caller: Caller| page(&state, job_page(&state, &caller, &id)));
+    // SECURITY: no CSRF token. A cross-site page cannot delete what it cannot name, and job
+    // ids hold 74 random bits; a cross-site upload could equally go to POST /api/jobs.
+    let delete = warp::path!("jobs" / String / "delete").and(warp::post()).and(with_state(state)).and(caller()).map(
+        |id: String, state: Arc<AppState>, caller: Caller| match parse_id(&id)
+            .and_then(|id| Ok(state.jobs.delete(id, &caller.scope)?))
+        {
+            Ok(()) => see_other("/"),
+            Err(error) => page(&state, Err(error)),
+        },
+    );
+    index.or(submit).unify().or(jobs).unify().or(job).unify().or(delete).unify().or(assets::route()).unify().boxed()
+}
+
+/// What the no-JS form asked for, kept to fill the form in again after an error.
+#[derive(Debug, Default)]
+struct FormValues {
+    language: String,
+    translate: bool,
+}
+
+impl FormValues {
+    fn read(form: &Received) -> FormValues {
+        FormValues {
+            language: form.field("language").unwrap_or("auto").trim().to_ascii_lowercase(),
+            translate: form.field("translate").is_some_and(|value| matches!(value.trim(), "true" | "1" | "on" | "yes")),
+        }
+    }
+}
+
+fn layout(state: &AppState) -> Layout {
+    Layout::new(state.jobs.engine().summary().name())
+}
+
+fn render(template: &impl Template) -> Result<String, ApiError> {
+    template.render().map_err(|error| ApiError::Internal(Box::new(error)))
+}
+
+/// The form and the history; `error` is the server's sentence after a refused upload.
+fn index_page(state: &AppState, caller: &Caller, form: &FormValues, error: Option<String>) -> Result<String, ApiError> {
+    let multilingual = state.jobs.engine().is_multilingual();
+    let (recent, _) = state.jobs.list(&caller.scope, None, HISTORY_LENGTH);
+    let history = recent.iter().map(|snapshot| HistoryRow::new(&JobView::new(state, snapshot))).collect();
+    render(&IndexPage {
+        layout: layout(state),
+        error,
+        languages: pages::languages(multilingual, &form.language),
+        multilingual,
+        translate: form.translate,
+        max_upload_mb: state.upload_limits.max_file_bytes / 1_000_000,
+        history,
+        card: CardView::blank(),
+        blank_row: HistoryRow::blank(),
+    })
+}
+
+/// A job's page: its transcript once done, else what is known so far.
+fn job_page(state: &AppState, caller: &Caller, id: &str) -> Result<String, ApiError> {
+    let id = parse_id(id)?;
+    let snapshot = state.jobs.get(id, &caller.scope)?;
+    let view = JobView::new(state, &snapshot);
+    let card = if snapshot.record.status == Status::Done {
+        CardView::new(&view, &state.jobs.result(id, &caller.scope)?.segments)
+    } else {
+        CardView::new(&view, &snapshot.segments)
+    };
+    render(&JobPage { layout: layout(state), card })
+}
+
+/// A page, or the error page with the error's status.
+fn page(state: &AppState, rendered: Result<String, ApiError>) -> Response {
+    match rendered {
+        Ok(html) => warp::reply::html(html).into_response(),
+        Err(error) => {
+            let message = error.client_message();
+            let html = render(&ErrorPage { layout: layout(state), status: error.reply().status, message })
+                .unwrap_or_else(|_| error.client_message());
+            html_error(&error, html)
+        }
+    }
+}
+
+/// The error's status and headers (and its log line, for a 5xx) with an HTML body.
+fn html_error(error: &ApiError, html: String) -> Response {
+    let mut response = error_response(error);
+    *response.body_mut() = html.into();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    response
+}
+
+/// After a form post the browser GETs the new page, so reloading it posts nothing twice.
+fn see_other(location: &str) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}

@@ -1,0 +1,386 @@
+//! The page's HTML: askama structs bound to `templates/`, and the view models they show.
+//!
+//! Input: jobs as the API shows them ([`JobView`]), transcripts, and the loaded model's
+//! languages. Output: plain structs of display text, so templates hold no logic beyond
+//! `if` and `for`, and a field a template names but a struct lacks fails the build.
+//! Escaping is askama's default for `.html` templates and stays on: file names and
+//! transcript text are user data. Nothing here logs transcript text.
+
+use askama::Template;
+
+use super::assets::{AssetUrls, URLS};
+use crate::engine::Segment;
+use crate::formats::Format;
+use crate::http::JobView;
+use crate::jobs::Status;
+
+/// What every page's frame shows: asset links and the model in use.
+pub struct Layout {
+    pub assets: &'static AssetUrls,
+    pub model: String,
+}
+
+impl Layout {
+    pub fn new(model: &str) -> Layout {
+        Layout { assets: &URLS, model: model.to_owned() }
+    }
+}
+
+/// `GET /`: the upload form, a blank job card for the script to copy, and the history.
+#[derive(Template)]
+#[template(path = "index.html")]
+pub struct IndexPage {
+    pub layout: Layout,
+    /// The server's message after a failed no-JS upload.
+    pub error: Option<String>,
+    pub languages: Vec<LanguageOption>,
+    pub multilingual: bool,
+    pub translate: bool,
+    pub max_upload_mb: u64,
+    pub history: Vec<HistoryRow>,
+    /// The markup the script clones for each file it uploads, so there is one card design.
+    pub card: CardView,
+    pub blank_row: HistoryRow,
+}
+
+/// `GET /jobs/{id}`: one job; refreshes itself without JS until it has ended.
+#[derive(Template)]
+#[template(path = "job.html")]
+pub struct JobPage {
+    pub layout: Layout,
+    pub card: CardView,
+}
+
+/// A page for an error that has no form to show it beside (an unknown job, say).
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub layout: Layout,
+    pub status: u16,
+    pub message: String,
+}
+
+/// One entry of the language menu.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LanguageOption {
+    pub code: &'static str,
+    pub name: String,
+    pub selected: bool,
+}
+
+/// `auto` first, then what the model knows: English only for `.en` models, else every
+/// language whisper.cpp has, by name.
+pub fn languages(multilingual: bool, selected: &str) -> Vec<LanguageOption> {
+    let mut options = vec![("auto", "Detect automatically".to_owned())];
+    if multilingual {
+        let mut known: Vec<(&'static str, String)> = (0..=whisper_rs::get_lang_max_id())
+            .filter_map(|id| Some((whisper_rs::get_lang_str(id)?, title_case(whisper_rs::get_lang_str_full(id)?))))
+            .collect();
+        known.sort_by(|a, b| a.1.cmp(&b.1));
+        options.extend(known);
+    } else {
+        options.push(("en", "English (this model only knows English)".to_owned()));
+    }
+    let selected = if options.iter().any(|(code, _)| *code == selected) { selected } else { "auto" };
+    options.into_iter().map(|(code, name)| LanguageOption { code, name, selected: code == selected }).collect()
+}
+
+/// whisper.cpp names languages in lower case ("haitian creole").
+fn title_case(name: &str) -> String {
+    name.split(' ')
+        .map(|word| {
+            let mut chars = word.chars();
+            chars.next().map(|first| first.to_uppercase().chain(chars).collect::<String>()).unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A job as a card: the same markup on the job page, and cloned by the script per upload.
+#[derive(Debug, Clone)]
+pub struct CardView {
+    pub id: String,
+    pub file_name: String,
+    /// `queued`, `running`, `done`, `failed`, `cancelled`, or `new` for the blank card.
+    pub status: &'static str,
+    pub status_text: String,
+    pub finished: bool,
+    pub running: bool,
+    pub progress: u8,
+    pub page_url: String,
+    pub events_url: String,
+    pub cancel_url: String,
+    pub error: Option<String>,
+    pub segments: Vec<SegmentRow>,
+    /// Every format, with an empty URL until the job is done.
+    pub downloads: Vec<Download>,
+    /// The card's heading level: 2 alone on the job page, 3 in the list of uploads.
+    pub heading: u8,
+}
+
+/// One line of a transcript.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentRow {
+    /// Index in the job's segments, as the event stream numbers them, so the script can
+    /// tell a segment it already shows from a new one.
+    pub id: usize,
+    /// `mm:ss`, or `h:mm:ss` past the first hour.
+    pub start: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Download {
+    pub format: &'static str,
+    pub label: &'static str,
+    pub url: String,
+}
+
+fn format_label(format: Format) -> &'static str {
+    match format {
+        Format::Txt => "Text (.txt)",
+        Format::Srt => "SubRip subtitles (.srt)",
+        Format::Vtt => "WebVTT subtitles (.vtt)",
+        Format::Json => "JSON with timings (.json)",
+        Format::Tsv => "Table (.tsv)",
+    }
+}
+
+impl CardView {
+    /// The card the script fills in for a file it is about to upload.
+    pub fn blank() -> CardView {
+        CardView {
+            id: String::new(),
+            file_name: String::new(),
+            status: "new",
+            status_text: "Waiting to upload".to_owned(),
+            finished: false,
+            running: false,
+            progress: 0,
+            page_url: String::new(),
+            events_url: String::new(),
+            cancel_url: String::new(),
+            error: None,
+            segments: Vec::new(),
+            downloads: Format::ALL
+                .iter()
+                .map(|format| Download { format: format.extension(), label: format_label(*format), url: String::new() })
+                .collect(),
+            heading: 3,
+        }
+    }
+
+    /// A job with the segments known so far (a running job's) or its transcript's.
+    pub fn new(job: &JobView, segments: &[Segment]) -> CardView {
+        let downloads = Format::ALL
+            .iter()
+            .map(|format| Download {
+                format: format.extension(),
+                label: format_label(*format),
+                url: job.links.results.get(format.extension()).cloned().unwrap_or_default(),
+            })
+            .collect();
+        CardView {
+            id: job.id.to_string(),
+            file_name: job.file_name.clone(),
+            status: job.status.name(),
+            status_text: status_text(job),
+            finished: job.status.is_finished(),
+            running: job.status == Status::Running,
+            progress: job.progress,
+            page_url: job.links.page.clone(),
+            events_url: job.links.events.clone(),
+            cancel_url: job.links.cancel.clone(),
+            error: job.error.clone(),
+            segments: segment_rows(segments),
+            downloads,
+            heading: 2,
+        }
+    }
+
+    pub fn done(&self) -> bool {
+        self.status == Status::Done.name()
+    }
+}
+
+/// The one-line status a card shows, in an `aria-live` region, so it changes only when the
+/// job's state does; `static/app.js` words its live updates the same way.
+pub fn status_text(job: &JobView) -> String {
+    match job.status {
+        Status::Queued => match job.queue_position {
+            Some(1) => "Queued: next in line".to_owned(),
+            Some(position) => format!("Queued: number {position} in line"),
+            None => "Queued".to_owned(),
+        },
+        // The percentage is beside the progress bar: in this live region it would be read
+        // out at every step.
+        Status::Running => "Transcribing".to_owned(),
+        Status::Done => match (job.language.as_deref(), job.duration_seconds) {
+            (Some(language), Some(seconds)) => {
+                format!("Done: {}, {}", clock((seconds * 1000.0) as u64), language_name(language))
+            }
+            _ => "Done".to_owned(),
+        },
+        Status::Failed => "Failed".to_owned(),
+        Status::Cancelled => "Cancelled".to_owned(),
+    }
+}
+
+fn language_name(code: &str) -> String {
+    whisper_rs::get_lang_id(code).and_then(whisper_rs::get_lang_str_full).map_or_else(|| code.to_owned(), title_case)
+}
+
+/// Segments with text, as the downloads list them.
+fn segment_rows(segments: &[Segment]) -> Vec<SegmentRow> {
+    segments
+        .iter()
+        .enumerate()
+        .map(|(id, segment)| SegmentRow { id, start: clock(segment.start_ms), text: segment.text.trim().to_owned() })
+        .filter(|row| !row.text.is_empty())
+        .collect()
+}
+
+/// `mm:ss` under an hour, `h:mm:ss` from then on; `static/app.js` has the same function.
+pub fn clock(ms: u64) -> String {
+    let seconds = ms / 1000;
+    let (hours, minutes, seconds) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    if hours > 0 { format!("{hours}:{minutes:02}:{seconds:02}") } else { format!("{minutes:02}:{seconds:02}") }
+}
+
+/// One past job in the history list.
+#[derive(Debug, Clone)]
+pub struct HistoryRow {
+    pub id: String,
+    pub file_name: String,
+    pub status: &'static str,
+    pub status_label: &'static str,
+    /// RFC 3339, for `<time datetime>`; the script shows it in local time.
+    pub created_at: String,
+    pub created_label: String,
+    pub page_url: String,
+    pub delete_url: String,
+}
+
+impl HistoryRow {
+    pub fn new(job: &JobView) -> HistoryRow {
+        HistoryRow {
+            id: job.id.to_string(),
+            file_name: job.file_name.clone(),
+            status: job.status.name(),
+            status_label: status_label(job.status),
+            created_label: utc_label(&job.created_at),
+            created_at: job.created_at.clone(),
+            page_url: job.links.page.clone(),
+            delete_url: format!("{}/delete", job.links.page),
+        }
+    }
+
+    /// The row the script copies when it redraws the history.
+    pub fn blank() -> HistoryRow {
+        HistoryRow {
+            id: String::new(),
+            file_name: String::new(),
+            status: "new",
+            status_label: "",
+            created_at: String::new(),
+            created_label: String::new(),
+            page_url: String::new(),
+            delete_url: String::new(),
+        }
+    }
+}
+
+pub fn status_label(status: Status) -> &'static str {
+    match status {
+        Status::Queued => "Queued",
+        Status::Running => "Running",
+        Status::Done => "Done",
+        Status::Failed => "Failed",
+        Status::Cancelled => "Cancelled",
+    }
+}
+
+/// `2025-01-31T09:05:00Z` -> `2025-01-31 09:05 UTC`, for readers without JS.
+fn utc_label(rfc3339: &str) -> String {
+    match (rfc3339.get(..10), rfc3339.get(11..16)) {
+        (Some(date), Some(time)) => format!("{date} {time} UTC"),
+        _ => rfc3339.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_shows_minutes_then_hours() {
+        assert_eq!(clock(0), "00:00");
+        assert_eq!(clock(7_999), "00:07");
+        assert_eq!(clock(61_000), "01:01");
+        assert_eq!(clock(3_599_999), "59:59");
+        assert_eq!(clock(3_600_000), "1:00:00");
+        assert_eq!(clock(36_061_000), "10:01:01");
+    }
+
+    #[test]
+    fn english_only_models_offer_auto_and_english() {
+        let options = languages(false, "en");
+        let codes: Vec<&str> = options.iter().map(|o| o.code).collect();
+        assert_eq!(codes, ["auto", "en"]);
+        assert!(options[1].selected && !options[0].selected);
+        assert!(options[1].name.contains("only knows English"));
+        // A code the model lacks falls back to detection rather than selecting nothing.
+        assert!(languages(false, "de")[0].selected);
+    }
+
+    #[test]
+    fn multilingual_models_offer_every_language_by_name() {
+        let options = languages(true, "de");
+        assert_eq!(options[0].code, "auto");
+        assert!(options.len() > 90, "{}", options.len());
+        let german = options.iter().find(|o| o.code == "de").unwrap();
+        assert_eq!(german.name, "German");
+        assert!(german.selected);
+        assert!(options[1..].windows(2).all(|pair| pair[0].name <= pair[1].name));
+    }
+
+    #[test]
+    fn title_case_capitalises_each_word() {
+        assert_eq!(title_case("haitian creole"), "Haitian Creole");
+        assert_eq!(title_case("english"), "English");
+    }
+
+    #[test]
+    fn utc_labels_drop_seconds() {
+        assert_eq!(utc_label("2025-01-31T09:05:07Z"), "2025-01-31 09:05 UTC");
+        assert_eq!(utc_label("garbage"), "garbage");
+    }
+
+    #[test]
+    fn segment_rows_keep_stream_ids_and_skip_empty_text() {
+        let segments = [
+            Segment { start_ms: 0, end_ms: 1000, text: " Hello".to_owned() },
+            Segment { start_ms: 1000, end_ms: 2000, text: "  ".to_owned() },
+            Segment { start_ms: 62_000, end_ms: 63_000, text: " <b>world</b>".to_owned() },
+        ];
+        let rows = segment_rows(&segments);
+        assert_eq!(
+            rows,
+            [
+                SegmentRow { id: 0, start: "00:00".to_owned(), text: "Hello".to_owned() },
+                SegmentRow { id: 2, start: "01:02".to_owned(), text: "<b>world</b>".to_owned() },
+            ]
+        );
+    }
+
+    #[test]
+    fn templates_escape_user_text() {
+        let mut card = CardView::blank();
+        card.file_name = "<script>alert(1)</script>.wav".to_owned();
+        card.segments = vec![SegmentRow { id: 0, start: "00:00".to_owned(), text: "a & <b>".to_owned() }];
+        let html = JobPage { layout: Layout::new("tiny.en"), card }.render().unwrap();
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(html.contains("&#60;script&#62;alert(1)&#60;/script&#62;.wav"), "{html}");
+        assert!(html.contains("a &#38; &#60;b&#62;"), "{html}");
+    }
+}
