@@ -25,7 +25,7 @@ pub enum Command {
     ///
     /// Settings come from flags, then `WHISPER_APPLIANCE_*` variables, then the config file,
     /// then defaults. Example: whisper-appliance serve --state-dir ./state --model models/ggml-tiny.en.bin
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Transcribe audio or video files to text on this machine.
     ///
     /// Example: whisper-appliance transcribe --model models/ggml-tiny.en.bin meeting.m4a

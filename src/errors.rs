@@ -340,7 +340,9 @@ pub enum ConfigError {
     BadListen { value: String },
     #[error("{name} must be at least 1")]
     NotPositive { name: &'static str },
-    #[error("CORS origin {value:?} must be exactly scheme://host[:port], such as https://app.example.org; `*` is never allowed")]
+    #[error(
+        "CORS origin {value:?} must be exactly scheme://host[:port], such as https://app.example.org; `*` is never allowed"
+    )]
     BadOrigin { value: String },
 }
 
@@ -659,7 +661,9 @@ pub enum AuthError {
     SessionExpired,
     #[error("this needs an administrator's key")]
     AdminOnly,
-    #[error("cross-site requests are refused; use the page served by this appliance, or an API key from a listed CORS origin")]
+    #[error(
+        "cross-site requests are refused; use the page served by this appliance, or an API key from a listed CORS origin"
+    )]
     CrossSite,
     #[error("more than {limit} requests in a minute; wait {retry_after} seconds")]
     RateLimited { retry_after: u64, limit: u32 },

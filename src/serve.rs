@@ -66,7 +66,9 @@ async fn serve(config: Config) -> Result<(), ServeError> {
     };
     let auth = Authenticator::new(KeyStore::new(&config.state_dir), settings, secret)?;
     if config.auth && !auth.has_live_keys() && !config.trusted_proxy {
-        tracing::warn!("authentication is on and no API key exists yet: create one with `whisper-appliance keys create --name <you> --role admin`");
+        tracing::warn!(
+            "authentication is on and no API key exists yet: create one with `whisper-appliance keys create --name <you> --role admin`"
+        );
     }
     let store = Store::open(&config.database_dir())?;
     if !config.model.exists() {

@@ -181,48 +181,7 @@ impl KeyStore {
 }
 
 fn all(tree: &sled::Tree) -> Result<Vec<KeyRecord>, KeyError> {
-    tree.iter()
-        .values()
-        .map(|value| serde_json::from_slice(&value?).map_err(KeyError::Corrupt))
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_are_prefixed_256_bit_url_safe_and_stored_as_hashes_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = KeyStore::new(dir.path());
-        let (record, key) = store.create("alice", Role::Admin).unwrap();
-        assert!(key.starts_with("wa_"));
-        assert_eq!(key.len(), 3 + 43);
-        assert!(key[3..].chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
-        assert_eq!(record.hash, hash_key(&key));
-        assert_eq!(record.id, &record.hash[..12]);
-        let raw = std::fs::read_dir(dir.path().join(DATABASE))
-            .unwrap()
-            .filter_map(|entry| std::fs::read(entry.unwrap().path()).ok())
-            .any(|bytes| bytes.windows(key.len()).any(|w| w == key.as_bytes()));
-        assert!(!raw, "the key itself must never be written");
-    }
-
-    #[test]
-    fn names_are_unique_among_live_keys_and_revoke_finds_by_name_or_id() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = KeyStore::new(dir.path());
-        let (first, _) = store.create("ci", Role::User).unwrap();
-        assert!(matches!(store.create("ci", Role::User), Err(KeyError::NameTaken { .. })));
-        store.revoke("ci").unwrap();
-        let (second, _) = store.create("ci", Role::User).unwrap();
-        assert_eq!(store.revoke(&second.id).unwrap().id, second.id);
-        let list = store.list().unwrap();
-        assert_eq!(list.len(), 2);
-        assert!(list.iter().all(|key| key.revoked_ms.is_some()));
-        assert_eq!(list[0].id, first.id);
-        assert!(matches!(store.revoke("nobody"), Err(KeyError::NoSuchKey { .. })));
-    }
+    tree.iter().values().map(|value| serde_json::from_slice(&value?).map_err(KeyError::Corrupt)).collect()
 }
 
 /// The `keys` command: the key goes to stdout alone (for scripts), everything else to stderr.
@@ -270,4 +229,42 @@ pub fn run(args: &crate::cli::KeysArgs) -> Result<(), crate::errors::CommandErro
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_prefixed_256_bit_url_safe_and_stored_as_hashes_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = KeyStore::new(dir.path());
+        let (record, key) = store.create("alice", Role::Admin).unwrap();
+        assert!(key.starts_with("wa_"));
+        assert_eq!(key.len(), 3 + 43);
+        assert!(key[3..].chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert_eq!(record.hash, hash_key(&key));
+        assert_eq!(record.id, &record.hash[..12]);
+        let raw = std::fs::read_dir(dir.path().join(DATABASE))
+            .unwrap()
+            .filter_map(|entry| std::fs::read(entry.unwrap().path()).ok())
+            .any(|bytes| bytes.windows(key.len()).any(|w| w == key.as_bytes()));
+        assert!(!raw, "the key itself must never be written");
+    }
+
+    #[test]
+    fn names_are_unique_among_live_keys_and_revoke_finds_by_name_or_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = KeyStore::new(dir.path());
+        let (first, _) = store.create("ci", Role::User).unwrap();
+        assert!(matches!(store.create("ci", Role::User), Err(KeyError::NameTaken { .. })));
+        store.revoke("ci").unwrap();
+        let (second, _) = store.create("ci", Role::User).unwrap();
+        assert_eq!(store.revoke(&second.id).unwrap().id, second.id);
+        let list = store.list().unwrap();
+        assert_eq!(list.len(), 2);
+        assert!(list.iter().all(|key| key.revoked_ms.is_some()));
+        assert_eq!(list[0].id, first.id);
+        assert!(matches!(store.revoke("nobody"), Err(KeyError::NoSuchKey { .. })));
+    }
 }

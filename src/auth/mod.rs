@@ -173,16 +173,21 @@ impl Authenticator {
         Identity::Key { id: key.id, name: key.name, role: key.role }
     }
 
-    /// Decides who a request is from. A key, when given, must be valid even if
-    /// authentication is off, so a client never silently runs under the wrong identity.
+    /// Decides who a request is from. With authentication off, a valid key still names its
+    /// owner, and anything else (OpenAI's SDK insists on sending some key) is the local admin.
     pub fn authenticate(&self, credentials: Credentials<'_>) -> Result<Identity, AuthError> {
         if let Some(key) = credentials.key {
-            return self.verify_key(key.trim()).map(|key| self.identity_of(key));
+            return match self.verify_key(key.trim()) {
+                Ok(key) => Ok(self.identity_of(key)),
+                Err(_) if !self.settings.required => Ok(Identity::Local),
+                Err(error) => Err(error),
+            };
         }
         if let Some(user) = credentials.proxy_user.map(str::trim).filter(|user| !user.is_empty())
             && self.settings.trusted_proxy
         {
-            let role = if self.settings.proxy_admins.iter().any(|admin| admin == user) { Role::Admin } else { Role::User };
+            let role =
+                if self.settings.proxy_admins.iter().any(|admin| admin == user) { Role::Admin } else { Role::User };
             return Ok(Identity::Proxy { user: user.to_owned(), role });
         }
         if let Some(cookie) = credentials.session {
@@ -250,10 +255,14 @@ mod tests {
     }
 
     #[test]
-    fn without_required_auth_everyone_is_local_but_a_bad_key_still_fails() {
-        let (_dir, auth) = authenticator(false);
+    fn without_required_auth_unknown_keys_are_the_local_admin_and_real_ones_keep_their_owner() {
+        let (dir, auth) = authenticator(false);
         assert_eq!(auth.authenticate(Credentials::default()).unwrap(), Identity::Local);
-        let wrong = Credentials { key: Some("wa_nope"), ..Credentials::default() };
-        assert!(matches!(auth.authenticate(wrong), Err(AuthError::InvalidKey)));
+        let dummy = Credentials { key: Some("sk-anything"), ..Credentials::default() };
+        assert_eq!(auth.authenticate(dummy).unwrap(), Identity::Local);
+        let (record, key) = KeyStore::new(dir.path()).create("ci", Role::User).unwrap();
+        auth.reload_if_changed().unwrap();
+        let real = Credentials { key: Some(&key), ..Credentials::default() };
+        assert_eq!(auth.authenticate(real).unwrap().owner(), format!("key:{}", record.id));
     }
 }

@@ -144,7 +144,8 @@ where
     }
     let body = body.map_ok(|mut chunk| chunk.copy_to_bytes(chunk.remaining())).map_err(Box::new);
     let received =
-        upload::receive::<_, Box<warp::Error>>(state.jobs.temp(), content_type.as_deref(), body, &state.upload_limits).await?;
+        upload::receive::<_, Box<warp::Error>>(state.jobs.temp(), content_type.as_deref(), body, &state.upload_limits)
+            .await?;
     state.metrics.uploaded(received.upload.size());
     let request = options(&received)?;
     state.jobs.engine().check(&request)?;

@@ -44,7 +44,7 @@ fn is_page(method: &Method, route: &str) -> bool {
     method == Method::GET && matches!(route, "/jobs/{id}")
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: impl header::AsHeaderName) -> Option<&'a str> {
+fn header_str(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
     headers.get(name).and_then(|value| value.to_str().ok())
 }
 
@@ -91,7 +91,8 @@ where
         .unwrap_or(peer.ip());
     let https = proxied && header_str(headers, "x-forwarded-proto") == Some("https");
     let origin = header_str(headers, header::ORIGIN).map(str::to_owned);
-    let mut visit = Visit { request_id: uuid::Uuid::now_v7().simple().to_string(), client, https, identity: None, rate: None };
+    let mut visit =
+        Visit { request_id: uuid::Uuid::now_v7().simple().to_string(), client, https, identity: None, rate: None };
 
     let mut response = if method == Method::OPTIONS && origin.is_some() {
         preflight(&state, origin.as_deref())
@@ -105,9 +106,7 @@ where
                 drop(permit);
                 response
             }
-            Err(error) if is_page(&method, route) && matches!(error.reply().status, 401) => {
-                redirect_to_login()
-            }
+            Err(error) if is_page(&method, route) && matches!(error.reply().status, 401) => redirect_to_login(),
             Err(error) => {
                 log_refusal(&visit, route, &error);
                 error_response(&error)
@@ -129,7 +128,9 @@ where
         headers.insert("ratelimit-reset", HeaderValue::from(rate.reset_seconds));
     }
     if response.status() == StatusCode::UNAUTHORIZED {
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"whisper-appliance\""));
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"whisper-appliance\""));
     }
     add_cors(&state, origin.as_deref(), response.headers_mut());
     audit(&state, &visit, &method, (route, &path), &response, started);

@@ -146,6 +146,11 @@ impl Appliance {
         panic!("/readyz never answered 200:\n{}", self.logs());
     }
 
+    /// Keeps a state directory alive as long as the appliance.
+    pub fn keep(&mut self, state: tempfile::TempDir) {
+        self._state = Some(state);
+    }
+
     /// Everything the server printed so far.
     pub fn logs(&self) -> String {
         self.output.lock().unwrap().clone()
@@ -263,6 +268,19 @@ pub fn assert_error(response: reqwest::blocking::Response, status: u16, code: &s
     let message = body["error"]["message"].as_str().expect("errors carry a message").to_owned();
     assert!(!message.is_empty());
     message
+}
+
+/// Makes an API key with the `keys` command, as an administrator would; returns the key.
+pub fn create_key(state_dir: &Path, name: &str, role: &str) -> String {
+    let output = Command::new(BINARY)
+        .args(["keys", "create", "--name", name, "--role", role, "--config", "/dev/null", "--state-dir"])
+        .arg(state_dir)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let key = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    assert!(key.starts_with("wa_"), "{key}");
+    key
 }
 
 /// One Server-Sent Event.
