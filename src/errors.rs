@@ -307,7 +307,14 @@ impl CommandError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CommandError::OutputDirRequired => 2,
-            CommandError::Serve(error) if matches!(**error, ServeError::Config(_)) => 2,
+            CommandError::Serve(error)
+                if matches!(
+                    **error,
+                    ServeError::Config(_) | ServeError::RunningAsRoot | ServeError::PublicWithoutAuth { .. }
+                ) =>
+            {
+                2
+            }
             CommandError::Model(_)
             | CommandError::Engine(_)
             | CommandError::InputsFailed { .. }

@@ -38,15 +38,14 @@ pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
             .and(warp::any().map(move || Arc::clone(&state)))
             .and(crate::http::caller())
             .and(warp::header::optional::<String>("content-type"))
-            .and(warp::header::optional::<u64>("content-length"))
             .and(warp::body::stream())
-            .then(move |state: Arc<AppState>, caller: Caller, content_type, content_length, body| async move {
+            .then(move |state: Arc<AppState>, caller: Caller, content_type, body| async move {
                 let mut openai_format = ResponseFormat::Json;
                 let options = |form: &Received| {
                     openai_format = response_format(form)?;
                     openai_request(&state, form, translate)
                 };
-                let snapshot = submit_upload(&state, &caller, content_type, content_length, body, options).await?;
+                let snapshot = submit_upload(&state, &caller, content_type, body, options).await?;
                 answer(&state, &caller, snapshot.record.id, openai_format).await
             })
             .map(respond)

@@ -247,7 +247,10 @@ fn the_no_js_delete_removes_the_job_and_returns_to_the_page() {
     appliance.wait_finished(&id, Duration::from_secs(120));
     let client = no_redirects();
     let index = client.get(format!("{}/", appliance.url)).send().unwrap().text().unwrap();
-    assert!(index.contains(&format!("<form class=\"delete-form\" method=\"post\" action=\"/jobs/{id}/delete\">")));
+    assert!(
+        index.contains(&format!("<form class=\"delete-form\" method=\"post\" action=\"/jobs/{id}/delete\">")),
+        "{index}"
+    );
 
     let response = client.post(format!("{}/jobs/{id}/delete", appliance.url)).send().unwrap();
     assert_eq!(response.status(), 303);

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Buf;
-use futures_util::{Stream, StreamExt as _, TryStreamExt as _};
+use futures_util::{Stream, TryStreamExt as _};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use warp::filters::BoxedFilter;
@@ -19,13 +19,11 @@ use warp::{Filter, Reply};
 
 use super::{AppState, Caller, caller, json, respond, with_state};
 use crate::engine::Request;
-use crate::errors::{ApiError, JobError, UploadError};
+use crate::errors::{ApiError, JobError};
 use crate::formats::Format;
 use crate::jobs::{NewJob, Snapshot, Status};
 use crate::upload::{self, Received};
 
-/// Bytes a multipart form may carry beyond the file itself (boundaries, small fields).
-const FORM_OVERHEAD: u64 = 1 << 20;
 const DEFAULT_PAGE: usize = 20;
 const MAX_PAGE: usize = 100;
 
@@ -35,10 +33,9 @@ pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
         .and(with_state(state))
         .and(caller())
         .and(warp::header::optional::<String>("content-type"))
-        .and(warp::header::optional::<u64>("content-length"))
         .and(warp::body::stream())
-        .then(|state: Arc<AppState>, caller: Caller, content_type, content_length, body| async move {
-            let snapshot = submit_upload(&state, &caller, content_type, content_length, body, job_request).await?;
+        .then(|state: Arc<AppState>, caller: Caller, content_type, body| async move {
+            let snapshot = submit_upload(&state, &caller, content_type, body, job_request).await?;
             let view = JobView::new(&state, &snapshot);
             let mut response = json(StatusCode::ACCEPTED, &view);
             if let Ok(location) = HeaderValue::from_str(&view.links.job) {
@@ -112,7 +109,8 @@ pub fn parse_id(text: &str) -> Result<Uuid, ApiError> {
     Uuid::try_parse(text).map_err(|_| ApiError::Job(JobError::NotFound))
 }
 
-/// Streams a multipart upload to disk, checks it and queues a job for it.
+/// Streams a multipart upload to disk, checks it and queues a job for it. The gate has
+/// already refused uploads that are too large by their length or find the queue full.
 ///
 /// `options` reads the job's settings from the form's text fields; it runs before the
 /// file's content is checked, so a bad option is reported without decoding anything.
@@ -120,7 +118,6 @@ pub async fn submit_upload<S, B>(
     state: &AppState,
     caller: &Caller,
     content_type: Option<String>,
-    content_length: Option<u64>,
     body: S,
     options: impl FnOnce(&Received) -> Result<Request, ApiError>,
 ) -> Result<Snapshot, ApiError>
@@ -128,20 +125,6 @@ where
     S: Stream<Item = Result<B, warp::Error>> + Send + 'static,
     B: Buf + Send + 'static,
 {
-    let limit = state.upload_limits.max_file_bytes;
-    let refusal = match state.jobs.check_room() {
-        Err(error) => Some(ApiError::from(error)),
-        Ok(()) if content_length.is_some_and(|length| length > limit + FORM_OVERHEAD) => {
-            Some(UploadError::TooLarge { limit_mb: limit / 1_000_000 }.into())
-        }
-        Ok(()) => None,
-    };
-    if let Some(refusal) = refusal {
-        if content_length.is_none_or(|length| length <= MAX_DRAIN) {
-            drain(body).await;
-        }
-        return Err(refusal);
-    }
     let body = body.map_ok(|mut chunk| chunk.copy_to_bytes(chunk.remaining())).map_err(Box::new);
     let received =
         upload::receive::<_, Box<warp::Error>>(state.jobs.temp(), content_type.as_deref(), body, &state.upload_limits)
@@ -159,30 +142,6 @@ where
     })
     .await
     .map_err(|join| ApiError::Internal(Box::new(join)))?
-}
-
-/// Bodies up to this size are read and discarded before an early refusal is sent.
-const MAX_DRAIN: u64 = 64 << 20;
-
-/// Reads and discards a refused upload, so that clients that send the whole body before
-/// reading the answer (browsers, most HTTP libraries) get to read the error instead of a
-/// reset connection. Bounded in size and time.
-async fn drain<S, B>(body: S)
-where
-    S: Stream<Item = Result<B, warp::Error>>,
-    B: Buf,
-{
-    let mut body = std::pin::pin!(body);
-    let mut seen = 0u64;
-    let discard = async {
-        while let Some(Ok(chunk)) = body.next().await {
-            seen += chunk.remaining() as u64;
-            if seen > MAX_DRAIN {
-                break;
-            }
-        }
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(30), discard).await;
 }
 
 /// The job API's form fields: `language` (a code or `auto`), `translate`, `prompt`; the

@@ -12,15 +12,23 @@
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use warp::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
 use warp::reply::Response;
 
-use super::{AppState, Caller, add_security_headers, error_response, route_template};
+use super::{AppState, Caller, Connection, add_security_headers, error_response, route_template};
 use crate::auth::{Credentials, Identity, RateInfo, Role, SESSION_COOKIE, UploadPermit};
-use crate::errors::{ApiError, AuthError};
+use crate::errors::{ApiError, AuthError, UploadError};
+
+/// Bytes a multipart form may carry beyond the file itself (boundaries, small fields).
+const FORM_OVERHEAD: u64 = 1 << 20;
+/// Bodies up to this size are read and discarded before a refusal is sent.
+const MAX_DRAIN: u64 = 64 << 20;
+/// Longest time spent discarding a refused body.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Routes open to anyone: health checks, assets, and the page (which shows a login form
 /// to visitors without a session).
@@ -65,6 +73,8 @@ struct Visit {
     client: IpAddr,
     https: bool,
     identity: Option<Identity>,
+    /// The identity came from a session cookie rather than a key or the proxy.
+    by_session: bool,
     rate: Option<RateInfo>,
 }
 
@@ -91,8 +101,14 @@ where
         .unwrap_or(peer.ip());
     let https = proxied && header_str(headers, "x-forwarded-proto") == Some("https");
     let origin = header_str(headers, header::ORIGIN).map(str::to_owned);
-    let mut visit =
-        Visit { request_id: uuid::Uuid::now_v7().simple().to_string(), client, https, identity: None, rate: None };
+    let mut visit = Visit {
+        request_id: uuid::Uuid::now_v7().simple().to_string(),
+        client,
+        https,
+        identity: None,
+        by_session: false,
+        rate: None,
+    };
 
     let mut response = if method == Method::OPTIONS && origin.is_some() {
         preflight(&state, origin.as_deref())
@@ -100,8 +116,9 @@ where
         match admit(&state, &request, proxied, route, &mut visit) {
             Ok(permit) => {
                 if let Some(identity) = &visit.identity {
-                    request.extensions_mut().insert(Caller::from(identity));
+                    request.extensions_mut().insert(Caller::new(identity, visit.by_session));
                 }
+                request.extensions_mut().insert(Connection { https: visit.https });
                 let response = service.call(request).await?;
                 drop(permit);
                 response
@@ -109,6 +126,7 @@ where
             Err(error) if is_page(&method, route) && matches!(error.reply().status, 401) => redirect_to_login(),
             Err(error) => {
                 log_refusal(&visit, route, &error);
+                drain(request).await;
                 error_response(&error)
             }
         }
@@ -155,9 +173,12 @@ fn admit(
         proxy_user: proxied.then(|| header_str(headers, "x-forwarded-user")).flatten(),
     };
     let identity = state.auth.authenticate(credentials);
+    visit.by_session = api_key.is_none() && credentials.proxy_user.is_none() && credentials.session.is_some();
+    // Known callers are limited by who they are; everyone else (and everyone, without
+    // authentication) by their address.
     let bucket = match &identity {
-        Ok(identity) => identity.label(),
-        Err(_) => format!("ip:{}", visit.client),
+        Ok(identity) if *identity != Identity::Local => identity.label(),
+        _ => format!("ip:{}", visit.client),
     };
     if !is_unmetered(route) {
         visit.rate = Some(state.limits.check(&bucket)?);
@@ -174,9 +195,38 @@ fn admit(
         return Err(AuthError::CrossSite.into());
     }
     if is_upload(request.method(), route) {
+        // Refused here, before a byte of the upload is stored; the job queue decides again
+        // when the upload is complete.
+        state.jobs.check_room()?;
+        let limit = state.upload_limits.max_file_bytes;
+        let length = header_str(headers, header::CONTENT_LENGTH).and_then(|length| length.parse::<u64>().ok());
+        if length.is_some_and(|length| length > limit + FORM_OVERHEAD) {
+            return Err(UploadError::TooLarge { limit_mb: limit / 1_000_000 }.into());
+        }
         return Ok(Some(state.limits.upload_permit(&bucket)?));
     }
     Ok(None)
+}
+
+/// Reads and discards a refused request's body, so that clients that send the whole body
+/// before reading the answer (browsers, most HTTP libraries) read the error instead of a
+/// reset connection. Bounded in size and time; a larger body is cut off.
+async fn drain(request: Request<Incoming>) {
+    let length = header_str(request.headers(), header::CONTENT_LENGTH).and_then(|length| length.parse::<u64>().ok());
+    if length.is_some_and(|length| length > MAX_DRAIN) {
+        return;
+    }
+    let mut body = request.into_body();
+    let discard = async {
+        let mut seen = 0u64;
+        while let Some(Ok(frame)) = body.frame().await {
+            seen += frame.data_ref().map_or(0, |data| data.len() as u64);
+            if seen > MAX_DRAIN {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, discard).await;
 }
 
 /// A state-changing request that a browser made from another site. Clients that are not

@@ -46,12 +46,21 @@ pub struct Caller {
     /// Recorded as the owner of jobs this caller creates.
     pub owner: String,
     pub scope: Scope,
+    /// Authenticated by a browser session cookie (so the page offers to log out).
+    pub by_session: bool,
 }
 
-impl From<&Identity> for Caller {
-    fn from(identity: &Identity) -> Caller {
-        Caller { identity: identity.clone(), owner: identity.owner(), scope: identity.scope() }
+impl Caller {
+    pub fn new(identity: &Identity, by_session: bool) -> Caller {
+        Caller { identity: identity.clone(), owner: identity.owner(), scope: identity.scope(), by_session }
     }
+}
+
+/// Facts about how a request arrived, put on every request by the gate.
+#[derive(Debug, Clone, Copy)]
+pub struct Connection {
+    /// Over HTTPS, as the trusted proxy in front says.
+    pub https: bool,
 }
 
 /// The caller the gate admitted. Routes that use this are never reached without one.

@@ -13,6 +13,7 @@
 
 mod assets;
 mod pages;
+mod session;
 
 use std::sync::Arc;
 
@@ -22,7 +23,8 @@ use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
-use self::pages::{CardView, ErrorPage, HistoryRow, IndexPage, JobPage, Layout};
+use self::pages::{CardView, ErrorPage, HistoryRow, IndexPage, JobPage, Layout, LoginPage};
+use crate::auth::Identity;
 use crate::errors::ApiError;
 use crate::http::{AppState, Caller, JobView, caller, error_response, job_request, parse_id, with_state};
 use crate::jobs::Status;
@@ -32,40 +34,40 @@ use crate::upload::Received;
 const HISTORY_LENGTH: usize = 20;
 
 pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
-    let index = warp::path::end().and(warp::get()).and(with_state(state)).and(caller()).map(
-        |state: Arc<AppState>, caller: Caller| page(&state, index_page(&state, &caller, &FormValues::default(), None)),
+    let index = warp::path::end().and(warp::get()).and(with_state(state)).and(warp::ext::optional::<Caller>()).map(
+        |state: Arc<AppState>, caller: Option<Caller>| match caller {
+            Some(caller) => page(&state, &caller, index_page(&state, &caller, &FormValues::default(), None)),
+            None => login_page(&state, None),
+        },
     );
     let submit = warp::path!("jobs")
         .and(warp::post())
         .and(with_state(state))
         .and(caller())
         .and(warp::header::optional::<String>("content-type"))
-        .and(warp::header::optional::<u64>("content-length"))
         .and(warp::body::stream())
-        .then(|state: Arc<AppState>, caller: Caller, content_type, content_length, body| async move {
+        .then(|state: Arc<AppState>, caller: Caller, content_type, body| async move {
             let mut form = FormValues::default();
-            let submitted =
-                crate::http::submit_upload(&state, &caller, content_type, content_length, body, |received| {
-                    form = FormValues::read(received);
-                    job_request(received)
-                })
-                .await;
+            let submitted = crate::http::submit_upload(&state, &caller, content_type, body, |received| {
+                form = FormValues::read(received);
+                job_request(received)
+            })
+            .await;
             match submitted {
                 Ok(snapshot) => see_other(&format!("/jobs/{}", snapshot.record.id)),
                 // The form again, saying what was refused, with the refusal's own status.
                 Err(error) => match index_page(&state, &caller, &form, Some(error.client_message())) {
                     Ok(html) => html_error(&error, html),
-                    Err(failure) => page(&state, Err(failure)),
+                    Err(failure) => page(&state, &caller, Err(failure)),
                 },
             }
         });
     // Reloading the page a refused form post left in the address bar lands on the form.
     let jobs = warp::path!("jobs").and(warp::get()).map(|| see_other("/"));
-    let job = warp::path!("jobs" / String)
-        .and(warp::get())
-        .and(with_state(state))
-        .and(caller())
-        .map(|id: String, state: Arc<AppState>, caller: Caller| page(&state, job_page(&state, &caller, &id)));
+    let job =
+        warp::path!("jobs" / String).and(warp::get()).and(with_state(state)).and(caller()).map(
+            |id: String, state: Arc<AppState>, caller: Caller| page(&state, &caller, job_page(&state, &caller, &id)),
+        );
     // SECURITY: no CSRF token. A cross-site page cannot delete what it cannot name, and job
     // ids hold 74 random bits; a cross-site upload could equally go to POST /api/jobs.
     let delete = warp::path!("jobs" / String / "delete").and(warp::post()).and(with_state(state)).and(caller()).map(
@@ -73,10 +75,23 @@ pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
             .and_then(|id| Ok(state.jobs.delete(id, &caller.scope)?))
         {
             Ok(()) => see_other("/"),
-            Err(error) => page(&state, Err(error)),
+            Err(error) => page(&state, &caller, Err(error)),
         },
     );
-    index.or(submit).unify().or(jobs).unify().or(job).unify().or(delete).unify().or(assets::route()).unify().boxed()
+    index
+        .or(submit)
+        .unify()
+        .or(jobs)
+        .unify()
+        .or(job)
+        .unify()
+        .or(delete)
+        .unify()
+        .or(session::routes(state))
+        .unify()
+        .or(assets::route())
+        .unify()
+        .boxed()
 }
 
 /// What the no-JS form asked for, kept to fill the form in again after an error.
@@ -95,8 +110,27 @@ impl FormValues {
     }
 }
 
-fn layout(state: &AppState) -> Layout {
-    Layout::new(state.jobs.engine().summary().name())
+fn layout(state: &AppState, caller: Option<&Caller>) -> Layout {
+    let user = caller.and_then(|caller| match &caller.identity {
+        Identity::Key { name, .. } if caller.by_session => Some(name.clone()),
+        _ => None,
+    });
+    Layout::new(state.jobs.engine().summary().name(), user)
+}
+
+/// The login form; `error` is why the last attempt failed.
+fn login_page(state: &AppState, error: Option<&ApiError>) -> Response {
+    let login = LoginPage {
+        layout: layout(state, None),
+        error: error.map(ApiError::client_message),
+        no_keys: !state.auth.has_live_keys(),
+        session_hours: state.config.session_hours,
+    };
+    match (render(&login), error) {
+        (Ok(html), None) => warp::reply::html(html).into_response(),
+        (Ok(html), Some(error)) => html_error(error, html),
+        (Err(failure), _) => error_response(&failure),
+    }
 }
 
 fn render(template: &impl Template) -> Result<String, ApiError> {
@@ -109,7 +143,7 @@ fn index_page(state: &AppState, caller: &Caller, form: &FormValues, error: Optio
     let (recent, _) = state.jobs.list(&caller.scope, None, HISTORY_LENGTH);
     let history = recent.iter().map(|snapshot| HistoryRow::new(&JobView::new(state, snapshot))).collect();
     render(&IndexPage {
-        layout: layout(state),
+        layout: layout(state, Some(caller)),
         error,
         languages: pages::languages(multilingual, &form.language),
         multilingual,
@@ -131,16 +165,17 @@ fn job_page(state: &AppState, caller: &Caller, id: &str) -> Result<String, ApiEr
     } else {
         CardView::new(&view, &snapshot.segments)
     };
-    render(&JobPage { layout: layout(state), card })
+    render(&JobPage { layout: layout(state, Some(caller)), card })
 }
 
 /// A page, or the error page with the error's status.
-fn page(state: &AppState, rendered: Result<String, ApiError>) -> Response {
+fn page(state: &AppState, caller: &Caller, rendered: Result<String, ApiError>) -> Response {
     match rendered {
         Ok(html) => warp::reply::html(html).into_response(),
         Err(error) => {
             let message = error.client_message();
-            let html = render(&ErrorPage { layout: layout(state), status: error.reply().status, message })
+            let status = error.reply().status;
+            let html = render(&ErrorPage { layout: layout(state, Some(caller)), status, message })
                 .unwrap_or_else(|_| error.client_message());
             html_error(&error, html)
         }

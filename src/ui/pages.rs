@@ -14,16 +14,29 @@ use crate::formats::Format;
 use crate::http::JobView;
 use crate::jobs::Status;
 
-/// What every page's frame shows: asset links and the model in use.
+/// What every page's frame shows: asset links, the model in use, and who is logged in.
 pub struct Layout {
     pub assets: &'static AssetUrls,
     pub model: String,
+    /// The name of the key a browser session belongs to; `None` without a session.
+    pub user: Option<String>,
 }
 
 impl Layout {
-    pub fn new(model: &str) -> Layout {
-        Layout { assets: &URLS, model: model.to_owned() }
+    pub fn new(model: &str, user: Option<String>) -> Layout {
+        Layout { assets: &URLS, model: model.to_owned(), user }
     }
+}
+
+/// `GET /` without a session when authentication is on: trade an API key for a session.
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    pub layout: Layout,
+    pub error: Option<String>,
+    /// No key exists yet: say how an administrator makes one.
+    pub no_keys: bool,
+    pub session_hours: u64,
 }
 
 /// `GET /`: the upload form, a blank job card for the script to copy, and the history.
@@ -378,7 +391,7 @@ mod tests {
         let mut card = CardView::blank();
         card.file_name = "<script>alert(1)</script>.wav".to_owned();
         card.segments = vec![SegmentRow { id: 0, start: "00:00".to_owned(), text: "a & <b>".to_owned() }];
-        let html = JobPage { layout: Layout::new("tiny.en"), card }.render().unwrap();
+        let html = JobPage { layout: Layout::new("tiny.en", None), card }.render().unwrap();
         assert!(!html.contains("<script>alert"), "{html}");
         assert!(html.contains("&#60;script&#62;alert(1)&#60;/script&#62;.wav"), "{html}");
         assert!(html.contains("a &#38; &#60;b&#62;"), "{html}");

@@ -59,6 +59,8 @@ pub struct Appliance {
     /// Keeps the state directory alive for the fixture's lifetime.
     _state: Option<tempfile::TempDir>,
     output: Arc<Mutex<String>>,
+    /// Sent as a Bearer token by [`Appliance::client`] when authentication is on.
+    key: Option<String>,
 }
 
 impl Appliance {
@@ -93,6 +95,12 @@ impl Appliance {
             .args(args)
             // Most tests are about jobs, not keys: authentication is off unless a test turns it on.
             .args(if args.contains(&"--auth") { &[][..] } else { &["--auth", "false"][..] })
+            // Polling a job is many requests a minute; limits are tested where they are on.
+            .args(if args.contains(&"--auth") || args.contains(&"--rate-limit-per-minute") {
+                &[][..]
+            } else {
+                &["--rate-limit-per-minute", "100000"][..]
+            })
             // CI runs as root; the refusal to run as root has its own test.
             .args(if nix::unistd::geteuid().is_root() { &["--allow-root"][..] } else { &[][..] })
             .env("RUST_LOG", "info")
@@ -128,7 +136,8 @@ impl Appliance {
                 panic!("the appliance did not start listening:\n{}", output.lock().unwrap());
             }
         };
-        let appliance = Appliance { child: Some(child), url, state_dir: state_dir.to_owned(), _state: None, output };
+        let appliance =
+            Appliance { child: Some(child), url, state_dir: state_dir.to_owned(), _state: None, output, key: None };
         appliance.wait_ready();
         appliance
     }
@@ -182,6 +191,15 @@ impl Appliance {
         assert_eq!(self.temp_files(), Vec::<PathBuf>::new(), "temp files were left behind");
     }
 
+    /// Waits for every job to end, then checks that no upload is left behind.
+    pub fn assert_temp_empty_after_jobs(&self) {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        while !self.temp_files().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.assert_temp_empty();
+    }
+
     /// Sends a signal and waits for the process to exit; returns its exit status.
     pub fn stop(&mut self, signal: nix::sys::signal::Signal, within: Duration) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("already stopped");
@@ -199,8 +217,17 @@ impl Appliance {
         }
     }
 
+    /// Makes the fixture's own requests (upload, job, result...) with this key.
+    pub fn use_key(&mut self, key: &str) {
+        self.key = Some(key.to_owned());
+    }
+
     pub fn client(&self) -> reqwest::blocking::Client {
-        reqwest::blocking::Client::builder().timeout(Duration::from_secs(300)).build().unwrap()
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(key) = &self.key {
+            headers.insert("authorization", format!("Bearer {key}").parse().unwrap());
+        }
+        reqwest::blocking::Client::builder().timeout(Duration::from_secs(300)).default_headers(headers).build().unwrap()
     }
 
     /// `POST /api/jobs` with a file and extra form fields.
@@ -234,7 +261,7 @@ impl Appliance {
                 return job;
             }
             assert!(Instant::now() < deadline, "job {id} did not finish within {within:?}: {job}");
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(250));
         }
     }
 

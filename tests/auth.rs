@@ -1,0 +1,286 @@
+//! API keys, roles, sessions, the trusted proxy and rate limits, against the real binary
+//! with authentication on, as it ships.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Appliance, assert_error, audio, create_key};
+use reqwest::blocking::{Client, RequestBuilder};
+use serde_json::Value;
+
+/// An appliance with auth on and an admin and two user keys.
+struct Secured {
+    appliance: Appliance,
+    admin: String,
+    alice: String,
+    bob: String,
+}
+
+fn secured(extra: &[&str]) -> Secured {
+    let state = tempfile::tempdir().unwrap();
+    let admin = create_key(state.path(), "admin", "admin");
+    let alice = create_key(state.path(), "alice", "user");
+    let bob = create_key(state.path(), "bob", "user");
+    let mut args = vec!["--auth", "true"];
+    args.extend_from_slice(extra);
+    let mut appliance = Appliance::start_in(state.path(), &args);
+    appliance.keep(state);
+    Secured { appliance, admin, alice, bob }
+}
+
+fn no_redirects() -> Client {
+    Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+impl Secured {
+    fn get(&self, path: &str) -> RequestBuilder {
+        self.appliance.client().get(format!("{}{path}", self.appliance.url))
+    }
+
+    fn upload_as(&self, key: &str) -> String {
+        let form = reqwest::blocking::multipart::Form::new().file("file", audio("jfk.wav")).unwrap();
+        let response = self
+            .appliance
+            .client()
+            .post(format!("{}/api/jobs", self.appliance.url))
+            .bearer_auth(key)
+            .multipart(form)
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 202);
+        response.json::<Value>().unwrap()["id"].as_str().unwrap().to_owned()
+    }
+}
+
+#[test]
+fn missing_wrong_and_revoked_keys_get_401_and_health_stays_open() {
+    let secured = secured(&[]);
+    let response = secured.get("/api/jobs").send().unwrap();
+    assert_eq!(response.headers()["www-authenticate"], "Bearer realm=\"whisper-appliance\"");
+    let message = assert_error(response, 401, "missing_api_key");
+    assert!(message.contains("keys create"), "{message}");
+    assert_error(secured.get("/api/jobs").bearer_auth("wa_wrong").send().unwrap(), 401, "invalid_api_key");
+    assert_error(secured.get("/v1/models").header("x-api-key", "wa_wrong").send().unwrap(), 401, "invalid_api_key");
+    assert_eq!(secured.get("/api/jobs").header("x-api-key", &secured.alice).send().unwrap().status(), 200);
+    assert_eq!(secured.get("/healthz").send().unwrap().status(), 200);
+    assert_eq!(secured.get("/readyz").send().unwrap().status(), 200);
+
+    let output = std::process::Command::new(common::BINARY)
+        .args(["keys", "revoke", "alice", "--config", "/dev/null", "--state-dir"])
+        .arg(&secured.appliance.state_dir)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    // The running server picks the change up within seconds.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let response = secured.get("/api/jobs").bearer_auth(&secured.alice).send().unwrap();
+        if response.status() == 401 {
+            assert_error(response, 401, "revoked_api_key");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the revoked key still works");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(secured.appliance.logs().contains("revoked"), "the refusal is logged with its reason");
+}
+
+#[test]
+fn users_see_only_their_jobs_and_admins_see_all() {
+    let secured = secured(&[]);
+    let alices = secured.upload_as(&secured.alice);
+    let bobs = secured.upload_as(&secured.bob);
+    let client = secured.appliance.client();
+    let url = &secured.appliance.url;
+
+    // Bob cannot see, fetch, follow, cancel or delete Alice's job: it does not exist for him.
+    for (method, path) in [
+        ("GET", format!("/api/jobs/{alices}")),
+        ("GET", format!("/api/jobs/{alices}/result")),
+        ("GET", format!("/api/jobs/{alices}/events")),
+        ("POST", format!("/api/jobs/{alices}/cancel")),
+        ("DELETE", format!("/api/jobs/{alices}")),
+    ] {
+        let request = client.request(method.parse().unwrap(), format!("{url}{path}")).bearer_auth(&secured.bob);
+        assert_error(request.send().unwrap(), 404, "not_found");
+    }
+    let ids = |key: &str| -> Vec<String> {
+        let list: Value = secured.get("/api/jobs").bearer_auth(key).send().unwrap().json().unwrap();
+        list["jobs"].as_array().unwrap().iter().map(|job| job["id"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(ids(&secured.alice), vec![alices.clone()]);
+    assert_eq!(ids(&secured.bob), vec![bobs.clone()]);
+    let all = ids(&secured.admin);
+    assert!(all.contains(&alices) && all.contains(&bobs), "{all:?}");
+
+    // /metrics is for administrators.
+    assert_error(secured.get("/metrics").bearer_auth(&secured.alice).send().unwrap(), 403, "admin_only");
+    let metrics = secured.get("/metrics").bearer_auth(&secured.admin).send().unwrap();
+    assert_eq!(metrics.status(), 200);
+    assert!(metrics.text().unwrap().contains("whisper_appliance_jobs_created_total 2"));
+
+    // The admin may delete anyone's job.
+    let deleted = client.delete(format!("{url}/api/jobs/{alices}")).bearer_auth(&secured.admin).send().unwrap();
+    assert_eq!(deleted.status(), 204);
+}
+
+#[test]
+fn keys_never_appear_in_logs_or_responses_after_creation() {
+    let mut secured = secured(&[]);
+    let id = secured.upload_as(&secured.alice);
+    let alice = secured.alice.clone();
+    secured.appliance.use_key(&alice);
+    secured.appliance.wait_finished(&id, Duration::from_secs(120));
+    let mut seen = String::new();
+    for path in ["/api/jobs", &format!("/api/jobs/{id}"), &format!("/api/jobs/{id}/result?format=json"), "/v1/models"] {
+        seen.push_str(&secured.get(path).bearer_auth(&secured.alice).send().unwrap().text().unwrap());
+    }
+    seen.push_str(&secured.get("/metrics").bearer_auth(&secured.admin).send().unwrap().text().unwrap());
+    let _ = secured.get("/api/jobs").bearer_auth(format!("{}x", secured.bob)).send().unwrap();
+    let logs = secured.appliance.logs();
+    assert!(logs.contains("\"route\":\"/api/jobs\""), "the audit log is there: {logs}");
+    for key in [&secured.admin, &secured.alice, &secured.bob] {
+        assert!(!logs.contains(key.as_str()), "a key leaked into the logs");
+        assert!(!seen.contains(key.as_str()), "a key leaked into a response");
+        // Not even the secret part without its prefix.
+        assert!(!logs.contains(&key[3..]));
+    }
+    // Transcript text stays out of the logs too.
+    assert!(!logs.to_lowercase().contains("fellow americans"));
+}
+
+#[test]
+fn a_key_gets_100_requests_a_minute_then_429_and_other_keys_are_unaffected() {
+    let secured = secured(&[]);
+    let started = std::time::Instant::now();
+    for n in 0..100 {
+        let response = secured.get("/api/jobs").bearer_auth(&secured.alice).send().unwrap();
+        assert_eq!(response.status(), 200, "request {n}");
+        assert_eq!(response.headers()["ratelimit-limit"], "100");
+        let remaining: u32 = response.headers()["ratelimit-remaining"].to_str().unwrap().parse().unwrap();
+        assert!(if n == 0 { remaining == 99 } else { remaining < 99 }, "request {n}: {remaining} left");
+    }
+    // The allowance refills at 100 per minute (one every 0.6 s), so a slow machine may get
+    // a few more in before the refusal; never more than the refill allows.
+    let mut extra = 0;
+    let refused = loop {
+        let response = secured.get("/api/jobs").bearer_auth(&secured.alice).send().unwrap();
+        if response.status() != 200 {
+            break response;
+        }
+        extra += 1;
+        assert!(extra <= 100, "never refused");
+    };
+    let refilled = (started.elapsed().as_secs_f64() / 0.6).ceil() as u32;
+    assert!(extra <= refilled, "{extra} more than 100 passed within {:?}", started.elapsed());
+    let retry_after: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    let message = assert_error(refused, 429, "rate_limited");
+    assert!(message.contains("more than 100 requests in a minute"), "{message}");
+    assert_eq!(secured.get("/api/jobs").bearer_auth(&secured.bob).send().unwrap().status(), 200);
+    // Health checks are never limited.
+    assert_eq!(secured.get("/healthz").send().unwrap().status(), 200);
+}
+
+#[test]
+fn the_page_trades_a_key_for_a_session_cookie_with_its_flags() {
+    let secured = secured(&[]);
+    let url = &secured.appliance.url;
+    let client = no_redirects();
+    let page = client.get(format!("{url}/")).send().unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().unwrap().contains("action=\"/login\""), "visitors see the login form");
+
+    let refused = client.post(format!("{url}/login")).form(&[("key", "wa_wrong")]).send().unwrap();
+    assert_eq!(refused.status(), 401);
+    assert!(refused.headers().get("set-cookie").is_none());
+
+    let login = client.post(format!("{url}/login")).form(&[("key", secured.alice.as_str())]).send().unwrap();
+    assert_eq!(login.status(), 303);
+    let cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
+        assert!(cookie.contains(flag), "{cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "plain HTTP without a trusted proxy: {cookie}");
+    assert!(!cookie.contains(&secured.alice), "the cookie must not hold the key");
+    let session = cookie.split(';').next().unwrap().to_owned();
+
+    let jobs = client.get(format!("{url}/api/jobs")).header("cookie", &session).send().unwrap();
+    assert_eq!(jobs.status(), 200);
+    let home = client.get(format!("{url}/")).header("cookie", &session).send().unwrap().text().unwrap();
+    assert!(home.contains("action=\"/logout\"") && home.contains("alice"), "{home}");
+
+    // Behind the TLS proxy the cookie is Secure.
+    let state = tempfile::tempdir().unwrap();
+    let key = create_key(state.path(), "carol", "user");
+    let mut proxied = Appliance::start_in(state.path(), &["--auth", "true", "--trusted-proxy", "true"]);
+    proxied.keep(state);
+    let login = client
+        .post(format!("{}/login", proxied.url))
+        .header("x-forwarded-proto", "https")
+        .form(&[("key", key.as_str())])
+        .send()
+        .unwrap();
+    assert!(login.headers()["set-cookie"].to_str().unwrap().ends_with("; Secure"));
+
+    let logout = client.post(format!("{url}/logout")).header("cookie", &session).send().unwrap();
+    assert_eq!(logout.status(), 303);
+    assert!(logout.headers()["set-cookie"].to_str().unwrap().starts_with("wa_session=; Max-Age=0;"));
+    // A forged cookie is refused.
+    let forged = session.replacen(|c: char| c.is_ascii_digit(), "9", 1);
+    let response = client.get(format!("{url}/api/jobs")).header("cookie", forged).send().unwrap();
+    assert_error(response, 401, "session_expired");
+}
+
+#[test]
+fn cross_site_writes_from_a_browser_are_refused() {
+    let secured = secured(&[]);
+    let url = &secured.appliance.url;
+    let client = no_redirects();
+    let login = client.post(format!("{url}/login")).form(&[("key", secured.alice.as_str())]).send().unwrap();
+    let session = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let form = || reqwest::blocking::multipart::Form::new().file("file", audio("jfk.wav")).unwrap();
+
+    let evil = client
+        .post(format!("{url}/api/jobs"))
+        .header("cookie", &session)
+        .header("origin", "https://evil.example")
+        .multipart(form())
+        .send()
+        .unwrap();
+    assert_error(evil, 403, "cross_site_request");
+    let fetch_metadata = client
+        .post(format!("{url}/api/jobs"))
+        .header("cookie", &session)
+        .header("sec-fetch-site", "cross-site")
+        .multipart(form())
+        .send()
+        .unwrap();
+    assert_error(fetch_metadata, 403, "cross_site_request");
+
+    let host = url.trim_start_matches("http://");
+    let same = client
+        .post(format!("{url}/api/jobs"))
+        .header("cookie", &session)
+        .header("origin", format!("http://{host}"))
+        .header("sec-fetch-site", "same-origin")
+        .multipart(form())
+        .send()
+        .unwrap();
+    assert_eq!(same.status(), 202);
+    secured.appliance.assert_temp_empty_after_jobs();
+}
+
+#[test]
+fn the_trusted_proxy_user_is_accepted_only_when_configured() {
+    let secured = secured(&["--trusted-proxy", "true", "--proxy-admin", "root-of-trust"]);
+    let as_user = |user: &str| secured.get("/api/jobs").header("x-forwarded-user", user).send().unwrap();
+    assert_eq!(as_user("dora").status(), 200);
+    assert_eq!(secured.get("/metrics").header("x-forwarded-user", "dora").send().unwrap().status(), 403);
+    assert_eq!(secured.get("/metrics").header("x-forwarded-user", "root-of-trust").send().unwrap().status(), 200);
+
+    let plain = self::secured(&[]);
+    let response = plain.get("/api/jobs").header("x-forwarded-user", "dora").send().unwrap();
+    assert_error(response, 401, "missing_api_key");
+}
