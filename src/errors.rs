@@ -456,6 +456,10 @@ pub enum ApiError {
     NoRoute,
     #[error("this endpoint does not accept that HTTP method")]
     MethodNotAllowed,
+    #[error("the request body is larger than this endpoint accepts")]
+    BodyTooLarge,
+    #[error("the request body is not what this endpoint accepts (a form, urlencoded)")]
+    BadBody,
     #[error("{INTERNAL_MESSAGE}")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -534,6 +538,8 @@ impl ApiError {
             ApiError::TranscriptionFailed { .. } => (422, "transcription_failed", Some("file"), None),
             ApiError::NoRoute => (404, "not_found", None, None),
             ApiError::MethodNotAllowed => (405, "method_not_allowed", None, None),
+            ApiError::BodyTooLarge => (413, "body_too_large", None, None),
+            ApiError::BadBody => (400, "invalid_body", None, None),
             ApiError::Internal(_) => (500, "internal_error", None, None),
         };
         let kind = match status {

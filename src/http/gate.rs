@@ -137,7 +137,9 @@ where
     if let Ok(value) = HeaderValue::from_str(&visit.request_id) {
         headers.insert("x-request-id", value);
     }
-    if !headers.contains_key(header::CACHE_CONTROL) {
+    // Transcripts, jobs and pages are private: no cache anywhere keeps them. Only the
+    // static assets (hashed URLs) set their own long-lived policy.
+    if route != "/static/{asset}" {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     if let Some(rate) = visit.rate {

@@ -180,6 +180,13 @@ async fn recover(rejection: warp::Rejection) -> Result<Response, Infallible> {
         ApiError::NoRoute
     } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
         ApiError::MethodNotAllowed
+    } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
+        ApiError::BodyTooLarge
+    } else if rejection.find::<warp::reject::LengthRequired>().is_some()
+        || rejection.find::<warp::reject::UnsupportedMediaType>().is_some()
+        || rejection.find::<warp::filters::body::BodyDeserializeError>().is_some()
+    {
+        ApiError::BadBody
     } else if let Some(query) = rejection.find::<warp::reject::InvalidQuery>() {
         ApiError::BadRequest { message: format!("the query string is not valid: {query}"), param: None }
     } else if rejection.find::<warp::reject::InvalidHeader>().is_some()
