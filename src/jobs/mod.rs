@@ -167,22 +167,7 @@ impl Jobs {
         }
         let id = new.upload.id();
         let size_bytes = new.upload.size();
-        let record = JobRecord {
-            id,
-            owner: new.owner,
-            file_name: new.file_name,
-            size_bytes,
-            request: new.request,
-            status: Status::Queued,
-            progress: 0,
-            created_at_ms: now_ms(),
-            started_at_ms: None,
-            finished_at_ms: None,
-            error: None,
-            audio_duration_ms: None,
-            language: None,
-            attempts: 0,
-        };
+        let record = JobRecord::queued(id, new.owner, new.file_name, size_bytes, new.request);
         new.upload.keep().map_err(JobError::Upload)?;
         let stored = self.store.put(&record).and_then(|()| self.store.flush());
         if let Err(error) = stored {
@@ -243,42 +228,31 @@ impl Jobs {
         Ok(self.lock().live.get(&id).map(watch::Sender::subscribe))
     }
 
-    /// Ends a queued or running job at once: marked cancelled, its upload removed.
+    /// Ends a queued or running job at once: marked cancelled, its upload removed. A running
+    /// job's whisper.cpp stops at its next abort check (after the current encoder pass) and
+    /// its worker then finds the job ended.
     pub fn cancel(&self, id: Uuid, scope: &Scope) -> Result<(), JobError> {
         let snapshot = self.get(id, scope)?;
         let mut inner = self.lock();
         match snapshot.record.status {
-            Status::Queued => {
-                inner.queue.retain(|queued| *queued != id);
-                let mut record = snapshot.record;
-                record.status = Status::Cancelled;
-                record.finished_at_ms = Some(now_ms());
-                self.store.put(&record)?;
-                self.store.flush()?;
-                self.temp.remove_upload(id);
-                self.metrics.job_ended(Status::Cancelled);
-                self.end_live(&mut inner, &record);
-                self.publish_queue_positions(&inner);
-                Ok(())
-            }
+            Status::Queued => inner.queue.retain(|queued| *queued != id),
             Status::Running => {
-                // The job ends now for everyone; whisper.cpp stops at its next abort check
-                // (after the current encoder pass) and its worker then finds the job ended.
                 if let Some(running) = inner.running.get(&id) {
                     running.cancel.cancel();
                 }
-                let mut record = snapshot.record;
-                record.status = Status::Cancelled;
-                record.finished_at_ms = Some(now_ms());
-                self.store.put(&record)?;
-                self.store.flush()?;
-                self.temp.remove_upload(id);
-                self.metrics.job_ended(Status::Cancelled);
-                self.end_live(&mut inner, &record);
-                Ok(())
             }
-            status => Err(JobError::AlreadyFinished { status }),
+            status => return Err(JobError::AlreadyFinished { status }),
         }
+        let mut record = snapshot.record;
+        record.status = Status::Cancelled;
+        record.finished_at_ms = Some(now_ms());
+        self.store.put(&record)?;
+        self.store.flush()?;
+        self.temp.remove_upload(id);
+        self.metrics.job_ended(Status::Cancelled);
+        self.end_live(&mut inner, &record);
+        self.publish_queue_positions(&inner);
+        Ok(())
     }
 
     /// Removes a job and everything of it: record, transcript and upload.

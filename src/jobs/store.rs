@@ -70,6 +70,28 @@ pub struct JobRecord {
     pub attempts: u32,
 }
 
+impl JobRecord {
+    /// A job just accepted, waiting for a worker.
+    pub fn queued(id: Uuid, owner: String, file_name: String, size_bytes: u64, request: Request) -> JobRecord {
+        JobRecord {
+            id,
+            owner,
+            file_name,
+            size_bytes,
+            request,
+            status: Status::Queued,
+            progress: 0,
+            created_at_ms: now_ms(),
+            started_at_ms: None,
+            finished_at_ms: None,
+            error: None,
+            audio_duration_ms: None,
+            language: None,
+            attempts: 0,
+        }
+    }
+}
+
 pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
@@ -119,10 +141,7 @@ impl Store {
                 }
                 Ok(())
             })
-            .map_err(|error: sled::transaction::TransactionError<()>| match error {
-                sled::transaction::TransactionError::Storage(source) => StoreError::Database(source),
-                sled::transaction::TransactionError::Abort(()) => unreachable!("the transaction never aborts"),
-            })?;
+            .map_err(storage_error)?;
         Ok(())
     }
 
@@ -134,10 +153,7 @@ impl Store {
                 results.remove(id.as_bytes().as_slice())?;
                 Ok(())
             })
-            .map_err(|error: sled::transaction::TransactionError<()>| match error {
-                sled::transaction::TransactionError::Storage(source) => StoreError::Database(source),
-                sled::transaction::TransactionError::Abort(()) => unreachable!("the transaction never aborts"),
-            })?;
+            .map_err(storage_error)?;
         Ok(())
     }
 
@@ -179,6 +195,14 @@ impl Store {
     }
 }
 
+/// Our transactions never abort themselves; what can fail is the storage beneath.
+fn storage_error(error: sled::transaction::TransactionError<()>) -> StoreError {
+    match error {
+        sled::transaction::TransactionError::Storage(source) => StoreError::Database(source),
+        sled::transaction::TransactionError::Abort(()) => unreachable!("the transaction never aborts"),
+    }
+}
+
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("records hold only strings and numbers")
 }
@@ -192,22 +216,7 @@ mod tests {
     use super::*;
 
     fn record(id: Uuid) -> JobRecord {
-        JobRecord {
-            id,
-            owner: "local".into(),
-            file_name: "a.wav".into(),
-            size_bytes: 1,
-            request: Request::new("auto", false).unwrap(),
-            status: Status::Queued,
-            progress: 0,
-            created_at_ms: now_ms(),
-            started_at_ms: None,
-            finished_at_ms: None,
-            error: None,
-            audio_duration_ms: None,
-            language: None,
-            attempts: 0,
-        }
+        JobRecord::queued(id, "local".into(), "a.wav".into(), 1, Request::new("auto", false).unwrap())
     }
 
     #[test]
