@@ -114,6 +114,10 @@ pub struct ServeArgs {
     #[arg(long, value_name = "MB", env = "WHISPER_APPLIANCE_MAX_UPLOAD_MB")]
     pub max_upload_mb: Option<u64>,
 
+    /// Seconds an upload may send nothing before it is abandoned with 408 [default: 60].
+    #[arg(long, value_name = "SECONDS", env = "WHISPER_APPLIANCE_UPLOAD_IDLE_TIMEOUT_SECS")]
+    pub upload_idle_timeout_secs: Option<u64>,
+
     /// Hours a finished job and its transcript are kept before deletion [default: 168, 7 days].
     #[arg(long, value_name = "HOURS", env = "WHISPER_APPLIANCE_RETENTION_HOURS")]
     pub retention_hours: Option<u64>,

@@ -23,6 +23,7 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
 const DEFAULT_QUEUE_SIZE: usize = 32;
 const DEFAULT_MAX_UPLOAD_MB: u64 = 500;
 const DEFAULT_RETENTION_HOURS: u64 = 7 * 24;
+const DEFAULT_UPLOAD_IDLE_SECS: u64 = 60;
 const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 30;
 const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 100;
 const DEFAULT_CONCURRENT_UPLOADS: usize = 4;
@@ -40,6 +41,7 @@ struct FileConfig {
     threads: Option<usize>,
     queue_size: Option<usize>,
     max_upload_mb: Option<u64>,
+    upload_idle_timeout_secs: Option<u64>,
     retention_hours: Option<u64>,
     shutdown_grace_secs: Option<u64>,
     auth: Option<bool>,
@@ -65,6 +67,7 @@ pub struct Config {
     pub threads: usize,
     pub queue_size: usize,
     pub max_upload_mb: u64,
+    pub upload_idle_timeout_secs: u64,
     pub retention_hours: u64,
     pub shutdown_grace_secs: u64,
     pub auth: bool,
@@ -113,6 +116,10 @@ impl Config {
             max_upload_mb: positive(
                 "max_upload_mb",
                 args.max_upload_mb.or(file.max_upload_mb).unwrap_or(DEFAULT_MAX_UPLOAD_MB),
+            )?,
+            upload_idle_timeout_secs: positive(
+                "upload_idle_timeout_secs",
+                args.upload_idle_timeout_secs.or(file.upload_idle_timeout_secs).unwrap_or(DEFAULT_UPLOAD_IDLE_SECS),
             )?,
             retention_hours: positive(
                 "retention_hours",
@@ -230,6 +237,7 @@ const KNOWN_ENV_VARS: &[&str] = &[
     "WHISPER_APPLIANCE_THREADS",
     "WHISPER_APPLIANCE_QUEUE_SIZE",
     "WHISPER_APPLIANCE_MAX_UPLOAD_MB",
+    "WHISPER_APPLIANCE_UPLOAD_IDLE_TIMEOUT_SECS",
     "WHISPER_APPLIANCE_RETENTION_HOURS",
     "WHISPER_APPLIANCE_SHUTDOWN_GRACE_SECS",
     "WHISPER_APPLIANCE_AUTH",

@@ -28,8 +28,6 @@ use crate::upload::{Limits, TempDir};
 
 /// A client has this long to send its request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// An upload that sends nothing for this long is abandoned.
-const UPLOAD_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often expired jobs are deleted.
 const RETENTION_SWEEP_EVERY: Duration = Duration::from_secs(600);
 /// After jobs have stopped, open connections (progress streams) get this long to close.
@@ -91,7 +89,7 @@ async fn serve(config: Config) -> Result<(), ServeError> {
         max_file_bytes: config.max_upload_bytes(),
         max_parts: 16,
         max_field_bytes: 16 * 1024,
-        idle_timeout: UPLOAD_IDLE_TIMEOUT,
+        idle_timeout: Duration::from_secs(config.upload_idle_timeout_secs),
     };
     let limits = RateLimits::new(
         NonZeroU32::new(config.rate_limit_per_minute).expect("the config checked it is positive"),

@@ -170,3 +170,26 @@ fn a_client_sending_headers_one_byte_a_second_is_cut_off_while_others_are_served
     let cut_after = slow.join().unwrap();
     assert!(cut_after < Duration::from_secs(30), "cut off after {cut_after:?}");
 }
+
+#[test]
+fn an_upload_that_stalls_is_abandoned_and_leaves_nothing() {
+    let appliance = Appliance::start(&["--upload-idle-timeout-secs", "2"]);
+    let address = appliance.url.trim_start_matches("http://").to_owned();
+    let mut stream = TcpStream::connect(&address).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let body = multipart(b"stalled.wav", &vec![0u8; 1_000_000]);
+    write!(
+        stream,
+        "POST /api/jobs HTTP/1.1\r\nHost: {address}\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    // Half the body, then nothing.
+    stream.write_all(&body[..body.len() / 2]).unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"upload_stalled\""), "{answer}");
+    appliance.assert_temp_empty();
+}

@@ -351,20 +351,7 @@ impl Jobs {
 
     /// Deletes finished jobs older than the retention period; returns how many.
     pub fn sweep_expired(&self) -> Result<usize, StoreError> {
-        let cutoff = now_ms().saturating_sub(self.retention.as_millis() as u64);
-        let expired: Vec<Uuid> = self
-            .store
-            .all()
-            .filter(|record| record.status.is_finished() && record.finished_at_ms.is_some_and(|at| at < cutoff))
-            .map(|record| record.id)
-            .collect();
-        for id in &expired {
-            self.store.remove(*id)?;
-        }
-        if !expired.is_empty() {
-            self.store.flush()?;
-        }
-        Ok(expired.len())
+        self.store.remove_finished_before(now_ms().saturating_sub(self.retention.as_millis() as u64))
     }
 
     /// When a finished job will be deleted.

@@ -157,6 +157,22 @@ impl Store {
         Ok(())
     }
 
+    /// Removes every job that finished before `cutoff_ms`, with its transcript; returns how many.
+    pub fn remove_finished_before(&self, cutoff_ms: u64) -> Result<usize, StoreError> {
+        let expired: Vec<Uuid> = self
+            .all()
+            .filter(|record| record.status.is_finished() && record.finished_at_ms.is_some_and(|at| at < cutoff_ms))
+            .map(|record| record.id)
+            .collect();
+        for id in &expired {
+            self.remove(*id)?;
+        }
+        if !expired.is_empty() {
+            self.flush()?;
+        }
+        Ok(expired.len())
+    }
+
     /// All jobs, oldest first. Records that no longer parse are skipped and logged.
     pub fn all(&self) -> impl Iterator<Item = JobRecord> + '_ {
         self.jobs.iter().values().filter_map(|value| match value.map_err(StoreError::from).and_then(|v| decode(&v)) {
@@ -231,6 +247,29 @@ mod tests {
         assert_eq!(newest, ids.iter().rev().copied().collect::<Vec<_>>());
         let page: Vec<Uuid> = store.newest_first(Some(ids[2])).map(|r| r.id).collect();
         assert_eq!(page, vec![ids[1], ids[0]]);
+    }
+
+    #[test]
+    fn retention_removes_only_jobs_that_finished_before_the_cutoff() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        let transcript = Transcript { language: "en".into(), translated: false, duration_ms: 1, segments: vec![] };
+        let finished = |finished_at_ms: u64| {
+            let mut done = record(Uuid::now_v7());
+            done.status = Status::Done;
+            done.finished_at_ms = Some(finished_at_ms);
+            store.finish(&done, Some(&transcript)).unwrap();
+            done.id
+        };
+        let old = finished(1_000);
+        let recent = finished(5_000);
+        let queued = record(Uuid::now_v7());
+        store.put(&queued).unwrap();
+        assert_eq!(store.remove_finished_before(2_000).unwrap(), 1);
+        assert_eq!(store.get(old).unwrap(), None);
+        assert_eq!(store.result(old).unwrap(), None);
+        assert!(store.get(recent).unwrap().is_some() && store.result(recent).unwrap().is_some());
+        assert!(store.get(queued.id).unwrap().is_some(), "jobs still waiting never expire");
     }
 
     #[test]
