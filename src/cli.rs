@@ -90,11 +90,11 @@ pub struct ServeArgs {
     pub state_dir: Option<PathBuf>,
 
     /// Directory for uploads while their jobs run [default: $CACHE_DIRECTORY/uploads from
-    /// systemd, else <state-dir>/uploads].
+    /// systemd, else STATE_DIR/uploads].
     #[arg(long, value_name = "DIR", env = "WHISPER_APPLIANCE_TEMP_DIR")]
     pub temp_dir: Option<PathBuf>,
 
-    /// The ggml model file [default: <state-dir>/models/ggml-tiny.en.bin].
+    /// The ggml model file [default: STATE_DIR/models/ggml-tiny.en.bin].
     #[arg(long, value_name = "FILE", env = "WHISPER_APPLIANCE_MODEL")]
     pub model: Option<PathBuf>,
 
@@ -149,7 +149,7 @@ pub struct ServeArgs {
     #[arg(long = "proxy-admin", value_name = "NAME", env = "WHISPER_APPLIANCE_PROXY_ADMINS", value_delimiter = ',')]
     pub proxy_admins: Vec<String>,
 
-    /// An origin (https://host[:port]) whose pages may call the API with an API key; repeat
+    /// An origin (`https://host:port`) whose pages may call the API with an API key; repeat
     /// for several. CORS is off when none is listed.
     #[arg(long = "cors-origin", value_name = "ORIGIN", env = "WHISPER_APPLIANCE_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
@@ -164,7 +164,7 @@ pub struct ServeArgs {
 
     /// File holding the secret that signs browser sessions [default: systemd's
     /// $CREDENTIALS_DIRECTORY/session-secret, then $WHISPER_APPLIANCE_SESSION_SECRET, then
-    /// <state-dir>/session-secret, generated on first start].
+    /// STATE_DIR/session-secret, generated on first start].
     #[arg(long, value_name = "FILE", env = "WHISPER_APPLIANCE_SESSION_SECRET_FILE")]
     pub session_secret_file: Option<PathBuf>,
 

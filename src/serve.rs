@@ -2,8 +2,8 @@
 //!
 //! Start-up order: configuration, temp directory, database, model, crash recovery,
 //! workers, then the listening socket, so `/readyz` is true from the first request.
-//! Every response passes [`handle`], which gives it a request id, the security headers
-//! and an audit log line. SIGTERM or SIGINT: stop accepting, let running jobs finish
+//! Every request passes [`crate::http::gate`], which authenticates it, gives it a request
+//! id, the security headers and an audit log line. SIGTERM or SIGINT: stop accepting, let running jobs finish
 //! within the grace period (or put them back in the queue), flush the database, exit 0.
 //! Under systemd, readiness, status, watchdog pings and stopping are reported through
 //! `NOTIFY_SOCKET`.

@@ -1,11 +1,12 @@
 //! The upload page: server-rendered HTML that works without JavaScript, and the static
 //! assets that upgrade it to live uploads, progress and transcripts.
 //!
-//! Routes: `GET /` (form and history), `POST /jobs` (the no-JS form: 303 to the job's page,
+//! Routes: `GET /` (form and history, or the login form to a visitor without a session
+//! when authentication is on), `POST /jobs` (the no-JS form: 303 to the job's page,
 //! or the form again with the server's message and status; `GET /jobs` goes back to `/`),
 //! `GET /jobs/{id}` (one job, refreshing itself until it ends), `POST /jobs/{id}/delete`
-//! (303 back to `/`), and `GET /static/{hash}/{file}` ([`assets`]). The script talks to
-//! the job API directly.
+//! (303 back to `/`), `POST /login` and `POST /logout` (`session.rs`), and
+//! `GET /static/{hash}/{file}` (`assets.rs`). The script talks to the job API directly.
 //!
 //! Uploads go through [`crate::http::submit_upload`] with the API's own option parsing, so
 //! the form and the API accept and refuse exactly the same things. Pages are never cached
