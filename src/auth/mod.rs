@@ -194,6 +194,7 @@ impl Authenticator {
             let now = now_ms() / 1000;
             return match self.secret.verify_session(cookie, now).and_then(|id| self.live_key(&id)) {
                 Some(key) => Ok(self.identity_of(key)),
+                None if !self.settings.required => Ok(Identity::Local),
                 None => Err(AuthError::SessionExpired),
             };
         }
@@ -260,6 +261,8 @@ mod tests {
         assert_eq!(auth.authenticate(Credentials::default()).unwrap(), Identity::Local);
         let dummy = Credentials { key: Some("sk-anything"), ..Credentials::default() };
         assert_eq!(auth.authenticate(dummy).unwrap(), Identity::Local);
+        let stale = Credentials { session: Some("0123456789ab.1.AAAA"), ..Credentials::default() };
+        assert_eq!(auth.authenticate(stale).unwrap(), Identity::Local);
         let (record, key) = KeyStore::new(dir.path()).create("ci", Role::User).unwrap();
         auth.reload_if_changed().unwrap();
         let real = Credentials { key: Some(&key), ..Credentials::default() };
