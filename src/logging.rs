@@ -6,6 +6,8 @@
 //! tracing hook and is kept to errors unless `RUST_LOG` asks for more; so is symphonia's
 //! commentary on the files it reads (junk bytes skipped, bit-reservoir notes).
 
+use std::io::IsTerminal as _;
+
 use tracing_subscriber::EnvFilter;
 
 /// Commands: our warnings and errors; whisper.cpp's only when they are errors.
@@ -16,7 +18,11 @@ const SERVER_FILTER: &str = "info,whisper_rs=error,symphonia=error";
 pub fn init(server: bool) {
     let default = if server { SERVER_FILTER } else { COMMAND_FILTER };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour only for a person at a terminal; piped or journald stderr gets plain text.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     if server {
         builder.json().flatten_event(true).with_current_span(false).init();
     } else {

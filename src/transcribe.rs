@@ -1,6 +1,7 @@
 //! The `transcribe` command: files in, transcripts out, one model load for all of them.
 //!
-//! One file prints to stdout; several need `--output-dir` and get one output file each.
+//! One file prints to stdout; several need `--output-dir` (made if missing) and get one
+//! output file each.
 //! A file that fails is reported on one line of stderr and the others still run; the
 //! exit code says whether any failed. Progress bars go to stderr only when it is a
 //! terminal, so piping stdout into another program stays clean.
@@ -25,6 +26,13 @@ pub fn run(args: TranscribeArgs) -> Result<(), CommandError> {
     }
     let request = Request::new(&args.language, args.translate)?;
     let model_path = args.model.unwrap_or_else(|| PathBuf::from(model::DEFAULT_MODEL_PATH));
+    if !model_path.exists() {
+        return Err(CommandError::NoModel { path: model_path });
+    }
+    // Made before any work, so a mistyped folder is reported at once, not after hours of audio.
+    if let Some(dir) = &args.output_dir {
+        std::fs::create_dir_all(dir).map_err(|source| CommandError::OutputDir { path: dir.clone(), source })?;
+    }
     let options = EngineOptions { threads: args.threads.unwrap_or_else(default_threads), use_gpu: true };
     let engine = Engine::load(&model_path, &options)?;
     engine.check(&request)?;

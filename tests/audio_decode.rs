@@ -9,65 +9,20 @@
 //! The shared clips come from `$WHISPER_APPLIANCE_TEST_AUDIO`, by default `../shared/audio`
 //! beside the repository; without them these tests fail rather than pass empty.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::OnceLock;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::{fixture, fixtures, shared_audio};
 use whisper_appliance::audio::{self, Audio, SAMPLE_RATE, SourceInfo};
 use whisper_appliance::errors::DecodeError;
 
 /// jfk.wav: 176,000 samples at 16 kHz.
 const JFK_SAMPLES: usize = 176_000;
-
-fn shared_audio() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = std::env::var_os("WHISPER_APPLIANCE_TEST_AUDIO")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/audio"));
-        assert!(
-            dir.join("jfk.wav").is_file(),
-            "test audio not found: {} has no jfk.wav; set WHISPER_APPLIANCE_TEST_AUDIO to the folder \
-             that holds the shared clips (see its SOURCES.md)",
-            dir.display()
-        );
-        dir
-    })
-}
-
-/// The fixture folder, made once per test binary. Its name carries a hash of the script,
-/// so editing the script makes fresh fixtures instead of reusing stale ones.
-fn fixtures() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/make-audio.sh");
-        let text = std::fs::read(&script).expect("tests/fixtures/make-audio.sh is readable");
-        let mut hasher = DefaultHasher::new();
-        text.hash(&mut hasher);
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("test-audio-{:016x}", hasher.finish()));
-        let output = Command::new("bash")
-            .arg(&script)
-            .arg(shared_audio())
-            .arg(&dir)
-            .output()
-            .expect("bash runs tests/fixtures/make-audio.sh");
-        assert!(
-            output.status.success(),
-            "make-audio.sh failed ({}):\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-        dir
-    })
-}
-
-fn fixture(name: &str) -> PathBuf {
-    fixtures().join(name)
-}
 
 fn decode(path: &Path) -> Audio {
     audio::decode_file(path).unwrap_or_else(|error| panic!("{} should decode: {error}", path.display()))

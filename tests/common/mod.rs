@@ -8,12 +8,14 @@
 #![allow(dead_code)] // Each test binary uses a different part of this module.
 
 pub mod browser;
+pub mod models;
 pub mod wer;
 
+use std::hash::{DefaultHasher, Hash as _, Hasher as _};
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -36,12 +38,62 @@ pub fn model() -> PathBuf {
     path
 }
 
+/// The folder of shared speech clips (`$WHISPER_APPLIANCE_TEST_AUDIO`, by default
+/// `../shared/audio` beside the repository); without it the test fails rather than pass empty.
+pub fn shared_audio() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::var_os("WHISPER_APPLIANCE_TEST_AUDIO")
+            .map_or_else(|| repo_root().join("../shared/audio"), PathBuf::from);
+        assert!(
+            dir.join("jfk.wav").is_file(),
+            "test audio not found: {} has no jfk.wav; set WHISPER_APPLIANCE_TEST_AUDIO to the folder \
+             that holds the shared clips (see its SOURCES.md)",
+            dir.display()
+        );
+        dir
+    })
+}
+
 /// A clip from the shared test audio (see its SOURCES.md).
 pub fn audio(name: &str) -> PathBuf {
-    let dir = std::env::var_os("WHISPER_APPLIANCE_TEST_AUDIO")
-        .map_or_else(|| repo_root().join("../shared/audio"), PathBuf::from);
-    let path = dir.join(name);
+    let path = shared_audio().join(name);
     assert!(path.is_file(), "missing test audio {}; set WHISPER_APPLIANCE_TEST_AUDIO", path.display());
+    path
+}
+
+/// The folder of audio made at test time by `tests/fixtures/make-audio.sh` (jfk.wav in
+/// other formats, damaged and non-audio files, noise, a German sentence), made once per
+/// test binary. Its name carries a hash of the script, so editing the script makes fresh
+/// fixtures instead of reusing stale ones.
+pub fn fixtures() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let script = repo_root().join("tests/fixtures/make-audio.sh");
+        let text = std::fs::read(&script).expect("tests/fixtures/make-audio.sh is readable");
+        let mut hasher = DefaultHasher::new();
+        text.hash(&mut hasher);
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("test-audio-{:016x}", hasher.finish()));
+        let output = Command::new("bash")
+            .arg(&script)
+            .arg(shared_audio())
+            .arg(&dir)
+            .output()
+            .expect("bash runs tests/fixtures/make-audio.sh");
+        assert!(
+            output.status.success(),
+            "make-audio.sh failed ({}):\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        dir
+    })
+}
+
+/// One file made by `tests/fixtures/make-audio.sh`.
+pub fn fixture(name: &str) -> PathBuf {
+    let path = fixtures().join(name);
+    assert!(path.is_file(), "make-audio.sh made no {}", path.display());
     path
 }
 
@@ -78,9 +130,20 @@ impl Appliance {
         Appliance::start_with_env(state_dir, args, &[])
     }
 
+    /// As [`Appliance::start`], with another ggml model than the test model.
+    pub fn start_with_model(model: &Path, args: &[&str]) -> Appliance {
+        let state = tempfile::tempdir().unwrap();
+        let mut appliance = Appliance::launch(state.path(), model, args, &[]);
+        appliance._state = Some(state);
+        appliance
+    }
+
     /// As [`Appliance::start_in`], with extra environment variables.
     pub fn start_with_env(state_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Appliance {
-        let model = model();
+        Appliance::launch(state_dir, &model(), args, env)
+    }
+
+    fn launch(state_dir: &Path, model: &Path, args: &[&str], env: &[(&str, &str)]) -> Appliance {
         let mut command = Command::new(BINARY);
         command
             .arg("serve")
@@ -89,7 +152,7 @@ impl Appliance {
             .arg("--state-dir")
             .arg(state_dir)
             .arg("--model")
-            .arg(&model)
+            .arg(model)
             .arg("--config")
             .arg("/dev/null")
             .args(args)
@@ -253,15 +316,22 @@ impl Appliance {
     }
 
     /// Polls a job until it has ended; returns it.
+    ///
+    /// The interval grows from 100 ms to 1 s, as a polite client's would: the server allows
+    /// 100 requests a minute per client (one every 0.6 s once the burst is spent), and a
+    /// long job or a queue of jobs on a busy machine would otherwise use it up and make the
+    /// test's next request a 429.
     pub fn wait_finished(&self, id: &str, within: Duration) -> Value {
         let deadline = Instant::now() + within;
+        let mut interval = Duration::from_millis(100);
         loop {
             let job = self.job(id);
             if matches!(job["status"].as_str(), Some("done" | "failed" | "cancelled")) {
                 return job;
             }
             assert!(Instant::now() < deadline, "job {id} did not finish within {within:?}: {job}");
-            std::thread::sleep(Duration::from_millis(250));
+            std::thread::sleep(interval);
+            interval = (interval * 2).min(Duration::from_secs(1));
         }
     }
 
