@@ -25,7 +25,11 @@ pub fn run(args: TranscribeArgs) -> Result<(), CommandError> {
     }
     let request = Request::new(&args.language, args.translate)?;
     let model_path = args.model.unwrap_or_else(|| PathBuf::from(model::DEFAULT_MODEL_PATH));
-    let options = EngineOptions { threads: args.threads.unwrap_or_else(default_threads), use_gpu: true };
+    let options = EngineOptions {
+        threads: args.threads.unwrap_or_else(default_threads),
+        use_gpu: true,
+        ..EngineOptions::default()
+    };
     let engine = Engine::load(&model_path, &options)?;
     engine.check(&request)?;
 
