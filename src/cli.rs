@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::auth::Role;
 use crate::formats::Format;
+use crate::model::Quantization;
 
 /// Self-hosted speech-to-text: local whisper.cpp transcription behind one binary.
 #[derive(Debug, Parser)]
@@ -227,12 +228,41 @@ pub enum ModelCommand {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
+    /// Write a copy of a ggml model with its weight matrices quantized: smaller and faster.
+    ///
+    /// Example: whisper-appliance model quantize --type q8_0 models/ggml-tiny.en.bin
+    /// models/ggml-tiny.en-q8_0.bin
+    ///
+    /// q8_0 keeps f16's accuracy at about half the size; q5_1 and q4_0 are smaller still and
+    /// lose some words. The input must be the f16 (or f32) file that `model import` writes.
+    Quantize {
+        /// The block format of the weights.
+        #[arg(long = "type", value_enum, value_name = "TYPE")]
+        to: Quantization,
+        /// The f16 or f32 ggml model file to read.
+        #[arg(value_name = "IN")]
+        input: PathBuf,
+        /// Where to write the quantized model file (replaced only once it is complete).
+        #[arg(value_name = "OUT")]
+        out: PathBuf,
+    },
     /// Print a ggml model file's hyper-parameters, tensor count and tensor type.
     Info {
         /// The ggml model file.
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
+}
+
+/// Kept here so that clap stays out of `model/`.
+impl ValueEnum for Quantization {
+    fn value_variants<'a>() -> &'a [Self] {
+        Quantization::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()))
+    }
 }
 
 /// Kept here so that clap's `ValueEnum` derive stays out of `formats.rs`.

@@ -166,6 +166,18 @@ pub enum ModelError {
         "{path} has {extra} bytes after its last tensor; the file is damaged, re-run `whisper-appliance model import`"
     )]
     TrailingBytes { path: PathBuf, extra: u64 },
+
+    // --- `model quantize` --------------------------------------------------------------
+    #[error(
+        "{path} is already quantized ({found}); quantize the f16 file that `whisper-appliance model import` \
+         writes, since quantizing twice only loses accuracy"
+    )]
+    AlreadyQuantized { path: PathBuf, found: &'static str },
+    #[error(
+        "{path} has tensor {name} with rows of {row} weights, which do not split into {kind}'s blocks of 32; \
+         keep this model in f16"
+    )]
+    RowsNotInBlocks { path: PathBuf, name: String, row: i64, kind: &'static str },
 }
 
 // ---------------------------------------------------------------------------------------

@@ -14,6 +14,9 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(&args).map_err(Into::into),
         Command::Transcribe(args) => transcribe::run(args),
         Command::Model(ModelCommand::Import { sources, out }) => model::run_import(&sources, &out).map_err(Into::into),
+        Command::Model(ModelCommand::Quantize { to, input, out }) => {
+            model::run_quantize(&input, &out, to).map_err(Into::into)
+        }
         Command::Model(ModelCommand::Info { file }) => model::run_info(&file).map_err(Into::into),
         Command::Keys(args) => auth::run_keys(&args),
     };

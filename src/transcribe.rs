@@ -33,7 +33,11 @@ pub fn run(args: TranscribeArgs) -> Result<(), CommandError> {
     if let Some(dir) = &args.output_dir {
         std::fs::create_dir_all(dir).map_err(|source| CommandError::OutputDir { path: dir.clone(), source })?;
     }
-    let options = EngineOptions { threads: args.threads.unwrap_or_else(default_threads), use_gpu: true };
+    let options = EngineOptions {
+        threads: args.threads.unwrap_or_else(default_threads),
+        use_gpu: true,
+        ..EngineOptions::default()
+    };
     let engine = Engine::load(&model_path, &options)?;
     engine.check(&request)?;
 

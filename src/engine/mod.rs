@@ -9,6 +9,7 @@
 //! state, so no request's settings can leak into another's. Nothing here knows about
 //! HTTP, jobs or files other than the model.
 
+mod device;
 mod silence;
 
 use std::cell::RefCell;
@@ -161,11 +162,14 @@ pub struct EngineOptions {
     pub threads: usize,
     /// Try the compiled-in GPU backend first.
     pub use_gpu: bool,
+    /// Cut silences of 2 s and more out before whisper.cpp sees the audio (`silence.rs`).
+    /// On by default; off only to measure what the gate saves (`benches/compare.rs`).
+    pub skip_silence: bool,
 }
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        EngineOptions { threads: default_threads(), use_gpu: true }
+        EngineOptions { threads: default_threads(), use_gpu: true, skip_silence: true }
     }
 }
 
@@ -181,6 +185,7 @@ pub struct Engine {
     path: PathBuf,
     threads: usize,
     backend: Backend,
+    skip_silence: bool,
 }
 
 impl std::fmt::Debug for Engine {
@@ -201,24 +206,47 @@ impl Engine {
     pub fn load(path: &Path, options: &EngineOptions) -> Result<Engine, EngineError> {
         let summary = model::inspect(path)?;
         whisper_rs::install_logging_hooks();
-        let backend = compiled_backends()[0];
-        let want_gpu = options.use_gpu && backend != Backend::Cpu;
-        let mut params = WhisperContextParameters::default();
-        params.use_gpu(want_gpu).flash_attn(true);
-        let (context, backend) = match WhisperContext::new_with_params(path, params) {
-            Ok(context) => (context, if want_gpu { backend } else { Backend::Cpu }),
-            Err(error) if want_gpu => {
-                tracing::warn!(%error, backend = backend.name(), "the GPU could not be used; falling back to the CPU");
-                let mut params = WhisperContextParameters::default();
-                params.use_gpu(false).flash_attn(true);
-                let context = WhisperContext::new_with_params(path, params)
-                    .map_err(|source| EngineError::Load { path: path.to_owned(), source })?;
-                (context, Backend::Cpu)
+        let compiled = compiled_backends()[0];
+        let want_gpu = options.use_gpu && compiled != Backend::Cpu;
+        let load = |use_gpu: bool| {
+            let mut params = WhisperContextParameters::default();
+            params.use_gpu(use_gpu).flash_attn(true);
+            device::watch(|| WhisperContext::new_with_params(path, params))
+        };
+        let load_error = |source| EngineError::Load { path: path.to_owned(), source };
+        let (context, backend) = match load(want_gpu) {
+            (Ok(context), choice) if want_gpu => match choice.device {
+                Some(device) => {
+                    tracing::info!(backend = compiled.name(), device, "whisper.cpp runs on the GPU");
+                    (context, compiled)
+                }
+                None => {
+                    let reason = choice.reason.unwrap_or_else(|| "whisper.cpp named no GPU device".to_owned());
+                    tracing::warn!(
+                        backend = compiled.name(),
+                        reason,
+                        "no usable GPU; falling back to the CPU (check the driver and that the service may open the \
+                         device, see systemd/gpu.conf)"
+                    );
+                    (context, Backend::Cpu)
+                }
+            },
+            (Ok(context), _) => (context, Backend::Cpu),
+            (Err(error), _) if want_gpu => {
+                tracing::warn!(%error, backend = compiled.name(), "the GPU could not be used; falling back to the CPU");
+                (load(false).0.map_err(load_error)?, Backend::Cpu)
             }
-            Err(source) => return Err(EngineError::Load { path: path.to_owned(), source }),
+            (Err(source), _) => return Err(load_error(source)),
         };
         tracing::info!(model = %path.display(), name = summary.name(), backend = backend.name(), threads = options.threads, "model loaded");
-        Ok(Engine { context, summary, path: path.to_owned(), threads: options.threads.max(1), backend })
+        Ok(Engine {
+            context,
+            summary,
+            path: path.to_owned(),
+            threads: options.threads.max(1),
+            backend,
+            skip_silence: options.skip_silence,
+        })
     }
 
     pub fn summary(&self) -> &ModelSummary {
@@ -229,6 +257,7 @@ impl Engine {
         &self.path
     }
 
+    /// The device transcriptions really run on: the GPU only if whisper.cpp initialised one.
     pub fn backend(&self) -> Backend {
         self.backend
     }
@@ -276,7 +305,7 @@ impl Engine {
         };
         // Shared with whisper.cpp's callback, which must own what it calls.
         let on_progress = Rc::new(RefCell::new(observer.on_progress));
-        let spans = silence::sound_spans(samples);
+        let spans = if self.skip_silence { silence::sound_spans(samples) } else { silence::whole(samples) };
         if spans.is_empty() {
             (on_progress.borrow_mut())(100);
             return Ok(transcript);

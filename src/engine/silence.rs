@@ -50,6 +50,11 @@ pub fn sound_spans(samples: &[f32]) -> Vec<Range<usize>> {
     spans
 }
 
+/// The whole recording as one span (no gate), or none if it is empty.
+pub fn whole(samples: &[f32]) -> Vec<Range<usize>> {
+    std::iter::once(0..samples.len()).filter(|span| !span.is_empty()).collect()
+}
+
 /// Maps a time in the packed buffer back to the original recording.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Timeline {

@@ -8,14 +8,14 @@
 //! error (or panic) the partial file is removed, so `<out>` is either the old file or a
 //! complete new one.
 
-use std::fs::{self, File};
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use half::f16;
 
 use super::ct2::{Ct2Reader, Dtype, Variable};
 use super::ggml::{self, TensorType};
+use super::partial::PartialFile;
 use super::plan::{self, Piece, Step};
 use super::source::ModelSource;
 use super::{ModelSummary, inspect, mel, vocab};
@@ -148,49 +148,6 @@ impl Conversion {
                     output.extend_from_slice(&f16::from_f32(value).to_le_bytes());
                 }
             }
-        }
-    }
-}
-
-/// `<out>.partial`, removed on drop unless committed.
-struct PartialFile {
-    path: PathBuf,
-    out: PathBuf,
-    file: File,
-    committed: bool,
-}
-
-impl PartialFile {
-    fn create(out: &Path) -> Result<PartialFile, ModelError> {
-        let write_error = |source| ModelError::Write { path: out.to_owned(), source };
-        let mut name = out.file_name().ok_or_else(|| write_error(io::ErrorKind::InvalidInput.into()))?.to_owned();
-        name.push(".partial");
-        let path = out.with_file_name(name);
-        let file = File::create(&path).map_err(write_error)?;
-        Ok(PartialFile { path, out: out.to_owned(), file, committed: false })
-    }
-
-    fn file(&self) -> &File {
-        &self.file
-    }
-
-    /// Makes the file durable under its final name.
-    fn commit(mut self) -> Result<(), ModelError> {
-        let write_error = |source| ModelError::Write { path: self.out.clone(), source };
-        self.file.sync_all().map_err(write_error)?;
-        fs::rename(&self.path, &self.out).map_err(write_error)?;
-        self.committed = true;
-        // The rename itself is durable once the folder is synced.
-        let folder = self.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        File::open(folder).and_then(|folder| folder.sync_all()).map_err(write_error)
-    }
-}
-
-impl Drop for PartialFile {
-    fn drop(&mut self) {
-        if !self.committed {
-            // Best effort: the error being reported matters more than a failed clean-up.
-            let _ = fs::remove_file(&self.path);
         }
     }
 }

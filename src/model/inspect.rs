@@ -85,6 +85,7 @@ pub fn inspect(path: &Path) -> Result<ModelSummary, ModelError> {
     Ok(ModelSummary {
         hparams,
         tensor_count: seen.len(),
+        weights,
         tensor_types: types.into_iter().collect(),
         token_count: token_count as usize,
         file_size,

@@ -1,4 +1,5 @@
-//! Whisper model files: CTranslate2 -> ggml import, and the check before whisper.cpp loads one.
+//! Whisper model files: CTranslate2 -> ggml import, quantization, and the check before
+//! whisper.cpp loads one.
 //!
 //! Input: OpenAI Whisper models as CTranslate2 wheels or folders (`import`), ggml files
 //! (`inspect`). Output: a ggml file whisper.cpp loads, and a [`ModelSummary`] of what a
@@ -19,7 +20,10 @@ mod inspect;
 mod layout;
 mod mel;
 mod names;
+mod partial;
 mod plan;
+mod quantize;
+mod quants;
 mod source;
 mod vocab;
 
@@ -29,6 +33,7 @@ use std::path::{Path, PathBuf};
 pub use ggml::TensorType;
 pub use import::import;
 pub use inspect::inspect;
+pub use quantize::{Quantization, quantize};
 
 use crate::errors::ModelError;
 
@@ -192,6 +197,8 @@ impl Hparams {
 pub struct ModelSummary {
     pub hparams: Hparams,
     pub tensor_count: usize,
+    /// The type of the weight matrices, which `ftype` names (f16, or q8_0 and the like).
+    pub weights: TensorType,
     /// How many tensors have each type, by type.
     pub tensor_types: Vec<(TensorType, usize)>,
     /// Vocabulary entries stored in the file (whisper.cpp names the special tokens after them).
@@ -219,6 +226,7 @@ impl fmt::Display for ModelSummary {
             writeln!(f, "{name:<14} {value}")?;
         }
         writeln!(f, "{:<14} {}", "tokens", self.token_count)?;
+        writeln!(f, "{:<14} {}", "weights", self.weights)?;
         let types: Vec<String> = self.tensor_types.iter().map(|(kind, count)| format!("{kind}: {count}")).collect();
         writeln!(f, "{:<14} {} ({})", "tensors", self.tensor_count, types.join(", "))?;
         write!(f, "{:<14} {:.1} MB ({} bytes)", "size", self.file_size as f64 / 1e6, self.file_size)
@@ -229,6 +237,21 @@ impl fmt::Display for ModelSummary {
 pub fn run_import(sources: &[PathBuf], out: &Path) -> Result<(), ModelError> {
     let summary = import(sources, out)?;
     println!("wrote {} ({}, {} tensors)", out.display(), summary.name(), summary.tensor_count);
+    Ok(())
+}
+
+/// `model quantize`: convert, then print what was written.
+pub fn run_quantize(input: &Path, out: &Path, to: Quantization) -> Result<(), ModelError> {
+    let summary = quantize(input, out, to)?;
+    let before = std::fs::metadata(input).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "wrote {} ({}, {} weights, {:.1} MB from {:.1} MB)",
+        out.display(),
+        summary.name(),
+        summary.weights,
+        summary.file_size as f64 / 1e6,
+        before as f64 / 1e6
+    );
     Ok(())
 }
 

@@ -1,0 +1,572 @@
+//! The comparison README.md's "Performance" section reports. Run it with `benches/compare.sh`,
+//! which fetches and builds the other sides under target/bench/ and sets the `BENCH_*`
+//! variables read here; `cargo bench --bench compare` alone says so and stops.
+//!
+//! Every side reads the same 16 kHz mono WAV and uses the same threads (`BENCH_THREADS`,
+//! default every core). Wall time runs from handing over the file to having the text, with
+//! the model already loaded: for the appliance, one `POST /v1/audio/transcriptions` (upload,
+//! decode, transcribe, answer) to a running `serve`; for the library, `audio::decode_file`
+//! plus `Engine::transcribe`; for whisper-cli, the process's wall time less the model load
+//! time it prints; for faster-whisper, `transcribe()` until the last segment is read, in a
+//! process that loaded the model first (`faster_whisper_driver.py`). Runs are interleaved
+//! (run 1 of every side, then run 2, ...), so drift on a busy machine hits all sides alike;
+//! tables show the median of `BENCH_RUNS` runs.
+//!
+//! Peak RSS: whisper-cli's is GNU time's maximum resident set of the whole process. For the
+//! long-running processes (the server, this process for the library, the Python driver) the
+//! kernel's high-water mark VmHWM is reset to the current RSS by writing 5 to
+//! /proc/PID/clear_refs before each run and read after it, so it is the peak during that
+//! run, model included. WER is `tests/common/wer.rs`, SOURCES.md's normalisation.
+//!
+//! Sections (`BENCH_SECTIONS`): `compare` (the four sides and their ratios), `quantize`
+//! (library speed and WER per model type on every shared clip), `concurrency` (8 jfk uploads
+//! at once against one after another, per worker/thread split) and `silence` (the gate on
+//! jfk + 3 min of silence + jfk).
+
+#[path = "../tests/common/wer.rs"]
+#[allow(dead_code)] // the bench needs `wer` only
+mod wer;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use whisper_appliance::audio;
+use whisper_appliance::engine::{CancelToken, Engine, EngineOptions, Observer, Request, Transcript};
+
+fn main() {
+    if std::env::args().any(|arg| arg == "--list") {
+        return; // `cargo bench -- --list`, as cargo's test discovery asks
+    }
+    let Some(setup) = Setup::from_env() else {
+        eprintln!("compare: run benches/compare.sh, which prepares whisper-cli, faster-whisper and the audio");
+        return;
+    };
+    println!(
+        "whisper-appliance {} vs whisper-cli {} and faster-whisper, {} threads, median of {} runs",
+        env!("CARGO_PKG_VERSION"),
+        setup.cli_version,
+        setup.threads,
+        setup.runs
+    );
+    println!("machine: {}, load average at start {}", cpu_name(), load_average());
+    let started = Instant::now();
+    for section in &setup.sections {
+        match section.as_str() {
+            "compare" => compare(&setup),
+            "quantize" => quantize(&setup),
+            "concurrency" => concurrency(&setup),
+            "silence" => silence(&setup),
+            other => eprintln!("compare: unknown section {other:?}"),
+        }
+    }
+    println!("\nbench took {:.0} s; load average at the end {}", started.elapsed().as_secs_f64(), load_average());
+}
+
+/// What benches/compare.sh prepared.
+struct Setup {
+    dir: PathBuf,
+    audio: PathBuf,
+    clips: Vec<String>,
+    cli: PathBuf,
+    cli_version: String,
+    python: PathBuf,
+    ct2_model: PathBuf,
+    binary: PathBuf,
+    /// (type, file): f16 first, then the quantized variants.
+    models: Vec<(&'static str, PathBuf)>,
+    /// The model the appliance ships with.
+    default_model: &'static str,
+    threads: usize,
+    runs: usize,
+    sections: Vec<String>,
+}
+
+impl Setup {
+    fn from_env() -> Option<Setup> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let dir = PathBuf::from(var("BENCH_DIR")?);
+        let models = vec![
+            ("f16", PathBuf::from(var("BENCH_F16_MODEL")?)),
+            ("q8_0", dir.join("models/ggml-tiny.en-q8_0.bin")),
+            ("q5_1", dir.join("models/ggml-tiny.en-q5_1.bin")),
+            ("q4_0", dir.join("models/ggml-tiny.en-q4_0.bin")),
+        ];
+        let binary = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/whisper-appliance");
+        Some(Setup {
+            audio: PathBuf::from(var("BENCH_AUDIO")?),
+            clips: var("BENCH_CLIPS")?.split_whitespace().map(str::to_owned).collect(),
+            cli: PathBuf::from(var("BENCH_CLI")?),
+            cli_version: var("BENCH_CLI_VERSION")?,
+            python: PathBuf::from(var("BENCH_PYTHON")?),
+            ct2_model: PathBuf::from(var("BENCH_CT2_MODEL")?),
+            binary,
+            models,
+            default_model: "q8_0",
+            threads: var("BENCH_THREADS")
+                .and_then(|t| t.parse().ok())
+                .unwrap_or_else(whisper_appliance::engine::default_threads),
+            runs: var("BENCH_RUNS").and_then(|r| r.parse().ok()).unwrap_or(3).max(1),
+            sections: var("BENCH_SECTIONS")
+                .unwrap_or_else(|| "compare quantize concurrency silence".to_owned())
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
+            dir,
+        })
+    }
+
+    fn model(&self, kind: &str) -> &Path {
+        &self.models.iter().find(|(name, _)| *name == kind).expect("a known model type").1
+    }
+
+    /// The 16 kHz WAV benches/compare.sh made of a clip.
+    fn wav(&self, clip: &str) -> PathBuf {
+        let stem = Path::new(clip).file_stem().unwrap().to_string_lossy().into_owned();
+        self.dir.join("audio").join(format!("{stem}.wav"))
+    }
+
+    fn reference(&self, clip: &str) -> String {
+        let stem = Path::new(clip).file_stem().unwrap().to_string_lossy().into_owned();
+        std::fs::read_to_string(self.audio.join(format!("{stem}.txt"))).expect("each shared clip has its .txt")
+    }
+
+    /// Every shared clip with a reference text, as benches/compare.sh converted them.
+    fn shared_clips(&self) -> Vec<String> {
+        let mut clips: Vec<String> = std::fs::read_dir(&self.audio)
+            .unwrap()
+            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+            .filter(|name| !name.ends_with(".txt") && !name.ends_with(".md") && self.wav(name).is_file())
+            .collect();
+        clips.sort();
+        clips
+    }
+}
+
+/// One transcription as a side measured it.
+#[derive(Debug, Clone)]
+struct Run {
+    wall: f64,
+    rss_kb: u64,
+    text: String,
+}
+
+fn audio_seconds(wav: &Path) -> f64 {
+    let bytes = std::fs::metadata(wav).unwrap().len();
+    (bytes.saturating_sub(44)) as f64 / 32_000.0
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn cpu_name() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let name = info.lines().find_map(|l| l.strip_prefix("model name")).map(|l| l.trim_start_matches([' ', '\t', ':']));
+    format!("{} x {}", whisper_appliance::engine::default_threads(), name.unwrap_or("unknown CPU"))
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+// --- peak RSS of a running process ----------------------------------------------------------------
+
+/// Resets the process's VmHWM to its current RSS.
+fn clear_peak(pid: &str) {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").expect("writing /proc/PID/clear_refs (Linux >= 4.0)");
+}
+
+fn peak_kb(pid: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+// --- the sides ------------------------------------------------------------------------------------
+
+/// `whisper-appliance serve` on a free port, stopped on drop.
+struct Server {
+    child: Child,
+    url: String,
+    _state: PathBuf,
+}
+
+impl Server {
+    fn start(setup: &Setup, model: &Path, workers: usize, threads: usize) -> Server {
+        let state = setup.dir.join(format!("state-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&state);
+        std::fs::create_dir_all(&state).unwrap();
+        let mut command = Command::new(&setup.binary);
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--auth", "false", "--config", "/dev/null"])
+            .arg("--state-dir")
+            .arg(&state)
+            .arg("--model")
+            .arg(model)
+            .args(["--workers", &workers.to_string(), "--threads", &threads.to_string(), "--queue-size", "64"])
+            .args(["--max-concurrent-uploads", "16", "--rate-limit-per-minute", "10000"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if std::fs::read_to_string("/proc/self/status")
+            .unwrap()
+            .lines()
+            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        {
+            command.arg("--allow-root");
+        }
+        let mut child = command.spawn().expect("starting whisper-appliance serve");
+        let (tx, rx) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("listening on ") {
+                    let _ = tx.send(url.to_owned());
+                }
+            }
+        });
+        let url = rx.recv_timeout(Duration::from_secs(60)).expect("the server did not start listening");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while reqwest::blocking::get(format!("{url}/readyz")).map(|r| r.status() != 200).unwrap_or(true) {
+            assert!(Instant::now() < deadline, "/readyz never answered 200");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Server { child, url, _state: state }
+    }
+
+    fn pid(&self) -> String {
+        self.child.id().to_string()
+    }
+
+    /// One synchronous OpenAI-style request: upload to text.
+    fn post(url: &str, wav: &Path) -> String {
+        let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(3600)).build().unwrap();
+        let form = reqwest::blocking::multipart::Form::new()
+            .file("file", wav)
+            .unwrap()
+            .text("model", "whisper-1")
+            .text("response_format", "text");
+        let response = client.post(format!("{url}/v1/audio/transcriptions")).multipart(form).send().unwrap();
+        let status = response.status();
+        let text = response.text().unwrap();
+        assert!(status.is_success(), "{status}: {text}");
+        text
+    }
+
+    fn transcribe(&self, wav: &Path) -> Run {
+        let pid = self.pid();
+        clear_peak(&pid);
+        let started = Instant::now();
+        let text = Server::post(&self.url, wav);
+        let wall = started.elapsed().as_secs_f64();
+        Run { wall, rss_kb: peak_kb(&pid), text }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self._state);
+    }
+}
+
+/// The library call alone, in this process.
+fn library(engine: &Engine, wav: &Path) -> Run {
+    clear_peak("self");
+    let started = Instant::now();
+    let transcript = transcribe(engine, wav);
+    let wall = started.elapsed().as_secs_f64();
+    Run { wall, rss_kb: peak_kb("self"), text: transcript.text() }
+}
+
+fn transcribe(engine: &Engine, wav: &Path) -> Transcript {
+    let audio = audio::decode_file(wav).unwrap();
+    engine
+        .transcribe(&audio.samples, &Request::new("en", false).unwrap(), Observer::none(), &CancelToken::default())
+        .unwrap()
+}
+
+fn load_engine(setup: &Setup, model: &Path, skip_silence: bool) -> Engine {
+    Engine::load(model, &EngineOptions { threads: setup.threads, use_gpu: false, skip_silence }).unwrap()
+}
+
+/// whisper-cli with our engine's settings: beam search 5 (best-of 1 on temperature fallback:
+/// whisper.cpp's beam-search default that whisper-rs keeps, where whisper-cli's default is 5),
+/// flash attention, suppressed non-speech tokens, English, and no text context across
+/// windows for audio over 30 s (our engine's `n_max_text_ctx = 0`).
+fn whisper_cli(setup: &Setup, model: &Path, wav: &Path) -> Run {
+    let out = setup.dir.join(format!("cli-{}", std::process::id()));
+    let rss = setup.dir.join(format!("cli-{}.rss", std::process::id()));
+    let mut command = Command::new("/usr/bin/time");
+    command.args(["-f", "%M", "-o"]).arg(&rss).arg(&setup.cli).arg("-m").arg(model).arg("-f").arg(wav);
+    command
+        .args(["-t", &setup.threads.to_string(), "-fa", "-bs", "5", "-bo", "1", "-sns", "-l", "en", "-otxt", "-of"])
+        .arg(&out);
+    if audio_seconds(wav) > 30.0 {
+        command.args(["-mc", "0"]);
+    }
+    let started = Instant::now();
+    let output = command.output().expect("running whisper-cli");
+    let wall = started.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "whisper-cli failed: {stderr}");
+    let load_ms: f64 = stderr
+        .lines()
+        .find_map(|l| l.split_once("load time =").map(|(_, v)| v.trim().trim_end_matches("ms").trim().to_owned()))
+        .and_then(|v| v.parse().ok())
+        .expect("whisper-cli prints its load time");
+    let text = std::fs::read_to_string(out.with_extension("txt")).unwrap();
+    let text = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ");
+    let rss_kb = std::fs::read_to_string(&rss).unwrap().trim().parse().unwrap();
+    let _ = std::fs::remove_file(out.with_extension("txt"));
+    let _ = std::fs::remove_file(rss);
+    Run { wall: wall - load_ms / 1000.0, rss_kb, text }
+}
+
+/// faster_whisper_driver.py, the model loaded once.
+struct FasterWhisper {
+    child: Child,
+    input: ChildStdin,
+    output: BufReader<ChildStdout>,
+}
+
+impl FasterWhisper {
+    fn start(setup: &Setup) -> FasterWhisper {
+        let driver = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/faster_whisper_driver.py");
+        let mut child = Command::new(&setup.python)
+            .arg(driver)
+            .arg(&setup.ct2_model)
+            .arg(setup.threads.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("starting faster_whisper_driver.py");
+        let input = child.stdin.take().unwrap();
+        let mut output = BufReader::new(child.stdout.take().unwrap());
+        let mut ready = String::new();
+        output.read_line(&mut ready).unwrap();
+        assert!(ready.starts_with("ready"), "faster-whisper did not start: {ready:?}");
+        FasterWhisper { child, input, output }
+    }
+
+    fn transcribe(&mut self, wav: &Path) -> Run {
+        writeln!(self.input, "{}", wav.display()).unwrap();
+        let mut line = String::new();
+        self.output.read_line(&mut line).unwrap();
+        let answer: serde_json::Value = serde_json::from_str(&line).expect("the driver answers JSON");
+        Run {
+            wall: answer["wall"].as_f64().unwrap(),
+            rss_kb: answer["peak_rss_kb"].as_u64().unwrap(),
+            text: answer["text"].as_str().unwrap().to_owned(),
+        }
+    }
+}
+
+impl Drop for FasterWhisper {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// --- sections -------------------------------------------------------------------------------------
+
+/// One side's runs on one clip.
+struct Row {
+    side: String,
+    runs: Vec<Run>,
+}
+
+impl Row {
+    fn wall(&self) -> f64 {
+        median(&mut self.runs.iter().map(|r| r.wall).collect::<Vec<_>>())
+    }
+
+    fn rss_mb(&self) -> f64 {
+        self.runs.iter().map(|r| r.rss_kb).max().unwrap_or(0) as f64 / 1024.0
+    }
+}
+
+fn print_table(clip: &str, seconds: f64, reference: &str, rows: &[Row]) {
+    println!("\n{clip} ({seconds:.1} s of audio)");
+    println!("{:<36} {:>8} {:>8} {:>8} {:>10} {:>7}", "side", "audio s", "wall s", "RTF", "peak RSS", "WER %");
+    for row in rows {
+        let wall = row.wall();
+        let text = &row.runs.last().unwrap().text;
+        let same = row.runs.iter().all(|r| r.text == *text);
+        println!(
+            "{:<36} {:>8.1} {:>8.2} {:>8.3} {:>7.0} MB {:>7.2}{}",
+            row.side,
+            seconds,
+            wall,
+            wall / seconds,
+            row.rss_mb(),
+            100.0 * wer::wer(reference, text),
+            if same { "" } else { " (texts differ between runs)" }
+        );
+    }
+}
+
+fn compare(setup: &Setup) {
+    println!("\n=== 1. The appliance against whisper-cli and faster-whisper ===");
+    println!(
+        "model: tiny.en {} for the appliance, the library and whisper-cli; faster-whisper: the CTranslate2 tiny.en, int8",
+        setup.default_model
+    );
+    let model = setup.model(setup.default_model);
+    let server = Server::start(setup, model, 1, setup.threads);
+    let engine = load_engine(setup, model, true);
+    let mut faster = FasterWhisper::start(setup);
+    let mut ratios = Vec::new();
+    for clip in &setup.clips {
+        let wav = setup.wav(clip);
+        let names = [
+            "appliance over HTTP (upload to text)".to_owned(),
+            "library call (decode + transcribe)".to_owned(),
+            format!("whisper-cli {} (-fa -bs 5 -bo 1 -sns)", setup.cli_version),
+            "faster-whisper int8".to_owned(),
+        ];
+        let mut rows: Vec<Row> = names.into_iter().map(|side| Row { side, runs: Vec::new() }).collect();
+        for _ in 0..setup.runs {
+            rows[0].runs.push(server.transcribe(&wav));
+            rows[1].runs.push(library(&engine, &wav));
+            rows[2].runs.push(whisper_cli(setup, model, &wav));
+            rows[3].runs.push(faster.transcribe(&wav));
+        }
+        print_table(clip, audio_seconds(&wav), &setup.reference(clip), &rows);
+        let (http, cli, fw) = (rows[0].wall(), rows[2].wall(), rows[3].wall());
+        println!(
+            "ratios: appliance/whisper-cli {:.3} (target <= 1.05), appliance/faster-whisper {:.3} (target <= 0.90), \
+             appliance peak RSS/whisper-cli's {:.2} (target <= 1.1), library/whisper-cli {:.3}",
+            http / cli,
+            http / fw,
+            rows[0].rss_mb() / rows[2].rss_mb(),
+            rows[1].wall() / cli
+        );
+        ratios.push((clip.clone(), http / cli, http / fw));
+    }
+}
+
+fn quantize(setup: &Setup) {
+    println!("\n=== 2. Model types: the library call on every shared clip (1 run each, interleaved) ===");
+    let clips = setup.shared_clips();
+    let engines: Vec<(&str, Engine)> =
+        setup.models.iter().map(|(name, path)| (*name, load_engine(setup, path, true))).collect();
+    println!("{:<30} {}", "clip", engines.iter().map(|(name, _)| format!("{name:>16}")).collect::<String>());
+    println!("{:<30} {}", "", engines.iter().map(|_| format!("{:>16}", "WER %  wall s")).collect::<String>());
+    let mut totals = vec![0.0; engines.len()];
+    for clip in &clips {
+        let wav = setup.wav(clip);
+        let reference = setup.reference(clip);
+        let mut cells = String::new();
+        for (i, (_, engine)) in engines.iter().enumerate() {
+            let run = library(engine, &wav);
+            totals[i] += run.wall;
+            cells.push_str(&format!("{:>9.2} {:>6.2}", 100.0 * wer::wer(&reference, &run.text), run.wall));
+        }
+        println!("{clip:<30} {cells}");
+    }
+    let sizes: String = setup
+        .models
+        .iter()
+        .map(|(_, path)| format!("{:>13.1} MB", std::fs::metadata(path).map(|m| m.len()).unwrap_or(0) as f64 / 1e6))
+        .collect();
+    println!("{:<30} {sizes}", "file size");
+    let speed: String = totals.iter().map(|t| format!("{:>16.3}", t / totals[0])).collect();
+    println!("{:<30} {speed}", "total wall / f16's");
+}
+
+fn concurrency(setup: &Setup) {
+    const UPLOADS: usize = 8;
+    println!("\n=== 3. {UPLOADS} jfk.wav uploads at once against one after another (default model) ===");
+    let wav = setup.wav("jfk.wav");
+    let model = setup.model(setup.default_model);
+    let cores = setup.threads;
+    let mut splits = vec![(1, cores)];
+    if cores > 1 {
+        splits.push((cores, 1));
+    }
+    println!(
+        "{:<26} {:>14} {:>14} {:>18}",
+        "workers x threads", "one by one s", "all at once s", "at once / one by one"
+    );
+    for (workers, threads) in splits {
+        let server = Server::start(setup, model, workers, threads);
+        Server::post(&server.url, &wav); // warm up
+        let mut sequential = Vec::new();
+        let mut parallel = Vec::new();
+        for _ in 0..setup.runs {
+            let started = Instant::now();
+            for _ in 0..UPLOADS {
+                Server::post(&server.url, &wav);
+            }
+            sequential.push(started.elapsed().as_secs_f64());
+            let started = Instant::now();
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..UPLOADS).map(|_| scope.spawn(|| Server::post(&server.url, &wav))).collect();
+                for handle in handles {
+                    assert!(!handle.join().unwrap().trim().is_empty(), "every upload gets its text");
+                }
+            });
+            parallel.push(started.elapsed().as_secs_f64());
+        }
+        let (one_by_one, at_once) = (median(&mut sequential), median(&mut parallel));
+        println!(
+            "{:<26} {one_by_one:>14.2} {at_once:>14.2} {:>18.3}",
+            format!("{workers} x {threads}"),
+            at_once / one_by_one
+        );
+    }
+}
+
+fn silence(setup: &Setup) {
+    println!("\n=== 4. The silence gate: jfk + 180 s of digital silence + jfk (default model) ===");
+    let wav = setup.dir.join("audio/jfk-3min-silence-jfk.wav");
+    let jfk = setup.reference("jfk.wav");
+    let reference = format!("{jfk} {jfk}");
+    let model = setup.model(setup.default_model);
+    let gated = load_engine(setup, model, true);
+    let ungated = load_engine(setup, model, false);
+    let mut rows = vec![
+        Row { side: "library, gate on (default)".into(), runs: Vec::new() },
+        Row { side: "library, gate off".into(), runs: Vec::new() },
+        Row { side: format!("whisper-cli {}", setup.cli_version), runs: Vec::new() },
+    ];
+    let mut starts = [String::new(), String::new()];
+    for _ in 0..setup.runs {
+        for (i, engine) in [&gated, &ungated].into_iter().enumerate() {
+            clear_peak("self");
+            let started = Instant::now();
+            let transcript = transcribe(engine, &wav);
+            rows[i].runs.push(Run {
+                wall: started.elapsed().as_secs_f64(),
+                rss_kb: peak_kb("self"),
+                text: transcript.text(),
+            });
+            starts[i] = transcript
+                .segments
+                .iter()
+                .map(|s| format!("{:.1}", s.start_ms as f64 / 1000.0))
+                .collect::<Vec<_>>()
+                .join(", ");
+        }
+        rows[2].runs.push(whisper_cli(setup, model, &wav));
+    }
+    print_table("jfk-3min-silence-jfk.wav", audio_seconds(&wav), &reference, &rows);
+    println!("segment starts (s), gate on:  {}", starts[0]);
+    println!("segment starts (s), gate off: {}", starts[1]);
+    println!("gate on / gate off wall: {:.3}", rows[0].wall() / rows[1].wall());
+}
