@@ -57,10 +57,10 @@ fi
 # shellcheck source=../.ci/nginx-harness.sh
 source "$repo/.ci/nginx-harness.sh"
 nginx_harness_tools
-for tool in lintian systemd-socket-activate; do
-  command -v "$tool" >/dev/null || {
-    echo "== installing ${tool/systemd-socket-activate/systemd}"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${tool/systemd-socket-activate/systemd}" >/dev/null
+for pair in lintian:lintian systemd-socket-activate:systemd pgrep:procps runuser:util-linux; do
+  command -v "${pair%%:*}" >/dev/null || {
+    echo "== installing ${pair#*:}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pair#*:}" >/dev/null
   }
 done
 
@@ -280,10 +280,10 @@ req -H "Authorization: Bearer $key" "$base/api/jobs/$job/result?format=txt"
 transcript "Bearer, /api" "$tmp/b"
 headers_once "200 from /api/"
 
-# A GET: the appliance refuses a bad key before reading a request body, and does not drain it, so an
-# upload with a bad key can end as a reset connection (502 from nginx) instead of the 401.
-req -H "Authorization: Bearer not-a-key" "$base/api/jobs"
-[ "$code" = 401 ] && pass "a wrong Bearer key: GET /api/jobs -> 401 from the appliance" || fail "wrong key: $code"
+# The appliance reads and discards the refused upload, so the client (here nginx, streaming the body)
+# gets the 401 rather than a reset connection (502).
+req -H "Authorization: Bearer not-a-key" -X POST -F "file=@$audio/jfk.wav" -F model=whisper-1 "$base/v1/audio/transcriptions"
+[ "$code" = 401 ] && pass "a wrong Bearer key: POST /v1/audio/transcriptions -> 401 from the appliance" || fail "wrong key: $code"
 
 nginx_check_redirects
 nginx_check_tls
