@@ -8,11 +8,11 @@
 #     --root  the container's root [default: /var/tmp/whisper-appliance-deb-root; made with debootstrap
 #             on first use (about 300 MB, needs the Debian archive), reused afterwards]
 #
-# Checks: dpkg -i starts whisper-appliance.socket and .service; the service runs as whisper in a network
+# Checks: `apt install ./*.deb` starts whisper-appliance.socket and .service; the service runs as whisper in a network
 # namespace of its own and answers /readyz through the socket; exposure 0.2; a transcription with an
 # API key; a restart; without the model one journal line names the package; reinstalling the model
-# restarts the service; reinstalling the main package (the upgrade path) keeps the keys; purge stops
-# and removes everything. Needs root; not part of .ci/test (it needs the network the first time and
+# restarts the service; reinstalling the main package (the upgrade path) keeps the keys; with the
+# vendor drop-in masked the service binds the port itself; purge stops and removes everything. Needs root; not part of .ci/test (it needs the network the first time and
 # takes minutes), like .ci/check-systemd-live. The container is powered off at the end.
 set -euo pipefail
 
@@ -80,9 +80,10 @@ ready() { ct curl -s --max-time 120 http://127.0.0.1:5000/readyz || true; }
 units() { ct systemctl is-active whisper-appliance.socket whisper-appliance.service | paste -sd' ' -; }
 
 # --- install -------------------------------------------------------------------------------------------------
-ct sh -c 'cd /root && dpkg -i whisper-appliance_*.deb whisper-appliance-model-tiny-en_*.deb' >"$root.dpkg.log" 2>&1 ||
-  { cat "$root.dpkg.log"; fail "dpkg -i"; exit 1; }
-[ "$(units)" = "active active" ] && pass "dpkg -i started whisper-appliance.socket and .service" || fail "units: $(units)"
+# As README says: apt installs local files and resolves their dependencies (adduser).
+ct sh -c 'cd /root && DEBIAN_FRONTEND=noninteractive apt-get install -y ./whisper-appliance_*.deb \
+  ./whisper-appliance-model-tiny-en_*.deb' >"$root.dpkg.log" 2>&1 || { cat "$root.dpkg.log"; fail "apt install"; exit 1; }
+[ "$(units)" = "active active" ] && pass "apt install ./*.deb started whisper-appliance.socket and .service" || fail "units: $(units)"
 enabled=$(ct systemctl is-enabled whisper-appliance.socket whisper-appliance.service | paste -sd' ' -)
 [ "$enabled" = "enabled enabled" ] && pass "both enabled" || fail "enabled: $enabled"
 got=$(ready)
@@ -127,6 +128,23 @@ got=$(ready)
 keys=$(ct runuser -u whisper -- whisper-appliance keys list 2>/dev/null | grep -c ' live ' || true)
 [[ $got == *'"status":"ready"'* ]] && [ "$keys" = 1 ] && pass "reinstalled over itself: restarted, ready, the key kept" ||
   fail "after reinstall: $got, keys $keys"
+
+# --- without socket activation (README.Debian) -----------------------------------------------------------------------
+ct mkdir -p /etc/systemd/system/whisper-appliance.service.d
+ct ln -s /dev/null /etc/systemd/system/whisper-appliance.service.d/socket-activation.conf
+ct systemctl disable --now whisper-appliance.socket >/dev/null 2>&1
+ct systemctl daemon-reload
+ct systemctl restart whisper-appliance.service
+got=$(ready)
+pid=$(ct systemctl show -p MainPID --value whisper-appliance.service)
+if [[ $got == *'"status":"ready"'* ]] && [ "$(ct readlink "/proc/$pid/ns/net")" = "$(ct readlink /proc/1/ns/net)" ] &&
+  [ "$(ct systemctl is-active whisper-appliance.socket)" = inactive ]; then
+  pass "socket activation masked: the service binds 127.0.0.1:5000 itself, in the host's namespace"
+else
+  fail "without socket activation: $got, socket $(ct systemctl is-active whisper-appliance.socket)"
+fi
+ct rm /etc/systemd/system/whisper-appliance.service.d/socket-activation.conf
+ct rmdir /etc/systemd/system/whisper-appliance.service.d
 
 # --- purge -------------------------------------------------------------------------------------------------------------
 ct dpkg --purge whisper-appliance whisper-appliance-model-tiny-en >/dev/null 2>&1
