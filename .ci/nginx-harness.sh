@@ -1,3 +1,5 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034 # the variables set here are read by the scripts that source this file
 # A throwaway nginx that serves the shipped whisper-appliance site, for .ci/check-nginx (the repository's
 # files, against a stand-in or a real appliance) and packaging/test-install.sh (the files the .deb
 # installed, against the installed appliance). Sourced, not run; bash with `set -euo pipefail`.

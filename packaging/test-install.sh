@@ -54,7 +54,7 @@ if getent passwd whisper >/dev/null || getent group whisper >/dev/null; then
   exit 1
 fi
 
-# shellcheck source=../.ci/nginx-harness.sh
+# shellcheck source=.ci/nginx-harness.sh
 source "$repo/.ci/nginx-harness.sh"
 nginx_harness_tools
 for pair in lintian:lintian systemd-socket-activate:systemd pgrep:procps runuser:util-linux; do
@@ -271,11 +271,11 @@ status=""
 for _ in $(seq 120); do
   req -H "Authorization: Bearer $key" "$base/api/jobs/$job"
   status=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["status"])' "$tmp/b" 2>/dev/null || true)
-  [ "$status" = done ] || [ "$status" = failed ] && break
+  [ "$status" = "done" ] || [ "$status" = "failed" ] && break
   sleep 0.5
 done
 req -H "Authorization: Bearer $key" "$base/api/jobs/$job/result?format=txt"
-[ "$status" = done ] && [ "$code" = 200 ] && pass "job $job done; GET /api/jobs/ID/result?format=txt -> 200" ||
+[ "$status" = "done" ] && [ "$code" = 200 ] && pass "job $job done; GET /api/jobs/ID/result?format=txt -> 200" ||
   fail "job: status '$status', result $code"
 transcript "Bearer, /api" "$tmp/b"
 headers_once "200 from /api/"
@@ -327,9 +327,9 @@ for path in /usr/bin/whisper-appliance /etc/whisper-appliance /var/lib/whisper-a
   /usr/share/lintian/overrides/whisper-appliance; do
   [ -e "$path" ] || [ -L "$path" ] && left+=("$path")
 done
-left+=($(ls -d /etc/nginx/snippets/whisper-appliance-* /usr/share/man/man1/whisper-appliance* \
+mapfile -t -O "${#left[@]}" left < <(ls -d /etc/nginx/snippets/whisper-appliance-* /usr/share/man/man1/whisper-appliance* \
   /var/lib/systemd/deb-systemd-helper-enabled/*whisper-appliance* \
-  /var/lib/systemd/deb-systemd-helper-masked/*whisper-appliance* 2>/dev/null || true))
+  /var/lib/systemd/deb-systemd-helper-masked/*whisper-appliance* 2>/dev/null || true)
 [ ${#left[@]} -eq 0 ] && pass "nothing left: binary, /etc/whisper-appliance, state, cache, models, docs, man pages, units, drop-in, unit links, deb-systemd-helper state, nginx site, its sites-enabled link and snippets" ||
   fail "left behind: ${left[*]}"
 searched=(/etc /var /run /tmp /home /usr/share /usr/lib/systemd /usr/bin)
