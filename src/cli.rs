@@ -1,12 +1,14 @@
-//! The command line, as clap derive structs and nothing else.
+//! The command line, as clap derive structs, and the man pages rendered from them.
 //!
-//! Every flag's doc comment is its `--help` text. Flags that configure a long-running
-//! service also read a `WHISPER_APPLIANCE_*` environment variable; values stay `Option`
-//! so that "not given" remains visible to the code that resolves defaults.
+//! Every flag's doc comment is its `--help` text, and the .deb's man pages are written
+//! from the same definitions by the binary being packaged (the hidden `man` command), so
+//! help and man page cannot drift. Flags that configure a long-running service also read
+//! a `WHISPER_APPLIANCE_*` environment variable; values stay `Option` so that "not given"
+//! remains visible to the code that resolves defaults.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory as _, Parser, Subcommand, ValueEnum};
 
 use crate::auth::Role;
 use crate::formats::Format;
@@ -36,6 +38,20 @@ pub enum Command {
     Model(ModelCommand),
     /// Create, list or revoke API keys (run as the service's user, with its state directory).
     Keys(KeysArgs),
+    /// Write one man page per command into a directory (for packaging).
+    ///
+    /// Example: whisper-appliance man --out-dir target/man
+    #[command(hide = true)]
+    Man {
+        /// An existing directory; whisper-appliance.1, whisper-appliance-serve.1, ... are written there.
+        #[arg(long, value_name = "DIR")]
+        out_dir: PathBuf,
+    },
+}
+
+/// Writes `whisper-appliance.1` and a page per visible subcommand (`whisper-appliance-serve.1`...).
+pub fn write_man_pages(dir: &Path) -> std::io::Result<()> {
+    clap_mangen::generate_to(Cli::command(), dir)
 }
 
 #[derive(Debug, Args)]
@@ -81,8 +97,9 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE", env = "WHISPER_APPLIANCE_CONFIG")]
     pub config: Option<PathBuf>,
 
-    /// Address and port to listen on [default: 127.0.0.1:5000].
-    #[arg(long, value_name = "ADDR:PORT", env = "WHISPER_APPLIANCE_LISTEN")]
+    /// Address and port to listen on, or `systemd` to take the listening socket systemd passes
+    /// (socket activation, as the packaged service does) [default: 127.0.0.1:5000].
+    #[arg(long, value_name = "ADDR:PORT|systemd", env = "WHISPER_APPLIANCE_LISTEN")]
     pub listen: Option<String>,
 
     /// Directory for the job database, secrets and, unless --temp-dir says otherwise, uploads

@@ -6,11 +6,12 @@
 //! a setting must not silently fall back to a default) and unknown `WHISPER_APPLIANCE_*`
 //! variables are warned about.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::cli::ServeArgs;
 use crate::engine::default_threads;
@@ -56,10 +57,45 @@ struct FileConfig {
     session_hours: Option<u64>,
 }
 
+/// Where `serve` gets its listening socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listen {
+    /// Bind this address itself.
+    Address(SocketAddr),
+    /// Take the socket systemd passes (socket activation: `whisper-appliance.socket`), so
+    /// the service can run without a network of its own (`PrivateNetwork=yes`).
+    Systemd,
+}
+
+/// The value of `listen` that asks for systemd's socket.
+const LISTEN_SYSTEMD: &str = "systemd";
+
+impl fmt::Display for Listen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Listen::Address(address) => address.fmt(f),
+            Listen::Systemd => f.write_str(LISTEN_SYSTEMD),
+        }
+    }
+}
+
+impl Serialize for Listen {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+fn parse_listen(text: String) -> Result<Listen, ConfigError> {
+    if text == LISTEN_SYSTEMD {
+        return Ok(Listen::Systemd);
+    }
+    text.parse().map(Listen::Address).map_err(|_| ConfigError::BadListen { value: text })
+}
+
 /// The effective configuration of a running server.
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
-    pub listen: SocketAddr,
+    pub listen: Listen,
     pub state_dir: PathBuf,
     pub temp_dir: PathBuf,
     pub model: PathBuf,
@@ -102,7 +138,7 @@ impl Config {
             .unwrap_or_else(|| state_dir.join("uploads"));
         let model = args.model.clone().or(file.model).unwrap_or_else(|| state_dir.join("models/ggml-tiny.en.bin"));
         let listen_text = args.listen.clone().or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
-        let listen = listen_text.parse().map_err(|_| ConfigError::BadListen { value: listen_text })?;
+        let listen = parse_listen(listen_text)?;
         let workers = positive("workers", args.workers.or(file.workers).unwrap_or(1))?;
         let threads = args.threads.or(file.threads).unwrap_or_else(|| (default_threads() / workers).max(1));
         let config = Config {
@@ -299,6 +335,17 @@ mod tests {
         assert_eq!(cors_origins(vec!["https://a.example/".into()]).unwrap(), vec!["https://a.example"]);
         for bad in ["*", "https://*.example", "a.example", "https://a.example/path"] {
             assert!(cors_origins(vec![bad.into()]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn listen_is_an_address_or_systemd() {
+        assert_eq!(parse_listen("systemd".into()).unwrap(), Listen::Systemd);
+        let address = parse_listen("127.0.0.1:5000".into()).unwrap();
+        assert_eq!(address, Listen::Address(([127, 0, 0, 1], 5000).into()));
+        assert_eq!(address.to_string(), "127.0.0.1:5000");
+        for bad in ["Systemd", "systemd:5000", "localhost:5000", ""] {
+            assert!(matches!(parse_listen(bad.into()), Err(ConfigError::BadListen { .. })), "{bad}");
         }
     }
 

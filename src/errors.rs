@@ -311,6 +311,12 @@ pub enum CommandError {
     Serve(Box<ServeError>),
     #[error(transparent)]
     Keys(#[from] KeyError),
+    #[error("cannot write the man pages into {dir}: {source}; check that the directory exists and is writable")]
+    ManPages {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl From<ConfigError> for CommandError {
@@ -350,7 +356,8 @@ impl CommandError {
             | CommandError::Engine(_)
             | CommandError::InputsFailed { .. }
             | CommandError::Serve(_)
-            | CommandError::Keys(_) => 1,
+            | CommandError::Keys(_)
+            | CommandError::ManPages { .. } => 1,
         }
     }
 }
@@ -374,7 +381,10 @@ pub enum ConfigError {
         #[source]
         source: toml::de::Error,
     },
-    #[error("listen address {value:?} is not ADDRESS:PORT, e.g. 127.0.0.1:5000 or [::1]:5000")]
+    #[error(
+        "listen address {value:?} is not ADDRESS:PORT, e.g. 127.0.0.1:5000 or [::1]:5000, nor `systemd` (take the \
+         socket systemd passes)"
+    )]
     BadListen { value: String },
     #[error("{name} must be at least 1")]
     NotPositive { name: &'static str },
@@ -619,6 +629,24 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "listen is `systemd` but systemd passed no socket (LISTEN_FDS is not set); start the service with \
+         `systemctl start whisper-appliance.socket whisper-appliance`, or give --listen an address such as \
+         127.0.0.1:5000 to bind one"
+    )]
+    NoSystemdSocket,
+    #[error(
+        "the socket systemd passed is meant for process {for_pid:?}, not this one ({me}); make the unit's \
+         ExecStart= run whisper-appliance itself, not a wrapper that forks it"
+    )]
+    SystemdSocketNotOurs { for_pid: String, me: u32 },
+    #[error("systemd passed {count} sockets; whisper-appliance.socket must have exactly one ListenStream= line")]
+    SystemdSocketCount { count: String },
+    #[error(
+        "the socket systemd passed (fd 3) is not a usable TCP listening socket: {0}; whisper-appliance.socket \
+         needs ListenStream=ADDRESS:PORT"
+    )]
+    BadSystemdSocket(#[source] std::io::Error),
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
     #[error("refusing to run as root; run as a service user (the packaged unit uses `whisper`), or pass --allow-root")]

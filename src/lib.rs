@@ -20,6 +20,7 @@ pub mod errors;
 pub mod formats;
 pub mod http;
 pub mod jobs;
+pub mod listen;
 pub mod logging;
 pub mod metrics;
 pub mod model;

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use whisper_appliance::cli::{Cli, Command, ModelCommand};
+use whisper_appliance::cli::{self, Cli, Command, ModelCommand};
 use whisper_appliance::errors::CommandError;
 use whisper_appliance::{auth, logging, model, serve, transcribe};
 
@@ -19,6 +19,9 @@ fn main() -> ExitCode {
         }
         Command::Model(ModelCommand::Info { file }) => model::run_info(&file).map_err(Into::into),
         Command::Keys(args) => auth::run_keys(&args),
+        Command::Man { out_dir } => {
+            cli::write_man_pages(&out_dir).map_err(|source| CommandError::ManPages { dir: out_dir, source })
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,12 +2,15 @@
 //!
 //! Start-up order: configuration, temp directory, database, model, crash recovery,
 //! workers, then the listening socket, so `/readyz` is true from the first request.
+//! (A socket passed by systemd is taken over before the runtime starts threads, and only
+//! accepted from once everything else is ready; see `listen.rs`.)
 //! Every request passes [`crate::http::gate`], which authenticates it, gives it a request
 //! id, the security headers and an audit log line. SIGTERM or SIGINT: stop accepting, let running jobs finish
 //! within the grace period (or put them back in the queue), flush the database, exit 0.
 //! Under systemd, readiness, status, watchdog pings and stopping are reported through
 //! `NOTIFY_SOCKET`.
 
+use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::Path;
 use std::sync::Arc;
@@ -23,6 +26,7 @@ use crate::engine::{Engine, EngineOptions};
 use crate::errors::ServeError;
 use crate::http::{self, AppState};
 use crate::jobs::{Jobs, Store, spawn_workers};
+use crate::listen::Socket;
 use crate::metrics::Metrics;
 use crate::upload::{Limits, TempDir};
 
@@ -43,13 +47,16 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
         print!("{}", config.to_toml());
         return Ok(());
     }
+    // Before the runtime exists: taking systemd's socket reads and clears LISTEN_* variables,
+    // which is sound only while this is the process's one thread.
+    let socket = Socket::new(config.listen)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(ServeError::Runtime)?;
-    runtime.block_on(serve(config))
+    runtime.block_on(serve(config, socket))
 }
 
-async fn serve(config: Config) -> Result<(), ServeError> {
+async fn serve(config: Config, socket: Socket) -> Result<(), ServeError> {
     tracing::info!(config = %config.to_toml().replace('\n', "; "), "starting");
-    check_safe_to_start(&config)?;
+    check_safe_to_start(&config, socket.address()?)?;
     let temp = TempDir::open(&config.temp_dir)
         .map_err(|source| ServeError::StateDir { path: config.temp_dir.clone(), source })?;
     check_private_dir(&config.state_dir)?;
@@ -84,10 +91,8 @@ async fn serve(config: Config) -> Result<(), ServeError> {
     let workers = spawn_workers(&jobs, config.workers);
     tokio::spawn(sweep_expired(Arc::clone(&jobs)));
 
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| ServeError::Bind { address: config.listen, source })?;
-    let address = listener.local_addr().map_err(|source| ServeError::Bind { address: config.listen, source })?;
+    let from_systemd = matches!(socket, Socket::Inherited(_));
+    let (listener, address) = socket.listen().await?;
     let upload_limits = Limits {
         max_file_bytes: config.max_upload_bytes(),
         max_parts: 16,
@@ -105,7 +110,7 @@ async fn serve(config: Config) -> Result<(), ServeError> {
 
     // Tests and scripts read this line to learn the port when listening on port 0.
     println!("listening on http://{address}");
-    tracing::info!(%address, "listening");
+    tracing::info!(%address, from_systemd, "listening");
     notify(&[NotifyState::Ready, NotifyState::Status(status_line(&jobs))]);
     tokio::spawn(watchdog(Arc::clone(&jobs)));
 
@@ -167,13 +172,13 @@ async fn serve(config: Config) -> Result<(), ServeError> {
 
 /// Refuses combinations that would expose recordings: root, or a public address without
 /// authentication. Sets a private umask for everything the server writes.
-fn check_safe_to_start(config: &Config) -> Result<(), ServeError> {
+fn check_safe_to_start(config: &Config, address: SocketAddr) -> Result<(), ServeError> {
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     if nix::unistd::geteuid().is_root() && !config.allow_root {
         return Err(ServeError::RunningAsRoot);
     }
-    if !config.listen.ip().is_loopback() && !config.auth && !config.insecure_public_bind {
-        return Err(ServeError::PublicWithoutAuth { address: config.listen });
+    if !address.ip().is_loopback() && !config.auth && !config.insecure_public_bind {
+        return Err(ServeError::PublicWithoutAuth { address });
     }
     Ok(())
 }
