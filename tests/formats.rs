@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use common::wer::{wer, words};
-use common::{Appliance, assert_error, audio, fixture, reference};
+use common::{Appliance, assert_error, fixture, jfk_variants, reference};
 use serde_json::Value;
 
 /// Long enough for a queue of jfk jobs on a busy two-core machine; not a speed check.
@@ -20,20 +20,7 @@ const WAIT: Duration = Duration::from_secs(900);
 
 #[test]
 fn every_audio_format_transcribes_through_the_job_api() {
-    let mut files = vec![audio("jfk.wav"), audio("jfk.mp3")];
-    for name in [
-        "stereo_44k.wav",
-        "float_48k.wav",
-        "telephone_8k.wav",
-        "jfk.flac",
-        "vorbis.ogg",
-        "opus.ogg",
-        "opus.webm",
-        "aac.m4a",
-        "video.mp4",
-    ] {
-        files.push(fixture(name));
-    }
+    let files = jfk_variants();
     let appliance = Appliance::start(&[]);
     // All queued at once, as a user dropping a folder on the page would.
     let ids: Vec<(PathBuf, String)> =

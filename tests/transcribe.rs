@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::wer::{longest_repeat, wer, words};
-use common::{BINARY, audio, fixture, model, reference};
+use common::{BINARY, audio, fixture, jfk_variants, model, reference};
 use serde_json::Value;
 
 /// What a finished command left: exit code and its two streams as text.
@@ -67,25 +67,6 @@ fn file_names(dir: &Path) -> Vec<String> {
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
-}
-
-/// jfk.wav in every format of the issue, from the shared clips and make-audio.sh.
-fn jfk_variants() -> Vec<PathBuf> {
-    let mut files = vec![audio("jfk.wav"), audio("jfk.mp3")];
-    for name in [
-        "stereo_44k.wav",
-        "float_48k.wav",
-        "telephone_8k.wav",
-        "jfk.flac",
-        "vorbis.ogg",
-        "opus.ogg",
-        "opus.webm",
-        "aac.m4a",
-        "video.mp4",
-    ] {
-        files.push(fixture(name));
-    }
-    files
 }
 
 #[test]

@@ -97,6 +97,25 @@ pub fn fixture(name: &str) -> PathBuf {
     path
 }
 
+/// jfk.wav in every format of the issue, from the shared clips and make-audio.sh.
+pub fn jfk_variants() -> Vec<PathBuf> {
+    let mut files = vec![audio("jfk.wav"), audio("jfk.mp3")];
+    for name in [
+        "stereo_44k.wav",
+        "float_48k.wav",
+        "telephone_8k.wav",
+        "jfk.flac",
+        "vorbis.ogg",
+        "opus.ogg",
+        "opus.webm",
+        "aac.m4a",
+        "video.mp4",
+    ] {
+        files.push(fixture(name));
+    }
+    files
+}
+
 /// The reference text of a shared clip (`jfk.wav` -> `jfk.txt`).
 pub fn reference(clip: &str) -> String {
     let stem = Path::new(clip).file_stem().unwrap().to_string_lossy().into_owned();
