@@ -27,11 +27,11 @@ pub enum Command {
     /// Serve the upload page, the job API and the OpenAI-compatible API (default 127.0.0.1:5000).
     ///
     /// Settings come from flags, then `WHISPER_APPLIANCE_*` variables, then the config file,
-    /// then defaults. Example: whisper-appliance serve --state-dir ./state --model models/ggml-tiny.en.bin
+    /// then defaults. Example: whisper-appliance serve --state-dir ./state --model models/ggml-tiny.en-q8_0.bin
     Serve(Box<ServeArgs>),
     /// Transcribe audio or video files to text on this machine.
     ///
-    /// Example: whisper-appliance transcribe --model models/ggml-tiny.en.bin meeting.m4a
+    /// Example: whisper-appliance transcribe --model models/ggml-tiny.en-q8_0.bin meeting.m4a
     Transcribe(TranscribeArgs),
     /// Import, inspect or quantize whisper models.
     #[command(subcommand)]
@@ -112,7 +112,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DIR", env = "WHISPER_APPLIANCE_TEMP_DIR")]
     pub temp_dir: Option<PathBuf>,
 
-    /// The ggml model file [default: STATE_DIR/models/ggml-tiny.en.bin].
+    /// The ggml model file [default: STATE_DIR/models/ggml-tiny.en-q8_0.bin].
     #[arg(long, value_name = "FILE", env = "WHISPER_APPLIANCE_MODEL")]
     pub model: Option<PathBuf>,
 
