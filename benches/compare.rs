@@ -104,7 +104,7 @@ impl Setup {
             ct2_model: PathBuf::from(var("BENCH_CT2_MODEL")?),
             binary,
             models,
-            default_model: "q8_0",
+            default_model: "f16",
             threads: var("BENCH_THREADS")
                 .and_then(|t| t.parse().ok())
                 .unwrap_or_else(whisper_appliance::engine::default_threads),
@@ -124,8 +124,7 @@ impl Setup {
 
     /// The 16 kHz WAV benches/compare.sh made of a clip.
     fn wav(&self, clip: &str) -> PathBuf {
-        let stem = Path::new(clip).file_stem().unwrap().to_string_lossy().into_owned();
-        self.dir.join("audio").join(format!("{stem}.wav"))
+        self.dir.join("audio").join(format!("{clip}.wav"))
     }
 
     fn reference(&self, clip: &str) -> String {

@@ -113,19 +113,24 @@ fi
 
 # --- audio ------------------------------------------------------------------------------------------
 if [ $# -eq 0 ]; then
-  longest=$(for f in "$audio"/*.{wav,mp3,flac,ogg,m4a}; do
-    [ -f "$f" ] && echo "$(ffprobe -v error -show_entries format=duration -of csv=p=0 "$f") $(basename "$f")"
+  longest=$(shopt -s nullglob; for f in "$audio"/*.{wav,mp3,flac,ogg,m4a}; do
+    echo "$(ffprobe -v error -show_entries format=duration -of csv=p=0 "$f") $(basename "$f")"
   done | sort -n | tail -n1 | cut -d' ' -f2)
   set -- jfk.wav "$longest"
 fi
+# Named after the whole clip name (jfk.mp3 -> jfk.mp3.wav), so jfk.wav and jfk.mp3 stay apart.
+# Every shared clip with a reference text is converted: the model-type table covers them all.
 mkdir -p "$bench/audio"
-for clip in "$@" jfk.wav; do
-  wav=$bench/audio/${clip%.*}.wav
+shared=$(shopt -s nullglob; for txt in "$audio"/*.txt; do
+  for f in "${txt%.txt}".*; do if [ "$f" != "$txt" ]; then basename "$f"; fi; done
+done)
+for clip in "$@" $shared; do
+  wav=$bench/audio/$clip.wav
   [ -f "$wav" ] || ffmpeg -v error -i "$audio/$clip" -ar 16000 -ac 1 -c:a pcm_s16le "$wav"
 done
 padded=$bench/audio/jfk-3min-silence-jfk.wav
-[ -f "$padded" ] || ffmpeg -v error -i "$bench/audio/jfk.wav" -f lavfi -t 180 -i anullsrc=r=16000:cl=mono \
-  -i "$bench/audio/jfk.wav" -filter_complex '[0:a][1:a][2:a]concat=n=3:v=0:a=1' -c:a pcm_s16le "$padded"
+[ -f "$padded" ] || ffmpeg -v error -i "$bench/audio/jfk.wav.wav" -f lavfi -t 180 -i anullsrc=r=16000:cl=mono \
+  -i "$bench/audio/jfk.wav.wav" -filter_complex '[0:a][1:a][2:a]concat=n=3:v=0:a=1' -c:a pcm_s16le "$padded"
 
 # --- measure ----------------------------------------------------------------------------------------
 export BENCH_DIR=$bench BENCH_AUDIO=$audio BENCH_CLIPS="$*" BENCH_CLI=$cli BENCH_CLI_VERSION=$version

@@ -156,7 +156,7 @@ mode_is /etc/whisper-appliance/session-secret 600 root:root
 secret_bytes=$(stat -c %s /etc/whisper-appliance/session-secret)
 [ "$secret_bytes" -ge 32 ] && pass "session secret: $secret_bytes characters" || fail "session secret: $secret_bytes bytes"
 mode_is /usr/bin/whisper-appliance 755 root:root
-mode_is /usr/share/whisper-appliance/models/ggml-tiny.en-q8_0.bin 644 root:root
+mode_is /usr/share/whisper-appliance/models/ggml-tiny.en.bin 644 root:root
 for link in multi-user.target.wants/whisper-appliance.service sockets.target.wants/whisper-appliance.socket; do
   target=$(readlink "/etc/systemd/system/$link" || true)
   [ "$target" = "/lib/systemd/system/${link#*/}" ] || [ "$target" = "/usr/lib/systemd/system/${link#*/}" ] &&

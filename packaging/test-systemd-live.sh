@@ -115,7 +115,7 @@ ct dpkg -r whisper-appliance-model-tiny-en >/dev/null 2>&1
 ct systemctl restart whisper-appliance.service 2>/dev/null || true
 sleep 1
 line=$(ct journalctl -u whisper-appliance.service -n 20 --no-pager -o cat | grep '^error: ' | tail -n1)
-[[ $line == "error: no model at /usr/share/whisper-appliance/models/ggml-tiny.en-q8_0.bin; install the whisper-appliance-model-tiny-en package"* ]] &&
+[[ $line == "error: no model at /usr/share/whisper-appliance/models/ggml-tiny.en.bin; install the whisper-appliance-model-tiny-en package"* ]] &&
   pass "without the model, one journal line: $line" || fail "no-model line: '$line'"
 ct sh -c 'cd /root && dpkg -i whisper-appliance-model-tiny-en_*.deb' >/dev/null 2>&1
 got=$(ready)

@@ -27,11 +27,11 @@ pub enum Command {
     /// Serve the upload page, the job API and the OpenAI-compatible API (default 127.0.0.1:5000).
     ///
     /// Settings come from flags, then `WHISPER_APPLIANCE_*` variables, then the config file,
-    /// then defaults. Example: whisper-appliance serve --state-dir ./state --model models/ggml-tiny.en-q8_0.bin
+    /// then defaults. Example: whisper-appliance serve --state-dir ./state --model models/ggml-tiny.en.bin
     Serve(Box<ServeArgs>),
     /// Transcribe audio or video files to text on this machine.
     ///
-    /// Example: whisper-appliance transcribe --model models/ggml-tiny.en-q8_0.bin meeting.m4a
+    /// Example: whisper-appliance transcribe --model models/ggml-tiny.en.bin meeting.m4a
     Transcribe(TranscribeArgs),
     /// Import, inspect or quantize whisper models.
     #[command(subcommand)]
@@ -112,7 +112,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DIR", env = "WHISPER_APPLIANCE_TEMP_DIR")]
     pub temp_dir: Option<PathBuf>,
 
-    /// The ggml model file [default: STATE_DIR/models/ggml-tiny.en-q8_0.bin].
+    /// The ggml model file [default: STATE_DIR/models/ggml-tiny.en.bin].
     #[arg(long, value_name = "FILE", env = "WHISPER_APPLIANCE_MODEL")]
     pub model: Option<PathBuf>,
 
@@ -250,8 +250,9 @@ pub enum ModelCommand {
     /// Example: whisper-appliance model quantize --type q8_0 models/ggml-tiny.en.bin
     /// models/ggml-tiny.en-q8_0.bin
     ///
-    /// q8_0 keeps f16's accuracy at about half the size; q5_1 and q4_0 are smaller still and
-    /// lose some words. The input must be the f16 (or f32) file that `model import` writes.
+    /// q8_0 is about half the size of f16 and nearly as accurate; q5_1 and q4_0 are smaller
+    /// still and lose more words (README.md, "Performance", measures them). The input must be
+    /// the f16 (or f32) file that `model import` writes.
     Quantize {
         /// The block format of the weights.
         #[arg(long = "type", value_enum, value_name = "TYPE")]

@@ -136,7 +136,7 @@ impl Config {
             .or(file.temp_dir)
             .or_else(|| std::env::var_os("CACHE_DIRECTORY").map(|cache| PathBuf::from(cache).join("uploads")))
             .unwrap_or_else(|| state_dir.join("uploads"));
-        let model = args.model.clone().or(file.model).unwrap_or_else(|| state_dir.join("models/ggml-tiny.en-q8_0.bin"));
+        let model = args.model.clone().or(file.model).unwrap_or_else(|| state_dir.join("models/ggml-tiny.en.bin"));
         let listen_text = args.listen.clone().or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
         let listen = parse_listen(listen_text)?;
         let workers = positive("workers", args.workers.or(file.workers).unwrap_or(1))?;

@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::time::Duration;
 
 use common::{Appliance, assert_error, audio, create_key};
@@ -38,16 +40,14 @@ impl Secured {
         self.appliance.client().get(format!("{}{path}", self.appliance.url))
     }
 
-    fn upload_as(&self, key: &str) -> String {
+    fn upload(&self, key: &str) -> reqwest::blocking::Response {
         let form = reqwest::blocking::multipart::Form::new().file("file", audio("jfk.wav")).unwrap();
-        let response = self
-            .appliance
-            .client()
-            .post(format!("{}/api/jobs", self.appliance.url))
-            .bearer_auth(key)
-            .multipart(form)
-            .send()
-            .unwrap();
+        let url = format!("{}/api/jobs", self.appliance.url);
+        self.appliance.client().post(url).bearer_auth(key).multipart(form).send().unwrap()
+    }
+
+    fn upload_as(&self, key: &str) -> String {
+        let response = self.upload(key);
         assert_eq!(response.status(), 202);
         response.json::<Value>().unwrap()["id"].as_str().unwrap().to_owned()
     }
@@ -181,6 +181,47 @@ fn a_key_gets_100_requests_a_minute_then_429_and_other_keys_are_unaffected() {
     assert_eq!(secured.get("/api/jobs").bearer_auth(&secured.bob).send().unwrap().status(), 200);
     // Health checks are never limited.
     assert_eq!(secured.get("/healthz").send().unwrap().status(), 200);
+}
+
+#[test]
+fn a_key_uploading_more_files_at_once_than_allowed_gets_429_and_other_keys_are_unaffected() {
+    let secured = secured(&["--max-concurrent-uploads", "1"]);
+    let address = secured.appliance.url.trim_start_matches("http://").to_owned();
+    // Alice's first upload: headers and part of the body, the rest still to come.
+    let mut first = TcpStream::connect(&address).unwrap();
+    let boundary = "concurrent-boundary";
+    let head = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n\
+         Content-Type: audio/wav\r\n\r\n"
+    );
+    let wav = std::fs::read(audio("jfk.wav")).unwrap();
+    let tail = format!("\r\n--{boundary}--\r\n");
+    write!(
+        first,
+        "POST /api/jobs HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n\r\n{head}",
+        secured.alice,
+        head.len() + wav.len() + tail.len()
+    )
+    .unwrap();
+    first.write_all(&wav[..wav.len() / 2]).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+
+    let refused = secured.upload(&secured.alice);
+    let retry_after: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry_after >= 1, "{retry_after}");
+    let message = assert_error(refused, 429, "too_many_uploads");
+    assert!(message.contains("1 uploads are already in progress"), "{message}");
+    let bob = secured.upload(&secured.bob);
+    assert_eq!(bob.status(), 202, "another key uploads meanwhile");
+
+    // The first upload completes, and with it the permit is returned.
+    first.write_all(&wav[wav.len() / 2..]).unwrap();
+    first.write_all(tail.as_bytes()).unwrap();
+    let mut answer = [0u8; 12];
+    first.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 202", "the first upload is accepted");
+    assert_eq!(secured.upload(&secured.alice).status(), 202, "alice may upload again");
 }
 
 #[test]

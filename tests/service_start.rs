@@ -114,7 +114,7 @@ fn refuses_a_socket_meant_for_another_process() {
 #[test]
 fn without_a_model_one_line_names_the_package() {
     let state = tempfile::tempdir().unwrap();
-    let missing = state.path().join("models/ggml-tiny.en-q8_0.bin");
+    let missing = state.path().join("models/ggml-tiny.en.bin");
     let output = refused(serve(state.path(), &["--listen", "127.0.0.1:0", "--model", missing.to_str().unwrap()]));
     assert_eq!(output.status.code(), Some(1));
     let lines = error_lines(&output);

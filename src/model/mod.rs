@@ -38,7 +38,7 @@ pub use quantize::{Quantization, quantize};
 use crate::errors::ModelError;
 
 /// Where the model package installs tiny.en, and so where commands look without `--model`.
-pub const DEFAULT_MODEL_PATH: &str = "/usr/share/whisper-appliance/models/ggml-tiny.en-q8_0.bin";
+pub const DEFAULT_MODEL_PATH: &str = "/usr/share/whisper-appliance/models/ggml-tiny.en.bin";
 
 /// The eleven hyper-parameters at the head of a ggml whisper file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
