@@ -514,7 +514,7 @@ fn audio_over_the_limit_is_refused() {
 
 /// Mutated files to decode. Each takes well under a second in a debug build; raise this
 /// for a longer hunt (`WHISPER_APPLIANCE_FUZZ_FILES=5000 cargo test --release --test audio_decode mutated`).
-const FUZZ_FILES: usize = 300;
+const FUZZ_FILES: usize = 2000;
 
 /// A decode that takes longer than this is taken as a hang.
 const FUZZ_TIMEOUT: Duration = Duration::from_secs(20);
