@@ -29,11 +29,7 @@ const MAX_PAGE: usize = 100;
 
 pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
     let create = warp::path!("api" / "jobs")
-        .and(warp::post())
-        .and(with_state(state))
-        .and(caller())
-        .and(warp::header::optional::<String>("content-type"))
-        .and(warp::body::stream())
+        .and(upload_request(state))
         .then(|state: Arc<AppState>, caller: Caller, content_type, body| async move {
             let snapshot = submit_upload(&state, &caller, content_type, body, job_request).await?;
             let view = JobView::new(&state, &snapshot);
@@ -114,6 +110,27 @@ pub fn parse_id(text: &str) -> Result<Uuid, ApiError> {
 ///
 /// `options` reads the job's settings from the form's text fields; it runs before the
 /// file's content is checked, so a bad option is reported without decoding anything.
+/// What an upload route hands to [`submit_upload`]: a POST's state, caller, declared content
+/// type and body, the body still streaming in.
+pub(crate) fn upload_request(
+    state: &Arc<AppState>,
+) -> impl Filter<
+    Extract = (
+        Arc<AppState>,
+        Caller,
+        Option<String>,
+        impl Stream<Item = Result<impl Buf + Send + 'static + use<>, warp::Error>> + Send + 'static + use<>,
+    ),
+    Error = warp::Rejection,
+> + Clone
++ use<> {
+    warp::post()
+        .and(with_state(state))
+        .and(caller())
+        .and(warp::header::optional::<String>("content-type"))
+        .and(warp::body::stream())
+}
+
 pub async fn submit_upload<S, B>(
     state: &AppState,
     caller: &Caller,

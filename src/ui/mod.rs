@@ -27,7 +27,9 @@ use warp::{Filter, Reply};
 use self::pages::{CardView, ErrorPage, HistoryRow, IndexPage, JobPage, Layout, LoginPage};
 use crate::auth::Identity;
 use crate::errors::ApiError;
-use crate::http::{AppState, Caller, JobView, caller, error_response, job_request, parse_id, with_state};
+use crate::http::{
+    AppState, Caller, JobView, caller, error_response, job_request, parse_id, upload_request, with_state,
+};
 use crate::jobs::Status;
 use crate::upload::Received;
 
@@ -41,13 +43,8 @@ pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
             None => login_page(&state, None),
         },
     );
-    let submit = warp::path!("jobs")
-        .and(warp::post())
-        .and(with_state(state))
-        .and(caller())
-        .and(warp::header::optional::<String>("content-type"))
-        .and(warp::body::stream())
-        .then(|state: Arc<AppState>, caller: Caller, content_type, body| async move {
+    let submit = warp::path!("jobs").and(upload_request(state)).then(
+        |state: Arc<AppState>, caller: Caller, content_type, body| async move {
             let mut form = FormValues::default();
             let submitted = crate::http::submit_upload(&state, &caller, content_type, body, |received| {
                 form = FormValues::read(received);
@@ -62,7 +59,8 @@ pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
                     Err(failure) => page(&state, &caller, Err(failure)),
                 },
             }
-        });
+        },
+    );
     // Reloading the page a refused form post left in the address bar lands on the form.
     let jobs = warp::path!("jobs").and(warp::get()).map(|| see_other("/"));
     let job =
