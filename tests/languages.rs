@@ -11,11 +11,10 @@
 mod common;
 
 use std::ffi::OsStr;
-use std::process::Command;
 use std::time::Duration;
 
 use common::wer::{wer, words};
-use common::{Appliance, BINARY, audio, fixture, models, reference};
+use common::{Appliance, audio, fixture, models, reference, run_binary};
 use serde_json::Value;
 
 /// What espeak-ng says in german.wav (make-audio.sh holds the same text).
@@ -31,18 +30,11 @@ const GERMAN_MAX_WER: f64 = 0.25;
 const ENGLISH_KEY_WORDS: &[&str] = &["good", "morning", "coffee", "milk"];
 
 fn transcribe(args: &[&OsStr]) -> (Option<i32>, String, String) {
-    let output = Command::new(BINARY)
-        .arg("transcribe")
-        .arg("--model")
-        .arg(models::base())
-        .args(args)
-        .env_remove("RUST_LOG")
-        .env_remove("WHISPER_APPLIANCE_THREADS")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8(output.stderr).unwrap();
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    (output.status.code(), String::from_utf8(output.stdout).unwrap(), stderr)
+    let base = models::base();
+    let mut all = vec!["transcribe".as_ref(), "--model".as_ref(), base.as_os_str()];
+    all.extend_from_slice(args);
+    let output = run_binary(&all);
+    (output.status.code(), String::from_utf8(output.stdout).unwrap(), String::from_utf8(output.stderr).unwrap())
 }
 
 /// Asserts that `text` is an English rendering of [`GERMAN`], not German.

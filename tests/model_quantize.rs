@@ -5,29 +5,12 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use common::{BINARY, audio, model, reference, wer::wer};
-
-fn run(args: &[&str]) -> Output {
-    let output = Command::new(BINARY).args(args).env_remove("RUST_LOG").output().expect("the binary runs");
-    assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"), "{output:?}");
-    output
-}
+use common::{audio, model, model_info, reference, run_binary, wer::wer};
 
 fn quantize(kind: &str, input: &Path, out: &Path) -> Output {
-    run(&["model", "quantize", "--type", kind, input.to_str().unwrap(), out.to_str().unwrap()])
-}
-
-/// `model info`'s `name value` lines, as a map.
-fn info(model: &Path) -> std::collections::HashMap<String, String> {
-    let output = run(&["model", "info", model.to_str().unwrap()]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .filter_map(|line| line.split_once(' ').map(|(name, rest)| (name.to_owned(), rest.trim().to_owned())))
-        .collect()
+    run_binary(&["model", "quantize", "--type", kind, input.to_str().unwrap(), out.to_str().unwrap()])
 }
 
 #[test]
@@ -41,14 +24,14 @@ fn each_type_is_written_loaded_and_transcribes_jfk() {
         assert!(output.status.success(), "{kind}: {}", String::from_utf8_lossy(&output.stderr));
         assert!(String::from_utf8_lossy(&output.stdout).contains(&format!("tiny.en, {kind} weights")), "{output:?}");
 
-        let info = info(&out);
+        let info = model_info(&out);
         assert_eq!(info["weights"], kind);
         assert_eq!(info["ftype"], ftype);
         // 65 weight matrices quantized; 2 conv kernels stay f16 and 100 vectors f32.
         assert_eq!(info["tensors"], format!("167 (f32: 100, f16: 2, {kind}: 65)"));
         assert!(std::fs::metadata(&out).unwrap().len() < f16_size * 6 / 10, "{kind} is smaller than f16");
 
-        let output = run(&["transcribe", "--model", out.to_str().unwrap(), audio("jfk.wav").to_str().unwrap()]);
+        let output = run_binary(&["transcribe", "--model", out.to_str().unwrap(), audio("jfk.wav").to_str().unwrap()]);
         assert!(output.status.success(), "{kind}: {}", String::from_utf8_lossy(&output.stderr));
         let text = String::from_utf8_lossy(&output.stdout);
         let error = wer(&reference("jfk.wav"), &text);

@@ -11,10 +11,10 @@ mod common;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use common::wer::{longest_repeat, wer, words};
-use common::{BINARY, audio, fixture, jfk_variants, model, reference};
+use common::{BINARY, audio, fixture, jfk_variants, model, reference, run_binary};
 use serde_json::Value;
 
 /// What a finished command left: exit code and its two streams as text.
@@ -24,23 +24,14 @@ struct Run {
     stderr: String,
 }
 
-/// Runs `whisper-appliance <args>` with nothing from the caller's environment that the
-/// binary reads; no run may panic, whatever it is given.
+/// Runs `whisper-appliance <args>` ([`run_binary`]: a clean environment, no panic).
 fn run(args: &[OsString]) -> Run {
-    let output: Output = Command::new(BINARY)
-        .args(args)
-        .env_remove("RUST_LOG")
-        .env_remove("WHISPER_APPLIANCE_MODEL")
-        .env_remove("WHISPER_APPLIANCE_THREADS")
-        .output()
-        .expect("the binary runs");
-    let run = Run {
+    let output = run_binary(args);
+    Run {
         code: output.status.code(),
         stdout: String::from_utf8(output.stdout).expect("stdout is UTF-8"),
         stderr: String::from_utf8(output.stderr).expect("stderr is UTF-8"),
-    };
-    assert!(!run.stderr.contains("panicked"), "the binary panicked: {}", run.stderr);
-    run
+    }
 }
 
 /// `transcribe --model <tiny.en> <args>`.

@@ -90,6 +90,32 @@ pub fn fixtures() -> &'static Path {
     })
 }
 
+/// Runs the binary with `args` and nothing from the caller's environment that it reads
+/// (log filter, model, threads), and checks it did not panic, whatever else it did.
+pub fn run_binary<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> std::process::Output {
+    let output = Command::new(BINARY)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("WHISPER_APPLIANCE_MODEL")
+        .env_remove("WHISPER_APPLIANCE_THREADS")
+        .output()
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "the binary panicked: {stderr}");
+    output
+}
+
+/// `model info`'s `name value` lines, as a map.
+pub fn model_info(model: &Path) -> std::collections::HashMap<String, String> {
+    let output = run_binary(&["model".as_ref(), "info".as_ref(), model.as_os_str()]);
+    assert!(output.status.success(), "model info failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|line| line.split_once(' ').map(|(name, rest)| (name.to_owned(), rest.trim().to_owned())))
+        .collect()
+}
+
 /// One file made by `tests/fixtures/make-audio.sh`.
 pub fn fixture(name: &str) -> PathBuf {
     let path = fixtures().join(name);
