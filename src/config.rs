@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::cli::ServeArgs;
-use crate::engine::default_threads;
+use crate::engine::{VadSettings, default_threads, vad_for};
 use crate::errors::ConfigError;
 
 /// Where the packaged configuration lives.
@@ -38,6 +38,11 @@ struct FileConfig {
     state_dir: Option<PathBuf>,
     temp_dir: Option<PathBuf>,
     model: Option<PathBuf>,
+    vad_model: Option<PathBuf>,
+    vad: Option<bool>,
+    vad_threshold: Option<f32>,
+    vad_min_silence_ms: Option<u32>,
+    vad_padding_ms: Option<u32>,
     workers: Option<usize>,
     threads: Option<usize>,
     queue_size: Option<usize>,
@@ -99,6 +104,13 @@ pub struct Config {
     pub state_dir: PathBuf,
     pub temp_dir: PathBuf,
     pub model: PathBuf,
+    /// The speech detector's file, if named; else it is looked for beside the model.
+    pub vad_model: Option<PathBuf>,
+    /// Speech detection on (the default) or off for every request.
+    pub vad: bool,
+    pub vad_threshold: f32,
+    pub vad_min_silence_ms: u32,
+    pub vad_padding_ms: u32,
     pub workers: usize,
     pub threads: usize,
     pub queue_size: usize,
@@ -137,6 +149,12 @@ impl Config {
             .or_else(|| std::env::var_os("CACHE_DIRECTORY").map(|cache| PathBuf::from(cache).join("uploads")))
             .unwrap_or_else(|| state_dir.join("uploads"));
         let model = args.model.clone().or(file.model).unwrap_or_else(|| state_dir.join("models/ggml-tiny.en.bin"));
+        let vad_model = args.vad_model.clone().or(file.vad_model);
+        let vad_defaults = VadSettings::default();
+        let vad_threshold = args.vad_threshold.or(file.vad_threshold).unwrap_or(vad_defaults.threshold);
+        if !(0.0..=1.0).contains(&vad_threshold) {
+            return Err(ConfigError::BadVadThreshold { value: vad_threshold });
+        }
         let listen_text = args.listen.clone().or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
         let listen = parse_listen(listen_text)?;
         let workers = positive("workers", args.workers.or(file.workers).unwrap_or(1))?;
@@ -145,6 +163,14 @@ impl Config {
             listen,
             temp_dir: absolute(&temp_dir)?,
             model: absolute(&model)?,
+            vad_model: vad_model.as_deref().map(absolute).transpose()?,
+            vad: args.vad.or(file.vad).unwrap_or(true),
+            vad_threshold,
+            vad_min_silence_ms: args
+                .vad_min_silence_ms
+                .or(file.vad_min_silence_ms)
+                .unwrap_or(vad_defaults.min_silence_ms),
+            vad_padding_ms: args.vad_padding_ms.or(file.vad_padding_ms).unwrap_or(vad_defaults.padding_ms),
             state_dir,
             workers,
             threads: positive("threads", threads)?,
@@ -200,6 +226,16 @@ impl Config {
     }
 
     /// The job database.
+    /// The speech detector's file and settings, or `None` when detection is off.
+    pub fn vad(&self) -> Option<(PathBuf, VadSettings)> {
+        let settings = VadSettings {
+            threshold: self.vad_threshold,
+            min_silence_ms: self.vad_min_silence_ms,
+            padding_ms: self.vad_padding_ms,
+        };
+        if self.vad { vad_for(&self.model, self.vad_model.as_deref(), settings) } else { None }
+    }
+
     pub fn database_dir(&self) -> PathBuf {
         self.state_dir.join("jobs.sled")
     }

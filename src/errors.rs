@@ -112,6 +112,15 @@ pub enum ModelError {
     )]
     VocabularyEndOfText { path: PathBuf, found: Option<usize>, expected: usize },
 
+    // --- `model import-vad`: the Silero speech detector ---------------------------------
+    #[error("{path} is not a usable silero-vad wheel ({what}); download silero_vad-6.2.0-py3-none-any.whl again")]
+    VadSource { path: PathBuf, what: String },
+    #[error(
+        "{path} is not a Silero VAD model in ggml format ({what}); \
+         write one with `whisper-appliance model import-vad`"
+    )]
+    VadFile { path: PathBuf, what: String },
+
     // --- ggml files: `model info` and the check before whisper.cpp loads one -------------
     #[error(
         "{path} is not a ggml whisper model (magic {found:#010x}, expected 0x67676d6c); \
@@ -248,6 +257,13 @@ pub enum EngineError {
         #[source]
         source: whisper_rs::WhisperError,
     },
+    #[error("whisper.cpp could not load the speech detector {path}; write it again with `model import-vad`")]
+    VadLoad { path: PathBuf },
+    #[error(
+        "no speech detector at {path}; write it with `whisper-appliance model import-vad`, \
+         or turn speech detection off (`--no-vad` for transcribe, `vad = false` for serve)"
+    )]
+    NoVadModel { path: PathBuf },
     #[error("unknown language {language:?}; use a code such as en, de or fr, or auto to detect it")]
     UnknownLanguage { language: String },
     #[error(
@@ -381,6 +397,8 @@ pub enum ConfigError {
         #[source]
         source: toml::de::Error,
     },
+    #[error("vad_threshold must be between 0 and 1, not {value}")]
+    BadVadThreshold { value: f32 },
     #[error(
         "listen address {value:?} is not ADDRESS:PORT, e.g. 127.0.0.1:5000 or [::1]:5000, nor `systemd` (take the \
          socket systemd passes)"
@@ -560,9 +578,11 @@ impl ApiError {
                 }
                 EngineError::TranslateNeedsMultilingual { .. } => (400, "translation_unavailable", None, None),
                 EngineError::Cancelled => (409, "cancelled", None, None),
-                EngineError::Model(_) | EngineError::Load { .. } | EngineError::Run { .. } => {
-                    (500, "internal_error", None, None)
-                }
+                EngineError::Model(_)
+                | EngineError::Load { .. }
+                | EngineError::VadLoad { .. }
+                | EngineError::NoVadModel { .. }
+                | EngineError::Run { .. } => (500, "internal_error", None, None),
             },
             ApiError::Auth(error) => match error {
                 AuthError::Missing => (401, "missing_api_key", None, None),

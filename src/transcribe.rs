@@ -15,7 +15,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::audio;
 use crate::cli::TranscribeArgs;
-use crate::engine::{CancelToken, Engine, EngineOptions, Observer, Request, Transcript, default_threads};
+use crate::engine::{
+    CancelToken, Engine, EngineOptions, Observer, Request, Transcript, VadSettings, default_threads, vad_for,
+};
 use crate::errors::{CommandError, InputError};
 use crate::formats::Format;
 use crate::model;
@@ -36,7 +38,7 @@ pub fn run(args: TranscribeArgs) -> Result<(), CommandError> {
     let options = EngineOptions {
         threads: args.threads.unwrap_or_else(default_threads),
         use_gpu: true,
-        ..EngineOptions::default()
+        vad: if args.no_vad { None } else { vad_for(&model_path, args.vad_model.as_deref(), VadSettings::default()) },
     };
     let engine = Engine::load(&model_path, &options)?;
     engine.check(&request)?;

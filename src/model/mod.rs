@@ -21,9 +21,11 @@ mod layout;
 mod mel;
 mod names;
 mod partial;
+mod pickle;
 mod plan;
 mod quantize;
 mod quants;
+mod silero;
 mod source;
 mod vocab;
 
@@ -34,11 +36,15 @@ pub use ggml::TensorType;
 pub use import::import;
 pub use inspect::inspect;
 pub use quantize::{Quantization, quantize};
+pub use silero::{VadSummary, import_vad, inspect_vad};
 
 use crate::errors::ModelError;
 
 /// Where the model package installs tiny.en, and so where commands look without `--model`.
 pub const DEFAULT_MODEL_PATH: &str = "/usr/share/whisper-appliance/models/ggml-tiny.en.bin";
+
+/// The Silero speech detector's file name; by default it is looked for beside the whisper model.
+pub const VAD_MODEL_FILE: &str = "ggml-silero-v6.2.0.bin";
 
 /// The eleven hyper-parameters at the head of a ggml whisper file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,6 +243,13 @@ impl fmt::Display for ModelSummary {
 pub fn run_import(sources: &[PathBuf], out: &Path) -> Result<(), ModelError> {
     let summary = import(sources, out)?;
     println!("wrote {} ({}, {} tensors)", out.display(), summary.name(), summary.tensor_count);
+    Ok(())
+}
+
+/// `model import-vad`: convert the wheel's speech detector, then print what was written.
+pub fn run_import_vad(wheel: &Path, out: &Path) -> Result<(), ModelError> {
+    let summary = import_vad(wheel, out)?;
+    println!("wrote {} (Silero VAD {}, {} bytes)", out.display(), summary.version, summary.file_size);
     Ok(())
 }
 
