@@ -1,5 +1,5 @@
 //! Whisper model files: CTranslate2 -> ggml import, quantization, and the check before
-//! whisper.cpp loads one.
+//! whisper.cpp loads one; and the Silero speech detector's (`silero.rs`, `model import-vad`).
 //!
 //! Input: OpenAI Whisper models as CTranslate2 wheels or folders (`import`), ggml files
 //! (`inspect`). Output: a ggml file whisper.cpp loads, and a [`ModelSummary`] of what a
