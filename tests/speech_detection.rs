@@ -5,7 +5,7 @@
 //! Through the `transcribe` command and both HTTP APIs with tiny.en and the Silero model
 //! beside it (`.ci/setup` imports both into models/), on variants that
 //! `tests/fixtures/make-audio.sh` makes: jfk.wav 40 dB down, 18 dB up and clipped, over room
-//! rumble, over mains hum, and band-limited 8 kHz telephone; five sentences of the Columbia
+//! rumble, over mains hum, and as 8 kHz telephone audio; five sentences of the Columbia
 //! address (22.8 s) 40 dB down;
 //! and a 44.8 s meeting of jfk.wav and the Columbia address's first five sentences with
 //! pauses and pink noise at about -55 dBFS under everything.
@@ -70,7 +70,7 @@ fn text(json: &Value) -> &str {
 fn speech_at_any_level_and_in_noise_is_transcribed_by_the_command() {
     let jfk = reference("jfk.wav");
     let columbia = columbia_part_reference();
-    let variants = ["quiet_40db.wav", "loud_clipped.wav", "room_noise.wav", "with_hum.wav", "telephone_band_8k.wav"];
+    let variants = ["quiet_40db.wav", "loud_clipped.wav", "room_noise.wav", "with_hum.wav", "telephone_8k.wav"];
     let mut files = vec![audio("jfk.wav"), fixture("columbia_part.wav"), fixture("columbia_part_quiet_40db.wav")];
     files.extend(variants.iter().map(|name| fixture(name)));
     let results = transcribe_json(&files, &[]);
@@ -128,12 +128,9 @@ fn both_apis_transcribe_quiet_speech_and_say_when_nothing_was_said() {
     assert!(wer(&jfk, text(&quiet)) <= original + ONE_POINT, "{quiet}");
     assert_eq!(quiet_job["no_speech"], false, "{quiet_job}");
     assert!(quiet_job["speech_seconds"].as_f64().unwrap() > 8.0, "{quiet_job}");
-    let telephone: Value = serde_json::from_str(&openai(
-        &appliance,
-        &fixture("telephone_band_8k.wav"),
-        &[("response_format", "verbose_json")],
-    ))
-    .unwrap();
+    let telephone: Value =
+        serde_json::from_str(&openai(&appliance, &fixture("telephone_8k.wav"), &[("response_format", "verbose_json")]))
+            .unwrap();
     assert!(wer(&jfk, text(&telephone)) <= original + ONE_POINT, "{telephone}");
     let loud = openai(&appliance, &fixture("loud_clipped.wav"), &[("response_format", "text")]);
     assert!(wer(&jfk, &loud) <= original + ONE_POINT, "{loud}");

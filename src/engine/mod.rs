@@ -257,6 +257,9 @@ impl Engine {
     /// The check comes first because whisper.cpp aborts the whole process on some
     /// malformed files instead of returning an error.
     pub fn load(path: &Path, options: &EngineOptions) -> Result<Engine, EngineError> {
+        if !path.exists() {
+            return Err(EngineError::NoModel { path: path.to_owned() });
+        }
         let summary = model::inspect(path)?;
         whisper_rs::install_logging_hooks();
         let compiled = compiled_backends()[0];
@@ -310,10 +313,6 @@ impl Engine {
     /// The device transcriptions really run on: the GPU only if whisper.cpp initialised one.
     pub fn backend(&self) -> Backend {
         self.backend
-    }
-
-    pub fn threads(&self) -> usize {
-        self.threads
     }
 
     /// The speech detector, if one was loaded: the live stream runs it on its buffers.
