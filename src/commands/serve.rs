@@ -29,7 +29,8 @@ use crate::http::{self, AppState};
 use crate::jobs::{Jobs, Store, spawn_workers};
 use crate::listen::Socket;
 use crate::metrics::Metrics;
-use crate::upload::{Limits, TempDir};
+use crate::spool::TempDir;
+use crate::upload::Limits;
 
 /// A client has this long to send its request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);

@@ -165,7 +165,7 @@ impl Jobs {
         }
         if record.status.is_finished() {
             self.temp.remove_upload(id);
-            self.metrics.job_ended(record.status);
+            self.metrics.job_ended(record.status.name());
         }
         self.end_live(&mut inner, &record);
         tracing::info!(job = %id, status = record.status.name(), seconds = started.elapsed().as_secs_f64(), "job ended");
