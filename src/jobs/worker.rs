@@ -138,6 +138,8 @@ impl Jobs {
                 record.progress = 100;
                 record.language = Some(done.language.clone());
                 record.audio_duration_ms = Some(done.duration_ms);
+                record.speech_ms = done.speech_ms;
+                record.no_speech = Some(done.no_speech());
                 self.metrics.transcribed(done.duration_ms, started.elapsed());
                 transcript = Some(done);
             }
