@@ -24,10 +24,8 @@ pub mod listen;
 pub mod logging;
 pub mod metrics;
 pub mod model;
-pub mod openai;
 pub mod serve;
 pub mod transcribe;
-pub mod ui;
 pub mod upload;
 
 use std::sync::LazyLock;

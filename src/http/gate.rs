@@ -1,10 +1,11 @@
-//! The gate every request passes before and after its route: request id, who is calling
-//! and whether they may, rate limits, cross-site refusal, CORS, security headers and one
-//! audit line.
+//! The gate every request passes before and after its route: request id, which route it
+//! is (from the one route table, [`super::routes`]), who is calling and whether they may,
+//! rate limits, cross-site refusal, CORS, security headers and one audit line.
 //!
 //! Input: the raw request and the peer address. Output: the response, from the route or
-//! from the gate itself. Routes find the [`Caller`] in the request's extensions; a route
-//! other than the few public ones is never reached without one.
+//! from the gate itself. Routes find the [`Caller`] and the [`Matched`] route in the
+//! request's extensions; a route other than the public ones is never reached without a
+//! caller, and a path no route has never reaches warp.
 //!
 //! SECURITY: proxy headers (X-Forwarded-For, -Proto, -User) are read only from a loopback
 //! peer with `trusted_proxy` on; credentials, cookies and transcript text are never logged.
@@ -19,38 +20,21 @@ use hyper::body::Incoming;
 use warp::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
 use warp::reply::Response;
 
-use super::{AppState, Caller, Connection, add_security_headers, error_response, route_template};
+use super::routes::{Access, Kind, Matched, resolve};
+use super::{AppState, Caller, Connection, add_security_headers, error_response};
 use crate::auth::{Credentials, Identity, RateInfo, Role, SESSION_COOKIE, UploadPermit};
 use crate::errors::{ApiError, AuthError, UploadError};
 
+/// The metrics and audit label of a request no route has.
+const UNMATCHED: &str = "unmatched";
 /// Bytes a multipart form may carry beyond the file itself (boundaries, small fields).
 const FORM_OVERHEAD: u64 = 1 << 20;
 /// Bodies up to this size are read and discarded before a refusal is sent.
 const MAX_DRAIN: u64 = 64 << 20;
-/// Longest time spent discarding a refused body.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Routes open to anyone: health checks, assets, and the page (which shows a login form
-/// to visitors without a session).
-fn is_public(route: &str) -> bool {
-    matches!(route, "/healthz" | "/readyz" | "/static/{asset}" | "/" | "/login" | "/logout")
-}
-
-/// Routes that are never rate limited: monitoring and static files.
-fn is_unmetered(route: &str) -> bool {
-    matches!(route, "/healthz" | "/readyz" | "/static/{asset}")
-}
-
-/// Routes that receive an upload, and so hold one of the caller's upload slots.
-fn is_upload(method: &Method, route: &str) -> bool {
-    method == Method::POST
-        && matches!(route, "/api/jobs" | "/jobs" | "/v1/audio/transcriptions" | "/v1/audio/translations")
-}
-
-/// HTML pages send visitors without a session to the login form instead of a JSON 401.
-fn is_page(method: &Method, route: &str) -> bool {
-    method == Method::GET && matches!(route, "/jobs/{id}")
-}
+/// Longest time spent discarding a refused body, and longest wait for its next chunk: a
+/// refused client holds its connection for seconds at most, not for its whole body.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+const DRAIN_IDLE: Duration = Duration::from_secs(1);
 
 fn header_str(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
     headers.get(name).and_then(|value| value.to_str().ok())
@@ -89,8 +73,9 @@ where
 {
     let started = Instant::now();
     let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let route = route_template(&path);
+    let resolved = resolve(&method, request.uri().path());
+    let route = resolved.as_ref().map_or(UNMATCHED, |matched| matched.route.template);
+    let kind = resolved.as_ref().ok().map(|matched| matched.route.kind);
     let proxied = state.config.trusted_proxy && peer.ip().is_loopback();
     let headers = request.headers();
     let client = proxied
@@ -110,20 +95,25 @@ where
         rate: None,
     };
 
+    let mut job = None;
     let mut response = if method == Method::OPTIONS && origin.is_some() {
         preflight(&state, origin.as_deref())
     } else {
-        match admit(&state, &request, proxied, route, &mut visit) {
-            Ok(permit) => {
+        let admitted = admit(&state, &request, proxied, resolved.as_ref().ok(), &mut visit)
+            .and_then(|permit| resolved.map(|matched| (matched, permit)));
+        match admitted {
+            Ok((matched, permit)) => {
                 if let Some(identity) = &visit.identity {
                     request.extensions_mut().insert(Caller::new(identity, visit.by_session));
                 }
                 request.extensions_mut().insert(Connection { https: visit.https });
+                request.extensions_mut().insert(matched.clone());
                 let response = service.call(request).await?;
                 drop(permit);
+                job = job_of(&matched, &response);
                 response
             }
-            Err(error) if is_page(&method, route) && matches!(error.reply().status, 401) => redirect_to_login(),
+            Err(error) if kind == Some(Kind::Page) && matches!(error.reply().status, 401) => redirect_to_login(),
             Err(error) => {
                 log_refusal(&visit, route, &error);
                 drain(request).await;
@@ -139,7 +129,7 @@ where
     }
     // Transcripts, jobs and pages are private: no cache anywhere keeps them. Only the
     // static assets (hashed URLs) set their own long-lived policy.
-    if route != "/static/{asset}" {
+    if kind != Some(Kind::Asset) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     if let Some(rate) = visit.rate {
@@ -153,7 +143,7 @@ where
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"whisper-appliance\""));
     }
     add_cors(&state, origin.as_deref(), response.headers_mut());
-    audit(&state, &visit, &method, (route, &path), &response, started);
+    audit(&state, &visit, &method, (route, job), &response, started);
     Ok(response)
 }
 
@@ -162,9 +152,13 @@ fn admit(
     state: &AppState,
     request: &Request<Incoming>,
     proxied: bool,
-    route: &'static str,
+    matched: Option<&Matched>,
     visit: &mut Visit,
 ) -> Result<Option<UploadPermit>, ApiError> {
+    // A path no route has is guarded like an ordinary route, and answered 404 once admitted.
+    let (access, metered, kind) = matched.map_or((Access::Caller, true, Kind::Api), |matched| {
+        (matched.route.access, matched.route.metered, matched.route.kind)
+    });
     let headers = request.headers();
     let bearer = header_str(headers, header::AUTHORIZATION)
         .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")));
@@ -182,21 +176,21 @@ fn admit(
         Ok(identity) if *identity != Identity::Local => identity.label(),
         _ => format!("ip:{}", visit.client),
     };
-    if !is_unmetered(route) {
+    if metered {
         visit.rate = Some(state.limits.check(&bucket)?);
     }
     match identity {
         Ok(identity) => visit.identity = Some(identity),
-        Err(_) if is_public(route) => {}
+        Err(_) if access == Access::Public => {}
         Err(error) => return Err(error.into()),
     }
-    if route == "/metrics" && visit.identity.as_ref().is_none_or(|identity| identity.role() != Role::Admin) {
+    if access == Access::Admin && visit.identity.as_ref().is_none_or(|identity| identity.role() != Role::Admin) {
         return Err(AuthError::AdminOnly.into());
     }
     if is_cross_site_write(request, visit.https) && !(api_key.is_some() && allowed_origin(state, headers)) {
         return Err(AuthError::CrossSite.into());
     }
-    if is_upload(request.method(), route) {
+    if kind == Kind::Upload {
         // Refused here, before a byte of the upload is stored; the job queue decides again
         // when the upload is complete.
         state.jobs.check_room()?;
@@ -212,7 +206,7 @@ fn admit(
 
 /// Reads and discards a refused request's body, so that clients that send the whole body
 /// before reading the answer (browsers, most HTTP libraries) read the error instead of a
-/// reset connection. Bounded in size and time; a larger body is cut off.
+/// reset connection. Bounded in size, in time and in silence; the rest is cut off.
 async fn drain(request: Request<Incoming>) {
     let length = header_str(request.headers(), header::CONTENT_LENGTH).and_then(|length| length.parse::<u64>().ok());
     if length.is_some_and(|length| length > MAX_DRAIN) {
@@ -221,7 +215,7 @@ async fn drain(request: Request<Incoming>) {
     let mut body = request.into_body();
     let discard = async {
         let mut seen = 0u64;
-        while let Some(Ok(frame)) = body.frame().await {
+        while let Ok(Some(Ok(frame))) = tokio::time::timeout(DRAIN_IDLE, body.frame()).await {
             seen += frame.data_ref().map_or(0, |data| data.len() as u64);
             if seen > MAX_DRAIN {
                 break;
@@ -305,8 +299,8 @@ fn log_refusal(visit: &Visit, route: &str, error: &ApiError) {
 }
 
 /// The job a request concerns: from the path, or the Location of a job just created.
-fn job_of(route: &str, path: &str, response: &Response) -> Option<uuid::Uuid> {
-    let from_path = route.contains("{id}").then(|| path.split('/').find_map(|part| uuid::Uuid::try_parse(part).ok()));
+fn job_of(matched: &Matched, response: &Response) -> Option<uuid::Uuid> {
+    let from_path = matched.route.template.contains("{id}").then(|| uuid::Uuid::try_parse(&matched.params[0]).ok());
     from_path.flatten().or_else(|| {
         header_str(response.headers(), header::LOCATION)
             .and_then(|location| location.rsplit('/').find_map(|part| uuid::Uuid::try_parse(part).ok()))
@@ -317,14 +311,13 @@ fn audit(
     state: &AppState,
     visit: &Visit,
     method: &Method,
-    (route, path): (&'static str, &str),
+    (route, job): (&'static str, Option<uuid::Uuid>),
     response: &Response,
     started: Instant,
 ) {
     let status = response.status().as_u16();
     state.metrics.http_request(route, method.as_str(), status);
     let bytes = header_str(response.headers(), header::CONTENT_LENGTH).and_then(|length| length.parse::<u64>().ok());
-    let job = job_of(route, path, response);
     tracing::info!(
         target: "audit",
         request_id = %visit.request_id,

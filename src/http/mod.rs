@@ -1,13 +1,18 @@
-//! warp routes: the job API, the OpenAI-compatible API, health, metrics and the page.
+//! The HTTP surface: the job API, the OpenAI-compatible API (`openai`), health, metrics
+//! and the page (`ui`), all declared in one route table (`routes`) that the gate
+//! (`gate`) guards and warp dispatches on.
 //!
-//! Input: HTTP requests, already wrapped by [`crate::serve`] with a request id, security
-//! headers and the audit log. Output: responses. No business logic lives here: handlers
-//! call [`crate::upload`], [`crate::jobs`] and [`crate::formats`], and every error goes
-//! through [`ApiError::reply`], the one table that maps errors onto statuses.
+//! Input: HTTP requests, already resolved and admitted by the gate, which also gives them
+//! a request id, security headers and the audit log. Output: responses. No business logic
+//! lives here: handlers call [`crate::upload`], [`crate::jobs`] and [`crate::formats`], and
+//! every error goes through [`ApiError::reply`], the one table that maps errors onto statuses.
 
 mod api;
 mod events;
 pub mod gate;
+mod openai;
+pub mod routes;
+mod ui;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -25,6 +30,7 @@ use crate::config::Config;
 use crate::errors::ApiError;
 use crate::jobs::{Jobs, Scope};
 use crate::metrics::Metrics;
+use self::routes::{Endpoint, at};
 use crate::upload::Limits;
 
 /// What every handler can reach.
@@ -77,9 +83,9 @@ pub(crate) fn with_state(
 
 /// All routes, with warp's own rejections turned into the same JSON errors.
 pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
-    let health = warp::path!("healthz").and(warp::get()).map(|| json(StatusCode::OK, &Status { status: "ok" }));
-    let ready = warp::path!("readyz").and(warp::get()).and(with_state(state)).map(|state: Arc<AppState>| ready(&state));
-    let metrics = warp::path!("metrics").and(warp::get()).and(with_state(state)).map(|state: Arc<AppState>| {
+    let health = at(Endpoint::Health).map(|| json(StatusCode::OK, &Status { status: "ok" }));
+    let ready = at(Endpoint::Ready).and(with_state(state)).map(|state: Arc<AppState>| ready(&state));
+    let metrics = at(Endpoint::Metrics).and(with_state(state)).map(|state: Arc<AppState>| {
         let body = state.metrics.render(&state.jobs.count_by_status(), state.jobs.queue_depth());
         let mut response = body.into_response();
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(crate::metrics::CONTENT_TYPE));
@@ -92,9 +98,9 @@ pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
         .unify()
         .or(api::routes(state))
         .unify()
-        .or(crate::openai::routes(state))
+        .or(openai::routes(state))
         .unify()
-        .or(crate::ui::routes(state))
+        .or(ui::routes(state))
         .unify()
         .recover(recover)
         .unify()
@@ -197,33 +203,6 @@ async fn recover(rejection: warp::Rejection) -> Result<Response, Infallible> {
         ApiError::Internal(format!("unhandled rejection: {rejection:?}").into())
     };
     Ok(error_response(&error))
-}
-
-/// The route a path belongs to, with ids replaced, for metrics and the audit log (never
-/// the raw path: ids would make unbounded label sets).
-pub fn route_template(path: &str) -> &'static str {
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    match segments.as_slice() {
-        [""] => "/",
-        ["healthz"] => "/healthz",
-        ["readyz"] => "/readyz",
-        ["metrics"] => "/metrics",
-        ["api", "jobs"] => "/api/jobs",
-        ["api", "jobs", _] => "/api/jobs/{id}",
-        ["api", "jobs", _, "result"] => "/api/jobs/{id}/result",
-        ["api", "jobs", _, "events"] => "/api/jobs/{id}/events",
-        ["api", "jobs", _, "cancel"] => "/api/jobs/{id}/cancel",
-        ["v1", "audio", "transcriptions"] => "/v1/audio/transcriptions",
-        ["v1", "audio", "translations"] => "/v1/audio/translations",
-        ["v1", "models"] => "/v1/models",
-        ["jobs"] => "/jobs",
-        ["jobs", _] => "/jobs/{id}",
-        ["jobs", _, "delete"] => "/jobs/{id}/delete",
-        ["static", ..] => "/static/{asset}",
-        ["login"] => "/login",
-        ["logout"] => "/logout",
-        _ => "unmatched",
-    }
 }
 
 /// The page runs only our own script and style, is never framed, and leaks nothing.

@@ -30,6 +30,7 @@ use crate::errors::ApiError;
 use crate::http::{
     AppState, Caller, JobView, caller, error_response, job_request, parse_id, upload_request, with_state,
 };
+use crate::http::routes::{Endpoint, at, at_id};
 use crate::jobs::Status;
 use crate::upload::Received;
 
@@ -37,13 +38,13 @@ use crate::upload::Received;
 const HISTORY_LENGTH: usize = 20;
 
 pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
-    let index = warp::path::end().and(warp::get()).and(with_state(state)).and(warp::ext::optional::<Caller>()).map(
+    let index = at(Endpoint::Index).and(with_state(state)).and(warp::ext::optional::<Caller>()).map(
         |state: Arc<AppState>, caller: Option<Caller>| match caller {
             Some(caller) => page(&state, &caller, index_page(&state, &caller, &FormValues::default(), None)),
             None => login_page(&state, None),
         },
     );
-    let submit = warp::path!("jobs").and(upload_request(state)).then(
+    let submit = at(Endpoint::FormSubmit).and(upload_request(state)).then(
         |state: Arc<AppState>, caller: Caller, content_type, body| async move {
             let mut form = FormValues::default();
             let submitted = crate::http::submit_upload(&state, &caller, content_type, body, |received| {
@@ -62,14 +63,14 @@ pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
         },
     );
     // Reloading the page a refused form post left in the address bar lands on the form.
-    let jobs = warp::path!("jobs").and(warp::get()).map(|| see_other("/"));
+    let jobs = at(Endpoint::FormBack).map(|| see_other("/"));
     let job =
-        warp::path!("jobs" / String).and(warp::get()).and(with_state(state)).and(caller()).map(
+        at_id(Endpoint::JobPage).and(with_state(state)).and(caller()).map(
             |id: String, state: Arc<AppState>, caller: Caller| page(&state, &caller, job_page(&state, &caller, &id)),
         );
     // SECURITY: no CSRF token. A cross-site page cannot delete what it cannot name, and job
     // ids hold 74 random bits; a cross-site upload could equally go to POST /api/jobs.
-    let delete = warp::path!("jobs" / String / "delete").and(warp::post()).and(with_state(state)).and(caller()).map(
+    let delete = at_id(Endpoint::JobPageDelete).and(with_state(state)).and(caller()).map(
         |id: String, state: Arc<AppState>, caller: Caller| match parse_id(&id)
             .and_then(|id| Ok(state.jobs.delete(id, &caller.scope)?))
         {

@@ -17,6 +17,7 @@ use warp::reply::Response;
 use super::{login_page, see_other};
 use crate::auth::SESSION_COOKIE;
 use crate::errors::ApiError;
+use crate::http::routes::{Endpoint, at};
 use crate::http::{AppState, Connection, with_state};
 
 /// A login form is one short field; anything larger is not one.
@@ -28,8 +29,7 @@ struct LoginForm {
 }
 
 pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
-    let login = warp::path!("login")
-        .and(warp::post())
+    let login = at(Endpoint::Login)
         .and(with_state(state))
         .and(warp::ext::get::<Connection>())
         .and(warp::body::content_length_limit(MAX_FORM_BYTES))
@@ -41,8 +41,7 @@ pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
             }
             Err(error) => login_page(&state, Some(&ApiError::from(error))),
         });
-    let logout = warp::path!("logout")
-        .and(warp::post())
+    let logout = at(Endpoint::Logout)
         .and(warp::ext::get::<Connection>())
         .map(|connection: Connection| with_cookie(see_other("/"), &cookie("", 0, connection.https)));
     login.or(logout).unify().boxed()
