@@ -450,6 +450,11 @@ pub enum UploadError {
         "the file is over the {limit_mb} MB limit; split the recording or ask the administrator to raise max_upload_mb"
     )]
     TooLarge { limit_mb: u64 },
+    #[error(
+        "the form holds more than {max_kib} KiB that is neither the file nor a field (before its first boundary \
+         or in a part's headers); send an ordinary multipart/form-data upload"
+    )]
+    EnvelopeTooLarge { max_kib: u64 },
     #[error("the form has more than {max} parts; send the file and a few options only")]
     TooManyParts { max: usize },
     #[error("the form field {name:?} is longer than {max} bytes")]
@@ -524,6 +529,7 @@ impl ApiError {
                 UploadError::MissingFile => (400, "missing_file", Some("file"), None),
                 UploadError::SeveralFiles => (400, "several_files", Some("file"), None),
                 UploadError::TooLarge { .. } => (413, "file_too_large", Some("file"), None),
+                UploadError::EnvelopeTooLarge { .. } => (413, "form_too_large", None, None),
                 UploadError::TooManyParts { .. } => (400, "too_many_parts", None, None),
                 UploadError::FieldTooLarge { .. } => (400, "field_too_large", None, None),
                 UploadError::FieldNotText { .. } => (400, "field_not_text", None, None),

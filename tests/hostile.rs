@@ -1,7 +1,8 @@
 //! Hostile input over HTTP: strange file names, path tricks in ids, thousands of parts,
 //! oversized forms, and a client that sends its headers one byte a second. Each gets a
 //! 4xx or a closed connection; the server keeps serving others, writes nothing outside its
-//! temp directory, and never panics.
+//! temp directory, never panics, and holds no more memory for a hostile body than for a
+//! plain one.
 
 mod common;
 
@@ -192,4 +193,109 @@ fn an_upload_that_stalls_is_abandoned_and_leaves_nothing() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("\"upload_stalled\""), "{answer}");
     appliance.assert_temp_empty();
+}
+
+/// The server's resident memory now, and its peak since [`reset_peak_memory`], in bytes.
+fn memory(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        let line = status.lines().find(|line| line.starts_with(name)).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Makes the kernel's peak-RSS mark start again from the current RSS (proc(5), clear_refs).
+fn reset_peak_memory(pid: u32) {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").unwrap();
+}
+
+/// Sends a chunked upload of `head` followed by up to 300 MiB of `filler`, while reading
+/// the answer; returns the answer.
+fn chunked_flood(appliance: &Appliance, head: &[u8], filler: u8) -> String {
+    let address = appliance.url.trim_start_matches("http://").to_owned();
+    let mut stream = TcpStream::connect(&address).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    write!(
+        stream,
+        "POST /api/jobs HTTP/1.1\r\nHost: {address}\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\n\
+         Transfer-Encoding: chunked\r\n\r\n"
+    )
+    .unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let head = head.to_vec();
+    let sender = std::thread::spawn(move || {
+        let chunk = |data: &[u8]| [format!("{:x}\r\n", data.len()).as_bytes(), data, b"\r\n"].concat();
+        if writer.write_all(&chunk(&head)).is_err() {
+            return;
+        }
+        let filler = chunk(&[filler; 64 * 1024]);
+        for _ in 0..(300 * 16) {
+            if writer.write_all(&filler).is_err() {
+                return;
+            }
+        }
+    });
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    sender.join().unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[test]
+fn chunked_uploads_without_a_boundary_or_with_endless_headers_get_413_and_cost_no_memory() {
+    let appliance = Appliance::start(&["--max-upload-mb", "5"]);
+    let pid = appliance.pid();
+    let (start, _) = memory(pid);
+    reset_peak_memory(pid);
+    let shapes: [(&str, Vec<u8>, u8, &str); 3] = [
+        ("no boundary ever", Vec::new(), b'a', "form_too_large"),
+        (
+            "a part header that never ends",
+            format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.wav\"\r\nX-Pad: ")
+                .into_bytes(),
+            b'a',
+            "form_too_large",
+        ),
+        (
+            "a file part over the limit, chunked (no Content-Length to refuse early)",
+            format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.wav\"\r\n\r\n")
+                .into_bytes(),
+            0,
+            "file_too_large",
+        ),
+    ];
+    for (shape, head, filler, code) in shapes {
+        let answer = chunked_flood(&appliance, &head, filler);
+        assert!(answer.starts_with("HTTP/1.1 413"), "{shape}: {answer}");
+        assert!(answer.contains(&format!("\"{code}\"")), "{shape}: {answer}");
+        let (_, peak) = memory(pid);
+        assert!(peak < start + (64 << 20), "{shape}: RSS rose from {start} to {peak} bytes");
+    }
+    appliance.assert_temp_empty();
+    assert_eq!(appliance.client().get(format!("{}/healthz", appliance.url)).send().unwrap().status(), 200);
+}
+
+#[test]
+fn a_small_file_declaring_five_hours_is_refused_before_it_becomes_a_job() {
+    // The Columbia address, with its FLAC header claiming five hours: STREAMINFO's 36-bit
+    // sample count is the low bits of the big-endian u64 at byte 18 (after "fLaC", the
+    // block header and 10 bytes of block sizes).
+    let mut flac = std::fs::read(common::audio("columbia_address_2003.flac")).unwrap();
+    assert_eq!(&flac[..4], b"fLaC");
+    let packed = u64::from_be_bytes(flac[18..26].try_into().unwrap());
+    let rate = packed >> 44;
+    let five_hours = rate * 5 * 3600;
+    flac[18..26].copy_from_slice(&((packed & !((1 << 36) - 1)) | five_hours).to_be_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("five-hours.flac");
+    std::fs::write(&path, &flac).unwrap();
+
+    let appliance = Appliance::start(&[]);
+    let message = assert_error(appliance.upload(&path, &[]), 413, "audio_too_long");
+    assert!(message.contains("240-minute"), "{message}");
+    appliance.assert_temp_empty();
+    let jobs: serde_json::Value = appliance.client().get(format!("{}/api/jobs", appliance.url)).send().unwrap().json().unwrap();
+    assert_eq!(jobs["jobs"].as_array().unwrap().len(), 0, "{jobs}");
 }

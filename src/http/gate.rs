@@ -24,11 +24,10 @@ use super::routes::{Access, Kind, Matched, resolve};
 use super::{AppState, Caller, Connection, add_security_headers, error_response};
 use crate::auth::{Credentials, Identity, RateInfo, Role, SESSION_COOKIE, UploadPermit};
 use crate::errors::{ApiError, AuthError, UploadError};
+use crate::upload::FORM_OVERHEAD;
 
 /// The metrics and audit label of a request no route has.
 const UNMATCHED: &str = "unmatched";
-/// Bytes a multipart form may carry beyond the file itself (boundaries, small fields).
-const FORM_OVERHEAD: u64 = 1 << 20;
 /// Bodies up to this size are read and discarded before a refusal is sent.
 const MAX_DRAIN: u64 = 64 << 20;
 /// Longest time spent discarding a refused body, and longest wait for its next chunk: a
