@@ -167,6 +167,12 @@ pub struct ServeArgs {
     #[arg(long = "proxy-admin", value_name = "NAME", env = "WHISPER_APPLIANCE_PROXY_ADMINS", value_delimiter = ',')]
     pub proxy_admins: Vec<String>,
 
+    /// A host name clients may use to reach the server (the `Host` header, any port); repeat
+    /// for several. IP addresses and `localhost` are always allowed; behind `trusted_proxy`,
+    /// with none listed, so is any name the proxy passes. Other names get 421.
+    #[arg(long = "allowed-host", value_name = "NAME", env = "WHISPER_APPLIANCE_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+
     /// An origin (`https://host:port`) whose pages may call the API with an API key; repeat
     /// for several. CORS is off when none is listed.
     #[arg(long = "cors-origin", value_name = "ORIGIN", env = "WHISPER_APPLIANCE_CORS_ORIGINS", value_delimiter = ',')]

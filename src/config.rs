@@ -50,6 +50,7 @@ struct FileConfig {
     allow_root: Option<bool>,
     trusted_proxy: Option<bool>,
     proxy_admins: Option<Vec<String>>,
+    allowed_hosts: Option<Vec<String>>,
     cors_origins: Option<Vec<String>>,
     rate_limit_per_minute: Option<u32>,
     max_concurrent_uploads: Option<usize>,
@@ -111,6 +112,8 @@ pub struct Config {
     pub allow_root: bool,
     pub trusted_proxy: bool,
     pub proxy_admins: Vec<String>,
+    /// Host names (lowercase, no port) accepted in `Host` besides IP addresses and localhost.
+    pub allowed_hosts: Vec<String>,
     pub cors_origins: Vec<String>,
     pub rate_limit_per_minute: u32,
     pub max_concurrent_uploads: usize,
@@ -170,6 +173,7 @@ impl Config {
             allow_root: args.allow_root || file.allow_root.unwrap_or(false),
             trusted_proxy: args.trusted_proxy.or(file.trusted_proxy).unwrap_or(false),
             proxy_admins: non_empty(&args.proxy_admins).or(file.proxy_admins).unwrap_or_default(),
+            allowed_hosts: allowed_hosts(non_empty(&args.allowed_hosts).or(file.allowed_hosts).unwrap_or_default())?,
             cors_origins: cors_origins(non_empty(&args.cors_origins).or(file.cors_origins).unwrap_or_default())?,
             rate_limit_per_minute: positive(
                 "rate_limit_per_minute",
@@ -253,6 +257,22 @@ fn cors_origins(origins: Vec<String>) -> Result<Vec<String>, ConfigError> {
         .collect()
 }
 
+/// Host names as the `Host` header carries them, without a port: `*` and anything with a
+/// scheme, path or port are refused, so a typo cannot open the check up.
+fn allowed_hosts(names: Vec<String>) -> Result<Vec<String>, ConfigError> {
+    names
+        .into_iter()
+        .map(|name| {
+            let name = name.trim().trim_end_matches('.').to_ascii_lowercase();
+            let valid = !name.is_empty()
+                && name.split('.').all(|label| {
+                    !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                });
+            if valid { Ok(name) } else { Err(ConfigError::BadHost { value: name }) }
+        })
+        .collect()
+}
+
 fn positive<T: PartialOrd + Default + Copy>(name: &'static str, value: T) -> Result<T, ConfigError> {
     if value > T::default() { Ok(value) } else { Err(ConfigError::NotPositive { name }) }
 }
@@ -281,6 +301,7 @@ const KNOWN_ENV_VARS: &[&str] = &[
     "WHISPER_APPLIANCE_ALLOW_ROOT",
     "WHISPER_APPLIANCE_TRUSTED_PROXY",
     "WHISPER_APPLIANCE_PROXY_ADMINS",
+    "WHISPER_APPLIANCE_ALLOWED_HOSTS",
     "WHISPER_APPLIANCE_CORS_ORIGINS",
     "WHISPER_APPLIANCE_RATE_LIMIT_PER_MINUTE",
     "WHISPER_APPLIANCE_MAX_CONCURRENT_UPLOADS",
@@ -335,6 +356,14 @@ mod tests {
         assert_eq!(cors_origins(vec!["https://a.example/".into()]).unwrap(), vec!["https://a.example"]);
         for bad in ["*", "https://*.example", "a.example", "https://a.example/path"] {
             assert!(cors_origins(vec![bad.into()]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn allowed_hosts_are_plain_names() {
+        assert_eq!(allowed_hosts(vec!["Whisper.Example.org.".into()]).unwrap(), vec!["whisper.example.org"]);
+        for bad in ["*", "*.example.org", "https://a.example", "a.example:443", "a..example", ""] {
+            assert!(allowed_hosts(vec![bad.into()]).is_err(), "{bad}");
         }
     }
 

@@ -392,6 +392,8 @@ pub enum ConfigError {
         "CORS origin {value:?} must be exactly scheme://host[:port], such as https://app.example.org; `*` is never allowed"
     )]
     BadOrigin { value: String },
+    #[error("allowed host {value:?} must be a plain host name such as whisper.example.org, with no scheme, port or `*`")]
+    BadHost { value: String },
 }
 
 // ---------------------------------------------------------------------------------------
@@ -579,6 +581,7 @@ impl ApiError {
                 AuthError::CrossSite => (403, "cross_site_request", None, None),
                 AuthError::RateLimited { retry_after, .. } => (429, "rate_limited", None, Some(*retry_after)),
                 AuthError::TooManyUploads { .. } => (429, "too_many_uploads", None, Some(10)),
+                AuthError::UnknownHost { .. } => (421, "unknown_host", None, None),
             },
             ApiError::BadRequest { param, .. } => (400, "invalid_request", *param, None),
             ApiError::UnknownModel { .. } => (400, "model_not_found", Some("model"), None),
@@ -747,4 +750,9 @@ pub enum AuthError {
     RateLimited { retry_after: u64, limit: u32 },
     #[error("{max} uploads are already in progress for this caller; wait for one to finish")]
     TooManyUploads { max: usize },
+    #[error(
+        "this appliance does not answer to the name {host:?}; if that name is its own, an administrator adds it to \
+         allowed_hosts"
+    )]
+    UnknownHost { host: String },
 }

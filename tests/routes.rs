@@ -1,6 +1,7 @@
-//! The route table against the real binary: every guarded route answers the same, guard
-//! included, however its path is spelt (trailing slash, doubled slash, percent-encoded
-//! letters), and paths that are not routes get 404 whoever asks.
+//! What reaches a route, against the real binary: every guarded route answers the same,
+//! guard included, however its path is spelt (trailing slash, doubled slash,
+//! percent-encoded letters); paths that are not routes get 404 whoever asks; and a `Host`
+//! the appliance is not known by gets 421 before any route, with authentication on or off.
 
 mod common;
 
@@ -13,10 +14,11 @@ use common::{Appliance, create_key};
 /// One raw HTTP/1.1 request, so the path reaches the server exactly as written.
 fn send(appliance: &Appliance, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
     let address = appliance.url.trim_start_matches("http://");
+    let host = headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("host")).map_or(address, |(_, host)| host);
     let mut stream = TcpStream::connect(address).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
-    for (name, value) in headers {
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    for (name, value) in headers.iter().filter(|(name, _)| !name.eq_ignore_ascii_case("host")) {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-length")) {
@@ -110,4 +112,42 @@ fn every_spelling_of_a_guarded_route_gets_the_plain_spellings_answer() {
     }
     let logs = appliance.logs();
     assert!(!logs.contains("panicked"), "{logs}");
+}
+
+#[test]
+fn a_host_the_appliance_is_not_known_by_gets_421_with_authentication_off_and_on() {
+    let open = Appliance::start(&["--allowed-host", "whisper.example.org"]);
+    let state = tempfile::tempdir().unwrap();
+    let admin = create_key(state.path(), "admin", "admin");
+    let mut secured = Appliance::start_in(state.path(), &["--auth", "true"]);
+    secured.keep(state);
+    let bearer = format!("Bearer {admin}");
+    for (appliance, authorization) in [(&open, None), (&secured, Some(bearer.as_str()))] {
+        let port = appliance.url.rsplit(':').next().unwrap();
+        let with_host = |host: &str| {
+            let mut headers = vec![("host", host.to_owned())];
+            headers.extend(authorization.map(|value| ("authorization", value.to_owned())));
+            headers
+        };
+        // A rebound name, with and without a port, in any case; before routing and auth.
+        for host in [format!("attacker.example:{port}"), "attacker.example".to_owned(), "LOCALHOST.attacker.example".into()] {
+            for (method, path) in [("GET", "/api/jobs"), ("GET", "/metrics"), ("POST", "/api/jobs"), ("GET", "/nope")] {
+                let headers = with_host(&host);
+                let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+                let answer = send(appliance, method, path, &headers, b"");
+                assert_eq!(gist(&answer), "421 unknown_host ", "{method} {path} as {host}");
+            }
+        }
+        // The names it is known by, with any port.
+        let mut known = vec![format!("127.0.0.1:{port}"), format!("localhost:{port}"), "[::1]:80".into(), "Localhost".into()];
+        if authorization.is_none() {
+            known.push(format!("Whisper.Example.org:{port}"));
+        }
+        for host in known {
+            let headers = with_host(&host);
+            let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            assert_eq!(gist(&send(appliance, "GET", "/api/jobs", &headers, b"")), "200 - ", "{host}");
+        }
+        assert!(appliance.logs().contains("unknown_host") || appliance.logs().contains("does not answer to the name"));
+    }
 }

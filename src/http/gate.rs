@@ -22,6 +22,7 @@ use warp::reply::Response;
 
 use super::routes::{Access, Kind, Matched, resolve};
 use super::{AppState, Caller, Connection, add_security_headers, error_response};
+use crate::config::Config;
 use crate::auth::{Credentials, Identity, RateInfo, Role, SESSION_COOKIE, UploadPermit};
 use crate::errors::{ApiError, AuthError, UploadError};
 use crate::upload::FORM_OVERHEAD;
@@ -95,7 +96,12 @@ where
     };
 
     let mut job = None;
-    let mut response = if method == Method::OPTIONS && origin.is_some() {
+    let mut response = if let Err(error) = check_host(&state.config, request.headers(), proxied) {
+        let error = ApiError::from(error);
+        log_refusal(&visit, route, &error);
+        drain(request).await;
+        error_response(&error)
+    } else if method == Method::OPTIONS && origin.is_some() {
         preflight(&state, origin.as_deref())
     } else {
         let admitted = admit(&state, &request, proxied, resolved.as_ref().ok(), &mut visit)
@@ -144,6 +150,27 @@ where
     add_cors(&state, origin.as_deref(), response.headers_mut());
     audit(&state, &visit, &method, (route, job), &response, started);
     Ok(response)
+}
+
+/// SECURITY: DNS rebinding. A page on any site can point its own name at this machine's
+/// address; the browser then treats the appliance as that site and sends that name as
+/// `Host`. Only names the appliance is known by are answered: IP addresses (a page cannot
+/// rebind an address), `localhost`, the configured `allowed_hosts`, and, with none
+/// configured, whatever a trusted proxy passes (it has checked the name itself). Checked
+/// before routing, with authentication on or off.
+fn check_host(config: &Config, headers: &HeaderMap, proxied: bool) -> Result<(), AuthError> {
+    let Some(value) = headers.get(header::HOST) else { return Ok(()) };
+    let value = value.to_str().unwrap_or_default().trim();
+    let name = match value.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => value.rsplit_once(':').map_or(value, |(name, _port)| name),
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    let known = name.parse::<IpAddr>().is_ok()
+        || name == "localhost"
+        || config.allowed_hosts.contains(&name)
+        || (proxied && config.allowed_hosts.is_empty());
+    if known { Ok(()) } else { Err(AuthError::UnknownHost { host: value.to_owned() }) }
 }
 
 /// Authenticates, authorises, refuses cross-site writes and counts the request.
