@@ -186,6 +186,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", env = "WHISPER_APPLIANCE_MAX_CONCURRENT_UPLOADS")]
     pub max_concurrent_uploads: Option<usize>,
 
+    /// Open connections at once; at the cap a new one replaces the longest-idle one, or is
+    /// closed if all are busy with requests. The unit's LimitNOFILE is sized to it [default: 512].
+    #[arg(long, value_name = "N", env = "WHISPER_APPLIANCE_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+
     /// File holding the secret that signs browser sessions [default: systemd's
     /// $CREDENTIALS_DIRECTORY/session-secret, then $WHISPER_APPLIANCE_SESSION_SECRET, then
     /// STATE_DIR/session-secret, generated on first start].

@@ -28,6 +28,7 @@ const DEFAULT_UPLOAD_IDLE_SECS: u64 = 60;
 const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 30;
 const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 100;
 const DEFAULT_CONCURRENT_UPLOADS: usize = 4;
+const DEFAULT_MAX_CONNECTIONS: usize = 512;
 const DEFAULT_SESSION_HOURS: u64 = 12;
 
 /// The keys a config file may hold: the long flag names with underscores.
@@ -54,6 +55,7 @@ struct FileConfig {
     cors_origins: Option<Vec<String>>,
     rate_limit_per_minute: Option<u32>,
     max_concurrent_uploads: Option<usize>,
+    max_connections: Option<usize>,
     session_secret_file: Option<PathBuf>,
     session_hours: Option<u64>,
 }
@@ -117,6 +119,7 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     pub rate_limit_per_minute: u32,
     pub max_concurrent_uploads: usize,
+    pub max_connections: usize,
     /// Only where the secret is read from; the secret itself never enters the config.
     pub session_secret_file: Option<PathBuf>,
     pub session_hours: u64,
@@ -182,6 +185,10 @@ impl Config {
             max_concurrent_uploads: positive(
                 "max_concurrent_uploads",
                 args.max_concurrent_uploads.or(file.max_concurrent_uploads).unwrap_or(DEFAULT_CONCURRENT_UPLOADS),
+            )?,
+            max_connections: positive(
+                "max_connections",
+                args.max_connections.or(file.max_connections).unwrap_or(DEFAULT_MAX_CONNECTIONS),
             )?,
             session_secret_file: args.session_secret_file.clone().or(file.session_secret_file),
             session_hours: positive(
@@ -305,6 +312,7 @@ const KNOWN_ENV_VARS: &[&str] = &[
     "WHISPER_APPLIANCE_CORS_ORIGINS",
     "WHISPER_APPLIANCE_RATE_LIMIT_PER_MINUTE",
     "WHISPER_APPLIANCE_MAX_CONCURRENT_UPLOADS",
+    "WHISPER_APPLIANCE_MAX_CONNECTIONS",
     "WHISPER_APPLIANCE_SESSION_SECRET_FILE",
     "WHISPER_APPLIANCE_SESSION_HOURS",
     // Read by auth::Secret, not by clap.

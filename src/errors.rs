@@ -506,6 +506,8 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("the request body is larger than this endpoint accepts")]
     BodyTooLarge,
+    #[error("the request body did not arrive within {seconds} seconds")]
+    BodyStalled { seconds: u64 },
     #[error("the request body is not what this endpoint accepts (a form, urlencoded)")]
     BadBody,
     #[error("{INTERNAL_MESSAGE}")]
@@ -589,6 +591,7 @@ impl ApiError {
             ApiError::NoRoute => (404, "not_found", None, None),
             ApiError::MethodNotAllowed => (405, "method_not_allowed", None, None),
             ApiError::BodyTooLarge => (413, "body_too_large", None, None),
+            ApiError::BodyStalled { .. } => (408, "body_stalled", None, None),
             ApiError::BadBody => (400, "invalid_body", None, None),
             ApiError::Internal(_) => (500, "internal_error", None, None),
         };

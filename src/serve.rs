@@ -24,6 +24,7 @@ use crate::cli::ServeArgs;
 use crate::config::Config;
 use crate::engine::{Engine, EngineOptions};
 use crate::errors::ServeError;
+use crate::http::connections::{BusyBody, Connections};
 use crate::http::{self, AppState};
 use crate::jobs::{Jobs, Store, spawn_workers};
 use crate::listen::Socket;
@@ -114,6 +115,7 @@ async fn serve(config: Config, socket: Socket) -> Result<(), ServeError> {
     notify(&[NotifyState::Ready, NotifyState::Status(status_line(&jobs))]);
     tokio::spawn(watchdog(Arc::clone(&jobs)));
 
+    let connections = Connections::new(state.config.max_connections);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown_signal());
     loop {
@@ -128,21 +130,33 @@ async fn serve(config: Config, socket: Socket) -> Result<(), ServeError> {
                         continue;
                     }
                 };
+                let Some(registration) = connections.admit() else {
+                    tracing::warn!(%peer, max_connections = state.config.max_connections,
+                        "every connection is busy with a request; closing a new one");
+                    continue;
+                };
+                let registration = Arc::new(registration);
                 let state = Arc::clone(&state);
                 let service = service.clone();
+                let serving = Arc::clone(&registration);
                 let connection = hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())
                     .header_read_timeout(HEADER_READ_TIMEOUT)
                     .serve_connection(
                         TokioIo::new(stream),
                         hyper::service::service_fn(move |request| {
-                            http::gate::handle(request, peer, service.clone(), Arc::clone(&state))
+                            let busy = serving.busy();
+                            let handled = http::gate::handle(request, peer, service.clone(), Arc::clone(&state));
+                            async move { handled.await.map(|response| response.map(|body| BusyBody { body, busy })) }
                         }),
                     );
                 let connection = graceful.watch(connection);
                 tokio::spawn(async move {
-                    if let Err(error) = connection.await {
-                        tracing::debug!(%error, %peer, "connection ended with an error");
+                    tokio::select! {
+                        ended = connection => if let Err(error) = ended {
+                            tracing::debug!(%error, %peer, "connection ended with an error");
+                        },
+                        () = registration.closed() => tracing::debug!(%peer, "idle connection closed to make room"),
                     }
                 });
             }

@@ -299,3 +299,48 @@ fn a_small_file_declaring_five_hours_is_refused_before_it_becomes_a_job() {
     let jobs: serde_json::Value = appliance.client().get(format!("{}/api/jobs", appliance.url)).send().unwrap().json().unwrap();
     assert_eq!(jobs["jobs"].as_array().unwrap().len(), 0, "{jobs}");
 }
+
+#[test]
+fn three_hundred_stalled_connections_leave_health_checks_answering() {
+    let appliance = Appliance::start(&["--max-connections", "100"]);
+    // As few descriptors as the attack run had: without the cap, 300 connections use them up.
+    let limited = std::process::Command::new("prlimit")
+        .args(["--nofile=256:256", "--pid", &appliance.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(limited.success());
+    let address = appliance.url.trim_start_matches("http://").to_owned();
+    let mut stalled = Vec::new();
+    let mut logins = Vec::new();
+    for n in 0..300 {
+        let mut stream = TcpStream::connect(&address).unwrap();
+        match n % 6 {
+            // A login whose body never comes: busy until the login's own timeout.
+            0 => {
+                write!(stream, "POST /login HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nkey=wa_").unwrap();
+                logins.push(stream);
+            }
+            // Headers that never end, or nothing at all.
+            1 | 2 => {
+                write!(stream, "GET /healthz HTTP/1.1\r\nHost: {address}\r\n").unwrap();
+                stalled.push(stream);
+            }
+            _ => stalled.push(stream),
+        }
+    }
+    let quick = reqwest::blocking::Client::builder().timeout(Duration::from_secs(1)).build().unwrap();
+    for _ in 0..5 {
+        let response = quick.get(format!("{}/healthz", appliance.url)).send();
+        assert!(response.is_ok_and(|response| response.status() == 200), "/healthz did not answer within 1 s");
+    }
+    // The stalled logins end with their timeout's answer, not a 500 two minutes later.
+    for mut login in logins.into_iter().take(3) {
+        login.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut answer = String::new();
+        let _ = login.read_to_string(&mut answer);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(answer.contains("\"body_stalled\""), "{answer}");
+    }
+    drop(stalled);
+    assert!(!appliance.logs().contains("panicked"));
+}

@@ -8,6 +8,7 @@
 //! every error goes through [`ApiError::reply`], the one table that maps errors onto statuses.
 
 mod api;
+pub mod connections;
 mod events;
 pub mod gate;
 mod openai;
@@ -16,6 +17,10 @@ mod ui;
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Buf;
+use futures_util::{Stream, StreamExt as _};
 
 use serde::Serialize;
 use warp::filters::BoxedFilter;
@@ -173,6 +178,27 @@ pub fn error_response(error: &ApiError) -> Response {
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
     response
+}
+
+/// Reads a small request body whole: at most `max` bytes, all of it within `timeout`.
+pub(crate) async fn read_small_body<S, B>(body: S, max: usize, timeout: Duration) -> Result<Vec<u8>, ApiError>
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    let read = async {
+        let mut body = std::pin::pin!(body);
+        let mut bytes = Vec::new();
+        while let Some(chunk) = body.next().await {
+            let mut chunk = chunk.map_err(|_| ApiError::BadBody)?;
+            if bytes.len() + chunk.remaining() > max {
+                return Err(ApiError::BodyTooLarge);
+            }
+            bytes.extend_from_slice(&chunk.copy_to_bytes(chunk.remaining()));
+        }
+        Ok(bytes)
+    };
+    tokio::time::timeout(timeout, read).await.map_err(|_| ApiError::BodyStalled { seconds: timeout.as_secs() })?
 }
 
 /// Turns a handler's result into a response.

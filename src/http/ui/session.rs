@@ -8,7 +8,8 @@
 
 use std::sync::Arc;
 
-use serde::Deserialize;
+use std::time::Duration;
+
 use warp::Filter;
 use warp::filters::BoxedFilter;
 use warp::http::{HeaderValue, header};
@@ -18,28 +19,32 @@ use super::{login_page, see_other};
 use crate::auth::SESSION_COOKIE;
 use crate::errors::ApiError;
 use crate::http::routes::{Endpoint, at};
-use crate::http::{AppState, Connection, with_state};
+use crate::http::{AppState, Connection, error_response, read_small_body, with_state};
 
 /// A login form is one short field; anything larger is not one.
-const MAX_FORM_BYTES: u64 = 4096;
-
-#[derive(Deserialize)]
-struct LoginForm {
-    key: String,
-}
+const MAX_FORM_BYTES: usize = 4096;
+/// Time to send it, whole: a login body that trickles in holds a connection for no more.
+const FORM_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
     let login = at(Endpoint::Login)
         .and(with_state(state))
         .and(warp::ext::get::<Connection>())
-        .and(warp::body::content_length_limit(MAX_FORM_BYTES))
-        .and(warp::body::form::<LoginForm>())
-        .map(|state: Arc<AppState>, connection: Connection, form: LoginForm| match state.auth.login(&form.key) {
-            Ok((identity, value, lifetime)) => {
-                tracing::info!(target: "audit", event = "login", key = %identity.label(), "browser session started");
-                with_cookie(see_other("/"), &cookie(&value, lifetime, connection.https))
+        .and(warp::body::stream())
+        .then(|state: Arc<AppState>, connection: Connection, body| async move {
+            let form = match read_small_body(body, MAX_FORM_BYTES, FORM_TIMEOUT).await {
+                Ok(form) => form,
+                Err(error) => return error_response(&error),
+            };
+            let key = form_urlencoded::parse(&form).find(|(name, _)| name == "key").map(|(_, key)| key);
+            let Some(key) = key else { return error_response(&ApiError::BadBody) };
+            match state.auth.login(&key) {
+                Ok((identity, value, lifetime)) => {
+                    tracing::info!(target: "audit", event = "login", key = %identity.label(), "browser session started");
+                    with_cookie(see_other("/"), &cookie(&value, lifetime, connection.https))
+                }
+                Err(error) => login_page(&state, Some(&ApiError::from(error))),
             }
-            Err(error) => login_page(&state, Some(&ApiError::from(error))),
         });
     let logout = at(Endpoint::Logout)
         .and(warp::ext::get::<Connection>())
