@@ -186,6 +186,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", env = "WHISPER_APPLIANCE_MAX_CONCURRENT_UPLOADS")]
     pub max_concurrent_uploads: Option<usize>,
 
+    /// Jobs one API key (or proxy user) may have waiting in the queue at once
+    /// [default: a quarter of queue_size].
+    #[arg(long, value_name = "N", env = "WHISPER_APPLIANCE_MAX_QUEUED_PER_KEY")]
+    pub max_queued_per_key: Option<usize>,
+
     /// Open connections at once; at the cap a new one replaces the longest-idle one, or is
     /// closed if all are busy with requests. The unit's LimitNOFILE is sized to it [default: 512].
     #[arg(long, value_name = "N", env = "WHISPER_APPLIANCE_MAX_CONNECTIONS")]

@@ -56,6 +56,7 @@ struct FileConfig {
     rate_limit_per_minute: Option<u32>,
     max_concurrent_uploads: Option<usize>,
     max_connections: Option<usize>,
+    max_queued_per_key: Option<usize>,
     session_secret_file: Option<PathBuf>,
     session_hours: Option<u64>,
 }
@@ -120,6 +121,7 @@ pub struct Config {
     pub rate_limit_per_minute: u32,
     pub max_concurrent_uploads: usize,
     pub max_connections: usize,
+    pub max_queued_per_key: usize,
     /// Only where the secret is read from; the secret itself never enters the config.
     pub session_secret_file: Option<PathBuf>,
     pub session_hours: u64,
@@ -147,6 +149,7 @@ impl Config {
         let listen = parse_listen(listen_text)?;
         let workers = positive("workers", args.workers.or(file.workers).unwrap_or(1))?;
         let threads = args.threads.or(file.threads).unwrap_or_else(|| (default_threads() / workers).max(1));
+        let queue_size = positive("queue_size", args.queue_size.or(file.queue_size).unwrap_or(DEFAULT_QUEUE_SIZE))?;
         let config = Config {
             listen,
             temp_dir: absolute(&temp_dir)?,
@@ -154,7 +157,7 @@ impl Config {
             state_dir,
             workers,
             threads: positive("threads", threads)?,
-            queue_size: positive("queue_size", args.queue_size.or(file.queue_size).unwrap_or(DEFAULT_QUEUE_SIZE))?,
+            queue_size,
             max_upload_mb: positive(
                 "max_upload_mb",
                 args.max_upload_mb.or(file.max_upload_mb).unwrap_or(DEFAULT_MAX_UPLOAD_MB),
@@ -185,6 +188,10 @@ impl Config {
             max_concurrent_uploads: positive(
                 "max_concurrent_uploads",
                 args.max_concurrent_uploads.or(file.max_concurrent_uploads).unwrap_or(DEFAULT_CONCURRENT_UPLOADS),
+            )?,
+            max_queued_per_key: positive(
+                "max_queued_per_key",
+                args.max_queued_per_key.or(file.max_queued_per_key).unwrap_or((queue_size / 4).max(1)),
             )?,
             max_connections: positive(
                 "max_connections",
@@ -313,6 +320,7 @@ const KNOWN_ENV_VARS: &[&str] = &[
     "WHISPER_APPLIANCE_RATE_LIMIT_PER_MINUTE",
     "WHISPER_APPLIANCE_MAX_CONCURRENT_UPLOADS",
     "WHISPER_APPLIANCE_MAX_CONNECTIONS",
+    "WHISPER_APPLIANCE_MAX_QUEUED_PER_KEY",
     "WHISPER_APPLIANCE_SESSION_SECRET_FILE",
     "WHISPER_APPLIANCE_SESSION_HOURS",
     // Read by auth::Secret, not by clap.

@@ -422,8 +422,13 @@ pub enum StoreError {
 pub enum JobError {
     #[error("no such job; it may have expired or been deleted")]
     NotFound,
-    #[error("the queue is full ({capacity} jobs waiting); try again in a minute")]
+    #[error("the queue is full ({capacity} jobs waiting, the most it holds); try again in a minute")]
     QueueFull { capacity: usize },
+    #[error(
+        "you already have {max} jobs waiting, the most one caller may have queued; wait for one to start, \
+         then try again"
+    )]
+    OwnerQueueFull { max: usize },
     #[error("the server is shutting down; try again in a minute")]
     ShuttingDown,
     #[error("the job is {}; a transcript exists only once it is done", status.name())]
@@ -559,6 +564,7 @@ impl ApiError {
             ApiError::Job(error) => match error {
                 JobError::NotFound => (404, "not_found", None, None),
                 JobError::QueueFull { .. } => (503, "queue_full", None, Some(30)),
+                JobError::OwnerQueueFull { .. } => (429, "too_many_queued", None, Some(30)),
                 JobError::ShuttingDown => (503, "shutting_down", None, Some(30)),
                 JobError::NotDone { .. } => (409, "job_not_done", None, None),
                 JobError::AlreadyFinished { .. } => (409, "job_finished", None, None),

@@ -86,7 +86,14 @@ async fn serve(config: Config, socket: Socket) -> Result<(), ServeError> {
     )?;
     let metrics = Arc::new(Metrics::default());
     let jobs =
-        Arc::new(Jobs::new(store, Arc::new(engine), temp, config.queue_size, config.retention(), Arc::clone(&metrics)));
+        Arc::new(Jobs::new(
+        store,
+        Arc::new(engine),
+        temp,
+        (config.queue_size, config.max_queued_per_key),
+        config.retention(),
+        Arc::clone(&metrics),
+    ));
     let recovered = jobs.recover()?;
     tracing::info!(?recovered, "recovered jobs from the last run");
     let workers = spawn_workers(&jobs, config.workers);

@@ -219,7 +219,8 @@ fn admit(
     if kind == Kind::Upload {
         // Refused here, before a byte of the upload is stored; the job queue decides again
         // when the upload is complete.
-        state.jobs.check_room()?;
+        let owner = visit.identity.as_ref().map_or_else(|| Identity::Local.owner(), Identity::owner);
+        state.jobs.check_room(&owner)?;
         let limit = state.upload_limits.max_file_bytes;
         let length = header_str(headers, header::CONTENT_LENGTH).and_then(|length| length.parse::<u64>().ok());
         if length.is_some_and(|length| length > limit + FORM_OVERHEAD) {
