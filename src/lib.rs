@@ -25,6 +25,7 @@ pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod serve;
+pub mod state_dir;
 pub mod transcribe;
 pub mod upload;
 

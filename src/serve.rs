@@ -12,7 +12,6 @@
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,6 +28,7 @@ use crate::http::{self, AppState};
 use crate::jobs::{Jobs, Store, spawn_workers};
 use crate::listen::Socket;
 use crate::metrics::Metrics;
+use crate::state_dir;
 use crate::upload::{Limits, TempDir};
 
 /// A client has this long to send its request headers.
@@ -60,8 +60,8 @@ async fn serve(config: Config, socket: Socket) -> Result<(), ServeError> {
     check_safe_to_start(&config, socket.address()?)?;
     let temp = TempDir::open(&config.temp_dir)
         .map_err(|source| ServeError::StateDir { path: config.temp_dir.clone(), source })?;
-    check_private_dir(&config.state_dir)?;
-    check_private_dir(&config.temp_dir)?;
+    state_dir::check_private(&config.state_dir)?;
+    state_dir::check_private(&config.temp_dir)?;
     let (secret, source) = Secret::load(config.session_secret_file.as_deref(), &config.state_dir)?;
     tracing::info!(?source, "session secret loaded");
     let settings = AuthSettings {
@@ -194,28 +194,12 @@ async fn serve(config: Config, socket: Socket) -> Result<(), ServeError> {
 /// Refuses combinations that would expose recordings: root, or a public address without
 /// authentication. Sets a private umask for everything the server writes.
 fn check_safe_to_start(config: &Config, address: SocketAddr) -> Result<(), ServeError> {
-    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    state_dir::private_umask();
     if nix::unistd::geteuid().is_root() && !config.allow_root {
         return Err(ServeError::RunningAsRoot);
     }
     if !address.ip().is_loopback() && !config.auth && !config.insecure_public_bind {
         return Err(ServeError::PublicWithoutAuth { address });
-    }
-    Ok(())
-}
-
-/// SECURITY: recordings and keys live here; another user must not be able to write (and
-/// so replace) anything in it.
-fn check_private_dir(path: &Path) -> Result<(), ServeError> {
-    use std::os::unix::fs::MetadataExt as _;
-    std::fs::create_dir_all(path).map_err(|source| ServeError::StateDir { path: path.to_owned(), source })?;
-    let meta = std::fs::metadata(path).map_err(|source| ServeError::StateDir { path: path.to_owned(), source })?;
-    let me = nix::unistd::geteuid().as_raw();
-    if meta.uid() != me {
-        return Err(ServeError::NotOwned { path: path.to_owned(), owner: meta.uid(), me });
-    }
-    if meta.mode() & 0o022 != 0 {
-        return Err(ServeError::WritableByOthers { path: path.to_owned(), mode: meta.mode() & 0o777 });
     }
     Ok(())
 }

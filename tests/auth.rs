@@ -325,3 +325,38 @@ fn the_trusted_proxy_user_is_accepted_only_when_configured() {
     let response = plain.get("/api/jobs").header("x-forwarded-user", "dora").send().unwrap();
     assert_error(response, 401, "missing_api_key");
 }
+
+#[test]
+fn keys_create_on_a_fresh_state_dir_makes_it_private_and_refuses_a_shared_one() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let parent = tempfile::tempdir().unwrap();
+    let fresh = parent.path().join("state");
+    create_key(&fresh, "first", "admin");
+    // Every directory 0700 and every file 0600, whatever the caller's umask (022 here).
+    let mut seen = 0;
+    let mut pending = vec![fresh.clone()];
+    while let Some(path) = pending.pop() {
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        if path.is_dir() {
+            assert_eq!(mode, 0o700, "{}", path.display());
+            pending.extend(std::fs::read_dir(&path).unwrap().map(|entry| entry.unwrap().path()));
+        } else {
+            assert_eq!(mode, 0o600, "{}", path.display());
+            seen += 1;
+        }
+    }
+    assert!(seen > 0, "the key database has files");
+
+    let shared = parent.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let output = std::process::Command::new(common::BINARY)
+        .args(["keys", "create", "--name", "x", "--role", "user", "--config", "/dev/null", "--state-dir"])
+        .arg(&shared)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("writable by group or others"), "{stderr}");
+    assert_eq!(std::fs::read_dir(&shared).unwrap().count(), 0, "nothing was written into it");
+}

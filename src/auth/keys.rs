@@ -188,6 +188,9 @@ fn all(tree: &sled::Tree) -> Result<Vec<KeyRecord>, KeyError> {
 pub fn run(args: &crate::cli::KeysArgs) -> Result<(), crate::errors::CommandError> {
     use crate::cli::KeysCommand;
     let state_dir = crate::config::Config::state_dir_for_keys(args.state_dir.as_deref(), args.config.as_deref())?;
+    // As `serve` does: run before the first start, this makes the state directory itself.
+    crate::state_dir::private_umask();
+    crate::state_dir::check_private(&state_dir).map_err(|error| crate::errors::CommandError::Serve(Box::new(error)))?;
     let store = KeyStore::new(&state_dir);
     match &args.command {
         KeysCommand::Create { name, role } => {
