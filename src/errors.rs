@@ -590,6 +590,8 @@ impl ApiError {
                 AuthError::RateLimited { retry_after, .. } => (429, "rate_limited", None, Some(*retry_after)),
                 AuthError::TooManyUploads { .. } => (429, "too_many_uploads", None, Some(10)),
                 AuthError::UnknownHost { .. } => (421, "unknown_host", None, None),
+                AuthError::SessionStore => (503, "session_store", None, Some(5)),
+                AuthError::SeveralSessions => (400, "several_sessions", None, None),
             },
             ApiError::BadRequest { param, .. } => (400, "invalid_request", *param, None),
             ApiError::UnknownModel { .. } => (400, "model_not_found", Some("model"), None),
@@ -759,6 +761,10 @@ pub enum AuthError {
     RateLimited { retry_after: u64, limit: u32 },
     #[error("{max} uploads are already in progress for this caller; wait for one to finish")]
     TooManyUploads { max: usize },
+    #[error("the session could not be recorded; try again in a moment")]
+    SessionStore,
+    #[error("the request carries more than one session cookie; clear this site's cookies and log in again")]
+    SeveralSessions,
     #[error(
         "this appliance does not answer to the name {host:?}; if that name is its own, an administrator adds it to \
          allowed_hosts"

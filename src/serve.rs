@@ -22,7 +22,7 @@ use crate::auth::{AuthSettings, Authenticator, KeyStore, RateLimits, Secret};
 use crate::cli::ServeArgs;
 use crate::config::Config;
 use crate::engine::{Engine, EngineOptions};
-use crate::errors::ServeError;
+use crate::errors::{ServeError, StoreError};
 use crate::http::connections::{BusyBody, Connections};
 use crate::http::{self, AppState};
 use crate::jobs::{Jobs, Store, spawn_workers};
@@ -70,13 +70,14 @@ async fn serve(config: Config, socket: Socket) -> Result<(), ServeError> {
         proxy_admins: config.proxy_admins.clone(),
         session_seconds: config.session_hours * 3600,
     };
-    let auth = Authenticator::new(KeyStore::new(&config.state_dir), settings, secret)?;
+    let store = Store::open(&config.database_dir())?;
+    let sessions = store.database().open_tree("sessions").map_err(StoreError::from)?;
+    let auth = Authenticator::new(KeyStore::new(&config.state_dir), settings, secret, sessions)?;
     if config.auth && !auth.has_live_keys() && !config.trusted_proxy {
         tracing::warn!(
             "authentication is on and no API key exists yet: create one with `whisper-appliance keys create --name <you> --role admin`"
         );
     }
-    let store = Store::open(&config.database_dir())?;
     if !config.model.exists() {
         return Err(ServeError::NoModel { path: config.model.clone() });
     }
@@ -216,6 +217,7 @@ async fn keep_keys_fresh(state: Arc<AppState>) {
         let outcome = tokio::task::spawn_blocking(move || {
             fresh.limits.forget_idle();
             if flush {
+                fresh.auth.forget_expired_sessions();
                 fresh.auth.flush_uses()?;
             }
             fresh.auth.reload_if_changed()

@@ -93,7 +93,7 @@ fn every_spelling_of_a_guarded_route_gets_the_plain_spellings_answer() {
         ("POST", "/v1/audio/transcriptions".into(), as_user(&too_long), "413 file_too_large "),
         ("POST", "/v1/audio/translations".into(), form.to_vec(), "401 missing_api_key "),
         ("GET", "/v1/models".into(), vec![], "401 missing_api_key "),
-        ("GET", format!("/jobs/{id}"), vec![], "303 - /"),
+        ("GET", format!("/jobs/{id}"), vec![], "303 - /?next=%2fjobs%2f0190f5b2-1c3e-7a4b-9c2d-3e4f5a6b7c8d"),
         ("POST", format!("/jobs/{id}/delete"), vec![], "401 missing_api_key "),
         ("PUT", "/api/jobs".into(), as_user(&[]), "405 method_not_allowed "),
         ("GET", "/healthz".into(), vec![], "200 - "),

@@ -40,14 +40,15 @@ fn header_str(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&s
     headers.get(name).and_then(|value| value.to_str().ok())
 }
 
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+/// Every value of the cookie `name` the request carries.
+fn cookies<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
+        .filter(move |(key, _)| *key == name)
         .map(|(_, value)| value)
 }
 
@@ -76,6 +77,7 @@ where
     let resolved = resolve(&method, request.uri().path());
     let route = resolved.as_ref().map_or(UNMATCHED, |matched| matched.route.template);
     let kind = resolved.as_ref().ok().map(|matched| matched.route.kind);
+    let resolved_path = resolved.as_ref().ok().map(Matched::canonical_path);
     let proxied = state.config.trusted_proxy && peer.ip().is_loopback();
     let headers = request.headers();
     let client = proxied
@@ -118,7 +120,9 @@ where
                 job = job_of(&matched, &response);
                 response
             }
-            Err(error) if kind == Some(Kind::Page) && matches!(error.reply().status, 401) => redirect_to_login(),
+            Err(error) if kind == Some(Kind::Page) && matches!(error.reply().status, 401) => {
+                redirect_to_login(resolved_path.as_deref().unwrap_or("/"), request.uri().query())
+            }
             Err(error) => {
                 log_refusal(&visit, route, &error);
                 drain(request).await;
@@ -189,9 +193,16 @@ fn admit(
     let bearer = header_str(headers, header::AUTHORIZATION)
         .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")));
     let api_key = bearer.or_else(|| header_str(headers, "x-api-key"));
+    // SECURITY: a second session cookie can be planted from a sibling subdomain; which one
+    // counts would then be up to the browser's ordering. Neither does.
+    let mut sessions = cookies(headers, SESSION_COOKIE);
+    let session = sessions.next();
+    if sessions.next().is_some() {
+        return Err(AuthError::SeveralSessions.into());
+    }
     let credentials = Credentials {
         key: api_key,
-        session: cookie(headers, SESSION_COOKIE),
+        session,
         proxy_user: proxied.then(|| header_str(headers, "x-forwarded-user")).flatten(),
     };
     let identity = state.auth.authenticate(credentials);
@@ -299,10 +310,18 @@ fn preflight(state: &AppState, origin: Option<&str>) -> Response {
     response
 }
 
-fn redirect_to_login() -> Response {
+/// A page asked for without a session: the login form, which comes back here afterwards.
+fn redirect_to_login(path: &str, query: Option<&str>) -> Response {
+    let here = match query {
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_owned(),
+    };
+    let next: String = form_urlencoded::byte_serialize(here.as_bytes()).collect();
     let mut response = Response::new(Default::default());
     *response.status_mut() = StatusCode::SEE_OTHER;
-    response.headers_mut().insert(header::LOCATION, HeaderValue::from_static("/"));
+    if let Ok(location) = HeaderValue::from_str(&format!("/?next={next}")) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
     response
 }
 

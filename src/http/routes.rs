@@ -11,7 +11,7 @@
 //! differs from the plain spelling for no reason). A segment that decodes to `.`, `..`, or
 //! something holding `/`, NUL or invalid UTF-8 names no route.
 
-use percent_encoding::percent_decode_str;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use warp::Filter;
 use warp::http::Method;
 
@@ -129,6 +129,25 @@ pub struct Matched {
     pub params: Vec<String>,
 }
 
+impl Matched {
+    /// The path in its one canonical spelling: the template with the parameters filled in.
+    pub fn canonical_path(&self) -> String {
+        let mut params = self.params.iter();
+        let mut path = String::new();
+        for segment in self.route.template.split('/').filter(|segment| !segment.is_empty()) {
+            path.push('/');
+            match segment.starts_with('{').then(|| params.next()).flatten() {
+                Some(param) => path.extend(utf8_percent_encode(param, SEGMENT)),
+                None => path.push_str(segment),
+            }
+        }
+        if path.is_empty() { "/".to_owned() } else { path }
+    }
+}
+
+/// What a path segment may hold unescaped: unreserved characters (RFC 3986).
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
 /// The route a request names: 404 when no route has its path, 405 when one has it with
 /// another method.
 pub fn resolve(method: &Method, path: &str) -> Result<Matched, ApiError> {
@@ -210,6 +229,7 @@ mod tests {
         }
         let id = "0190f5b2-1c3e-7a4b-9c2d-3e4f5a6b7c8d";
         let matched = resolve(&Method::GET, &format!("/api//jobs/%30{}/result/", &id[1..])).unwrap();
+        assert_eq!(matched.canonical_path(), format!("/api/jobs/{id}/result"));
         assert_eq!((matched.route.endpoint, matched.params), (Endpoint::JobResult, vec![id.to_owned()]));
     }
 

@@ -16,6 +16,7 @@ mod assets;
 mod pages;
 mod session;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use askama::Template;
@@ -38,12 +39,19 @@ use crate::upload::Received;
 const HISTORY_LENGTH: usize = 20;
 
 pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
-    let index = at(Endpoint::Index).and(with_state(state)).and(warp::ext::optional::<Caller>()).map(
-        |state: Arc<AppState>, caller: Option<Caller>| match caller {
-            Some(caller) => page(&state, &caller, index_page(&state, &caller, &FormValues::default(), None)),
-            None => login_page(&state, None),
-        },
-    );
+    let index = at(Endpoint::Index)
+        .and(with_state(state))
+        .and(warp::ext::optional::<Caller>())
+        .and(warp::query::<HashMap<String, String>>())
+        .map(|state: Arc<AppState>, caller: Option<Caller>, query: HashMap<String, String>| {
+            let next = query.get("next").and_then(|next| session::same_origin_path(next));
+            match (caller, next) {
+                // Logged in meanwhile (another tab): straight to the linked page.
+                (Some(_), Some(next)) => see_other(next),
+                (Some(caller), None) => page(&state, &caller, index_page(&state, &caller, &FormValues::default(), None)),
+                (None, next) => login_page(&state, None, next),
+            }
+        });
     let submit = at(Endpoint::FormSubmit).and(upload_request(state)).then(
         |state: Arc<AppState>, caller: Caller, content_type, body| async move {
             let mut form = FormValues::default();
@@ -118,13 +126,14 @@ fn layout(state: &AppState, caller: Option<&Caller>) -> Layout {
     Layout::new(state.jobs.engine().summary().name(), user)
 }
 
-/// The login form; `error` is why the last attempt failed.
-fn login_page(state: &AppState, error: Option<&ApiError>) -> Response {
+/// The login form; `error` is why the last attempt failed, `next` where to go after it.
+fn login_page(state: &AppState, error: Option<&ApiError>, next: Option<&str>) -> Response {
     let login = LoginPage {
         layout: layout(state, None),
         error: error.map(ApiError::client_message),
         no_keys: !state.auth.has_live_keys(),
         session_hours: state.config.session_hours,
+        next: next.map(str::to_owned),
     };
     match (render(&login), error) {
         (Ok(html), None) => warp::reply::html(html).into_response(),
