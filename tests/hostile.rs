@@ -344,3 +344,21 @@ fn three_hundred_stalled_connections_leave_health_checks_answering() {
     drop(stalled);
     assert!(!appliance.logs().contains("panicked"));
 }
+
+#[test]
+fn every_line_a_failed_request_logs_carries_its_request_id() {
+    let appliance = Appliance::start(&[]);
+    // The upload directory vanishes under the running server: the next upload fails inside.
+    std::fs::remove_dir_all(appliance.temp_dir()).unwrap();
+    let response = appliance.upload(&audio("jfk.wav"), &[]);
+    let request_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let message = assert_error(response, 500, "internal_error");
+    assert!(message.contains("X-Request-Id"), "{message}");
+    let logs = appliance.logs();
+    let lines: Vec<&str> = logs.lines().filter(|line| line.contains(&request_id)).collect();
+    assert!(lines.iter().any(|line| line.contains("\"level\":\"ERROR\"")), "no error line names the request: {logs}");
+    assert!(lines.iter().any(|line| line.contains("\"status\":500")), "the audit line names it: {logs}");
+    for line in logs.lines().filter(|line| line.contains("\"level\":\"ERROR\"")) {
+        assert!(line.contains(&format!("\"request_id\":\"{request_id}\"")), "{line}");
+    }
+}

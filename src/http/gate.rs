@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http_body_util::BodyExt as _;
+use tracing::Instrument as _;
 use hyper::body::Incoming;
 use warp::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
 use warp::reply::Response;
@@ -63,11 +64,28 @@ struct Visit {
     rate: Option<RateInfo>,
 }
 
+/// Handles one request inside a `request` span carrying its id, so every line logged
+/// while it is served (the audit line, errors, warnings) names the request.
 pub async fn handle<S>(
+    request: Request<Incoming>,
+    peer: SocketAddr,
+    service: S,
+    state: Arc<AppState>,
+) -> Result<Response, Infallible>
+where
+    S: tower_service::Service<Request<Incoming>, Response = Response, Error = Infallible>,
+{
+    let request_id = uuid::Uuid::now_v7().simple().to_string();
+    let span = tracing::info_span!("request", request_id = %request_id);
+    serve(request, peer, service, state, request_id).instrument(span).await
+}
+
+async fn serve<S>(
     mut request: Request<Incoming>,
     peer: SocketAddr,
     mut service: S,
     state: Arc<AppState>,
+    request_id: String,
 ) -> Result<Response, Infallible>
 where
     S: tower_service::Service<Request<Incoming>, Response = Response, Error = Infallible>,
@@ -89,7 +107,7 @@ where
     let https = proxied && header_str(headers, "x-forwarded-proto") == Some("https");
     let origin = header_str(headers, header::ORIGIN).map(str::to_owned);
     let mut visit = Visit {
-        request_id: uuid::Uuid::now_v7().simple().to_string(),
+        request_id,
         client,
         https,
         identity: None,
@@ -334,7 +352,6 @@ fn log_refusal(visit: &Visit, route: &str, error: &ApiError) {
         tracing::warn!(
             target: "audit",
             event = "refused",
-            request_id = %visit.request_id,
             client = %visit.client,
             route,
             key,
@@ -366,7 +383,6 @@ fn audit(
     let bytes = header_str(response.headers(), header::CONTENT_LENGTH).and_then(|length| length.parse::<u64>().ok());
     tracing::info!(
         target: "audit",
-        request_id = %visit.request_id,
         client = %visit.client,
         method = %method,
         route,
