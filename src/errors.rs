@@ -411,10 +411,79 @@ pub enum StoreError {
         #[source]
         source: sled::Error,
     },
+    #[error("the job database at {path} is in use by another process (another `whisper-appliance serve`?); stop it first")]
+    Locked { path: PathBuf },
+    #[error(
+        "this user may not open the job database at {path}; run the server as the user that owns the state \
+         directory (the packaged service runs as `whisper`)"
+    )]
+    NotPermitted {
+        path: PathBuf,
+        #[source]
+        source: sled::Error,
+    },
+    #[error(
+        "the job database at {path} is damaged and cannot be read; nothing was changed or deleted: see \
+         \"Recovering a damaged database\" in the README to restore it from a backup or start it afresh"
+    )]
+    Damaged {
+        path: PathBuf,
+        #[source]
+        source: sled::Error,
+    },
     #[error("the job database failed")]
     Database(#[from] sled::Error),
     #[error("a job record in the database is unreadable")]
     Corrupt(#[source] serde_json::Error),
+}
+
+/// Why a sled database would not open, as far as its error says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenTrouble {
+    /// Another process holds its lock.
+    Locked,
+    /// The file system refused this user.
+    NotPermitted,
+    /// Its files are not a database sled can read.
+    Damaged,
+    Other,
+}
+
+impl OpenTrouble {
+    pub fn of(error: &sled::Error) -> OpenTrouble {
+        match error {
+            // sled's own wording for a lock another process holds (an `Other` I/O error).
+            sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => OpenTrouble::Locked,
+            sled::Error::Io(io) if io.kind() == std::io::ErrorKind::PermissionDenied => OpenTrouble::NotPermitted,
+            sled::Error::Io(io)
+                if matches!(io.kind(), std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof) =>
+            {
+                OpenTrouble::Damaged
+            }
+            sled::Error::Corruption { .. } | sled::Error::Unsupported(_) | sled::Error::ReportableBug(_) => {
+                OpenTrouble::Damaged
+            }
+            _ => OpenTrouble::Other,
+        }
+    }
+}
+
+impl StoreError {
+    /// Why the job database at `path` would not open, in so many words.
+    pub fn open(path: &std::path::Path, source: sled::Error) -> StoreError {
+        let path = path.to_owned();
+        match OpenTrouble::of(&source) {
+            OpenTrouble::Locked => StoreError::Locked { path },
+            OpenTrouble::NotPermitted => StoreError::NotPermitted { path, source },
+            OpenTrouble::Damaged => StoreError::Damaged { path, source },
+            OpenTrouble::Other => StoreError::Open { path, source },
+        }
+    }
+
+    /// The disk under the database is full.
+    pub fn is_no_space(&self) -> bool {
+        matches!(self, StoreError::Database(sled::Error::Io(io)) if io.kind() == std::io::ErrorKind::StorageFull)
+    }
 }
 
 /// Why a job could not be created, read or changed.
@@ -431,6 +500,11 @@ pub enum JobError {
     OwnerQueueFull { max: usize },
     #[error("the server is shutting down; try again in a minute")]
     ShuttingDown,
+    #[error(
+        "the server has no space left for its database; try again later, or ask the administrator to free space \
+         on the disk of its state_dir"
+    )]
+    NoSpace,
     #[error("the job is {}; a transcript exists only once it is done", status.name())]
     NotDone { status: crate::jobs::Status },
     #[error("the job has already ended ({})", status.name())]
@@ -478,6 +552,11 @@ pub enum UploadError {
     Undecodable(DecodeError),
     #[error("the upload could not be stored")]
     Write(#[source] std::io::Error),
+    #[error(
+        "the server has no space left for uploads; try again later, or ask the administrator to free space on the \
+         disk of its temp_dir, or to point temp_dir at a larger one"
+    )]
+    NoSpace,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -560,12 +639,14 @@ impl ApiError {
                     }
                 },
                 UploadError::Write(_) => (500, "internal_error", None, None),
+                UploadError::NoSpace => (507, "insufficient_storage", Some("file"), Some(60)),
             },
             ApiError::Job(error) => match error {
                 JobError::NotFound => (404, "not_found", None, None),
                 JobError::QueueFull { .. } => (503, "queue_full", None, Some(30)),
                 JobError::OwnerQueueFull { .. } => (429, "too_many_queued", None, Some(30)),
                 JobError::ShuttingDown => (503, "shutting_down", None, Some(30)),
+                JobError::NoSpace => (507, "insufficient_storage", None, Some(60)),
                 JobError::NotDone { .. } => (409, "job_not_done", None, None),
                 JobError::AlreadyFinished { .. } => (409, "job_finished", None, None),
                 JobError::Upload(_) | JobError::Store(_) => (500, "internal_error", None, None),
@@ -693,11 +774,28 @@ pub enum ServeError {
 /// Managing API keys.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error(
-        "cannot open the key database at {path}; run this as the service's user (e.g. `sudo -u whisper`) \
-         with the same --state-dir as the server"
-    )]
+    #[error("cannot open the key database at {path}: {source}")]
     Open {
+        path: PathBuf,
+        #[source]
+        source: sled::Error,
+    },
+    #[error("the key database at {path} stayed in use by another process for 10 seconds; try again")]
+    Locked { path: PathBuf },
+    #[error(
+        "this user may not open the key database at {path}; run this as the service's user (e.g. \
+         `sudo -u whisper`) with the same --state-dir as the server"
+    )]
+    NotPermitted {
+        path: PathBuf,
+        #[source]
+        source: sled::Error,
+    },
+    #[error(
+        "the key database at {path} is damaged and cannot be read; nothing was changed or deleted: see \
+         \"Recovering a damaged database\" in the README"
+    )]
+    Damaged {
         path: PathBuf,
         #[source]
         source: sled::Error,

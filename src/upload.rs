@@ -107,9 +107,14 @@ impl TempDir {
             .mode(0o600)
             .open(upload.partial_path())
             .await
-            .map_err(UploadError::Write)?;
+            .map_err(write_error)?;
         Ok((upload, file))
     }
+}
+
+/// A full disk is the administrator's to fix, not a server fault: said as such.
+fn write_error(error: std::io::Error) -> UploadError {
+    if error.kind() == std::io::ErrorKind::StorageFull { UploadError::NoSpace } else { UploadError::Write(error) }
 }
 
 fn remove_quietly(path: &Path) {
@@ -241,10 +246,10 @@ where
             while let Some(chunk) = idle(limits, field.chunk()).await?.map_err(malformed)? {
                 meter.handed_on(chunk.len());
                 upload.size += chunk.len() as u64;
-                out.write_all(&chunk).await.map_err(UploadError::Write)?;
+                out.write_all(&chunk).await.map_err(write_error)?;
             }
             // Durable before the job is acknowledged: recovery trusts the file's size.
-            out.sync_all().await.map_err(UploadError::Write)?;
+            out.sync_all().await.map_err(write_error)?;
             file = Some((upload, file_name, declared));
         } else {
             let mut value = Vec::new();

@@ -362,3 +362,36 @@ fn every_line_a_failed_request_logs_carries_its_request_id() {
         assert!(line.contains(&format!("\"request_id\":\"{request_id}\"")), "{line}");
     }
 }
+
+#[test]
+fn an_upload_into_a_full_temp_dir_gets_507_and_leaves_nothing() {
+    // The server runs in a mount namespace of its own (as an unprivileged user too, through a
+    // user namespace), where its temp dir is a 1 MB tmpfs; the test reads it through
+    // /proc/PID/root.
+    let temp = tempfile::tempdir().unwrap();
+    let uploads = temp.path().join("uploads");
+    std::fs::create_dir(&uploads).unwrap();
+    let script = r#"mount -t tmpfs -o size=1m,mode=0700 none "$0" && exec "$@""#;
+    let wrapper = ["unshare", "--map-root-user", "--mount", "sh", "-c", script, uploads.to_str().unwrap()];
+    // Inside the user namespace the server is uid 0.
+    let mut args = vec!["--temp-dir", uploads.to_str().unwrap()];
+    if !nix::unistd::geteuid().is_root() {
+        args.push("--allow-root");
+    }
+    let appliance = Appliance::start_under(&wrapper, &args);
+    let inside = std::path::PathBuf::from(format!("/proc/{}/root{}", appliance.pid(), uploads.display()));
+    let scratch = tempfile::tempdir().unwrap();
+    let big = common::long_wav(scratch.path(), 9);
+    assert!(std::fs::metadata(&big).unwrap().len() > 2_000_000);
+
+    let response = appliance.upload(&big, &[]);
+    assert!(response.headers().contains_key("retry-after"));
+    let message = assert_error(response, 507, "insufficient_storage");
+    assert!(message.contains("temp_dir"), "{message}");
+    assert_eq!(std::fs::read_dir(&inside).unwrap().count(), 0, "the partial upload was left behind");
+    assert!(appliance.logs().contains("refused for lack of disk space"), "{}", appliance.logs());
+    // A recording that fits still goes through.
+    let id = appliance.submit(&audio("jfk.wav"), &[]);
+    let job = appliance.wait_finished(&id, Duration::from_secs(120));
+    assert_eq!(job["status"], "done", "{job}");
+}

@@ -163,6 +163,9 @@ struct ErrorDetail<'a> {
 /// The one way an error becomes a response: `{"error": {"message", "type", "code", "param"}}`.
 pub fn error_response(error: &ApiError) -> Response {
     let reply = error.reply();
+    if reply.status == 507 {
+        tracing::warn!(error = %error, "refused for lack of disk space");
+    }
     if error.is_internal() {
         let chain = std::iter::successors(std::error::Error::source(error), |e| e.source())
             .map(ToString::to_string)

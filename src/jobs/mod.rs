@@ -220,7 +220,11 @@ impl Jobs {
         let stored = self.store.put(&record).and_then(|()| self.store.flush());
         if let Err(error) = stored {
             self.temp.remove_upload(id);
-            return Err(error.into());
+            // The record may be in memory though not on disk: it must not outlive its upload.
+            if let Err(error) = self.store.remove(id) {
+                tracing::warn!(job = %id, %error, "cannot take back a job that could not be stored");
+            }
+            return Err(if error.is_no_space() { JobError::NoSpace } else { error.into() });
         }
         inner.queue.push_back(Queued { id, owner: new.owner });
         let position = inner.run_order().iter().position(|queued| *queued == id).map(|index| index + 1);

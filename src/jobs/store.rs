@@ -109,7 +109,7 @@ impl Store {
             .path(path)
             .mode(sled::Mode::LowSpace)
             .open()
-            .map_err(|source| StoreError::Open { path: path.to_owned(), source })?;
+            .map_err(|source| StoreError::open(path, source))?;
         let jobs = db.open_tree("jobs")?;
         let results = db.open_tree("results")?;
         Ok(Store { db, jobs, results })
