@@ -279,9 +279,9 @@ fn allowed_hosts(names: Vec<String>) -> Result<Vec<String>, ConfigError> {
         .map(|name| {
             let name = name.trim().trim_end_matches('.').to_ascii_lowercase();
             let valid = !name.is_empty()
-                && name.split('.').all(|label| {
-                    !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                });
+                && name
+                    .split('.')
+                    .all(|label| !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
             if valid { Ok(name) } else { Err(ConfigError::BadHost { value: name }) }
         })
         .collect()

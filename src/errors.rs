@@ -392,7 +392,9 @@ pub enum ConfigError {
         "CORS origin {value:?} must be exactly scheme://host[:port], such as https://app.example.org; `*` is never allowed"
     )]
     BadOrigin { value: String },
-    #[error("allowed host {value:?} must be a plain host name such as whisper.example.org, with no scheme, port or `*`")]
+    #[error(
+        "allowed host {value:?} must be a plain host name such as whisper.example.org, with no scheme, port or `*`"
+    )]
     BadHost { value: String },
 }
 
@@ -411,7 +413,9 @@ pub enum StoreError {
         #[source]
         source: sled::Error,
     },
-    #[error("the job database at {path} is in use by another process (another `whisper-appliance serve`?); stop it first")]
+    #[error(
+        "the job database at {path} is in use by another process (another `whisper-appliance serve`?); stop it first"
+    )]
     Locked { path: PathBuf },
     #[error(
         "this user may not open the job database at {path}; run the server as the user that owns the state \

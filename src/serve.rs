@@ -86,8 +86,7 @@ async fn serve(config: Config, socket: Socket) -> Result<(), ServeError> {
         &EngineOptions { threads: config.threads, use_gpu: true, ..EngineOptions::default() },
     )?;
     let metrics = Arc::new(Metrics::default());
-    let jobs =
-        Arc::new(Jobs::new(
+    let jobs = Arc::new(Jobs::new(
         store,
         Arc::new(engine),
         temp,

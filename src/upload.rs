@@ -274,7 +274,9 @@ fn multipart_error(error: multer::Error, limits: &Limits, meter: &Meter) -> Uplo
         multer::Error::StreamReadFailed(_) if meter.overflowed.load(Ordering::Relaxed) => {
             UploadError::EnvelopeTooLarge { max_kib: FORM_OVERHEAD / 1024 }
         }
-        multer::Error::StreamSizeExceeded { .. } => UploadError::TooLarge { limit_mb: limits.max_file_bytes / 1_000_000 },
+        multer::Error::StreamSizeExceeded { .. } => {
+            UploadError::TooLarge { limit_mb: limits.max_file_bytes / 1_000_000 }
+        }
         multer::Error::FieldSizeExceeded { field_name, .. } if field_name.as_deref() == Some(FILE_FIELD) => {
             UploadError::TooLarge { limit_mb: limits.max_file_bytes / 1_000_000 }
         }

@@ -64,9 +64,14 @@ fn one_keys_burst_leaves_room_and_the_next_turn_for_another_key() {
     let state = tempfile::tempdir().unwrap();
     let alice = create_key(state.path(), "alice", "user");
     let bob = create_key(state.path(), "bob", "user");
-    let mut appliance =
-        Appliance::start_in(state.path(), &["--auth", "true", "--queue-size", "3", "--max-queued-per-key", "2", "--rate-limit-per-minute", "100000"]);
+    let admin = create_key(state.path(), "admin", "admin");
+    let mut appliance = Appliance::start_in(
+        state.path(),
+        &["--auth", "true", "--queue-size", "3", "--max-queued-per-key", "2", "--rate-limit-per-minute", "100000"],
+    );
     appliance.keep(state);
+    // The fixture's own polling sees every job.
+    appliance.use_key(&admin);
     let upload = |key: &str, file: &std::path::Path| {
         let form = reqwest::blocking::multipart::Form::new().file("file", file).unwrap();
         appliance.client().post(format!("{}/api/jobs", appliance.url)).bearer_auth(key).multipart(form).send().unwrap()
@@ -75,7 +80,6 @@ fn one_keys_burst_leaves_room_and_the_next_turn_for_another_key() {
         assert_eq!(response.status(), 202);
         response.json::<serde_json::Value>().unwrap()
     };
-    appliance.use_key(&alice);
     let running = accepted(upload(&alice, &long))["id"].as_str().unwrap().to_owned();
     appliance.wait_running(&running, Duration::from_secs(60));
     // Alice fills her share of the queue; her next upload is refused by her own limit.
@@ -95,9 +99,7 @@ fn one_keys_burst_leaves_room_and_the_next_turn_for_another_key() {
     let stop = appliance.client().post(format!("{}/api/jobs/{running}/cancel", appliance.url)).send().unwrap();
     assert_eq!(stop.status(), 200);
     let bob_id = bob_job["id"].as_str().unwrap();
-    appliance.use_key(&bob);
     let bob_done = appliance.wait_finished(bob_id, Duration::from_secs(120));
-    appliance.use_key(&alice);
     let alice_first = appliance.wait_finished(&alice_queued[0], Duration::from_secs(120));
     assert!(bob_done["started_at"].as_str() <= alice_first["started_at"].as_str(), "{bob_done} {alice_first}");
 }

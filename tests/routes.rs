@@ -59,6 +59,9 @@ fn spellings(path: &str) -> Vec<String> {
     ]
 }
 
+/// A request (method, path, headers) and the gist the plain spelling must answer.
+type Case<'a> = (&'a str, String, Vec<(&'a str, &'a str)>, &'a str);
+
 #[test]
 fn every_spelling_of_a_guarded_route_gets_the_plain_spellings_answer() {
     let state = tempfile::tempdir().unwrap();
@@ -75,8 +78,7 @@ fn every_spelling_of_a_guarded_route_gets_the_plain_spellings_answer() {
         headers.extend_from_slice(extra);
         headers
     };
-    // (method, path, headers, what the plain spelling must answer)
-    let cases: Vec<(&str, String, Vec<(&str, &str)>, &str)> = vec![
+    let cases: Vec<Case> = vec![
         ("GET", "/metrics".into(), vec![], "401 missing_api_key "),
         ("GET", "/metrics".into(), as_user(&[]), "403 admin_only "),
         ("GET", "/metrics".into(), vec![("authorization", admin_auth.as_str())], "200 - "),
@@ -130,7 +132,9 @@ fn a_host_the_appliance_is_not_known_by_gets_421_with_authentication_off_and_on(
             headers
         };
         // A rebound name, with and without a port, in any case; before routing and auth.
-        for host in [format!("attacker.example:{port}"), "attacker.example".to_owned(), "LOCALHOST.attacker.example".into()] {
+        for host in
+            [format!("attacker.example:{port}"), "attacker.example".to_owned(), "LOCALHOST.attacker.example".into()]
+        {
             for (method, path) in [("GET", "/api/jobs"), ("GET", "/metrics"), ("POST", "/api/jobs"), ("GET", "/nope")] {
                 let headers = with_host(&host);
                 let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
@@ -139,7 +143,8 @@ fn a_host_the_appliance_is_not_known_by_gets_421_with_authentication_off_and_on(
             }
         }
         // The names it is known by, with any port.
-        let mut known = vec![format!("127.0.0.1:{port}"), format!("localhost:{port}"), "[::1]:80".into(), "Localhost".into()];
+        let mut known =
+            vec![format!("127.0.0.1:{port}"), format!("localhost:{port}"), "[::1]:80".into(), "Localhost".into()];
         if authorization.is_none() {
             known.push(format!("Whisper.Example.org:{port}"));
         }

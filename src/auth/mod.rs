@@ -279,7 +279,8 @@ mod tests {
             session_seconds: 60,
         };
         let sessions = sled::Config::new().temporary(true).open().unwrap().open_tree("sessions").unwrap();
-        let auth = Authenticator::new(KeyStore::new(dir.path()), settings, Secret::for_tests(&[1; 32]), sessions).unwrap();
+        let auth =
+            Authenticator::new(KeyStore::new(dir.path()), settings, Secret::for_tests(&[1; 32]), sessions).unwrap();
         (dir, auth)
     }
 

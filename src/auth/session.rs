@@ -111,11 +111,7 @@ impl Secret {
         // SECURITY: verify_slice compares in constant time.
         self.mac(message).verify_slice(&tag).ok()?;
         let expires: u64 = expires.parse().ok()?;
-        (now < expires).then(|| SignedSession {
-            session_id: session_id.to_owned(),
-            key_id: key_id.to_owned(),
-            expires,
-        })
+        (now < expires).then(|| SignedSession { session_id: session_id.to_owned(), key_id: key_id.to_owned(), expires })
     }
 }
 
@@ -140,7 +136,10 @@ mod tests {
         let secret = Secret::for_tests(&[7; 32]);
         let cookie = secret.sign_session("5e55", "0123456789ab", 1_000);
         let session = secret.verify_session(&cookie, 999).unwrap();
-        assert_eq!((session.session_id.as_str(), session.key_id.as_str(), session.expires), ("5e55", "0123456789ab", 1_000));
+        assert_eq!(
+            (session.session_id.as_str(), session.key_id.as_str(), session.expires),
+            ("5e55", "0123456789ab", 1_000)
+        );
         assert_eq!(secret.verify_session(&cookie, 1_000), None);
         let forged = cookie.replacen("0123456789ab", "ba9876543210", 1);
         assert_eq!(secret.verify_session(&forged, 10), None);

@@ -54,27 +54,24 @@ pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
             }))
         },
     );
-    let result = at_id(Endpoint::JobResult)
+    let result = at_id(Endpoint::JobResult).and(with_state(state)).and(caller()).and(warp::query::<ResultQuery>()).map(
+        |id: String, state: Arc<AppState>, caller: Caller, query: ResultQuery| {
+            respond(result(&state, &caller, &id, query.format.as_deref()))
+        },
+    );
+    let events = at_id(Endpoint::JobEvents)
         .and(with_state(state))
         .and(caller())
-        .and(warp::query::<ResultQuery>())
-        .map(|id: String, state: Arc<AppState>, caller: Caller, query: ResultQuery| {
-            respond(result(&state, &caller, &id, query.format.as_deref()))
-        });
-    let events =
-        at_id(Endpoint::JobEvents).and(with_state(state)).and(caller()).map(
-            |id: String, state: Arc<AppState>, caller: Caller| respond(super::events::stream(&state, &caller, &id)),
-        );
-    let cancel =
-        at_id(Endpoint::JobCancel).and(with_state(state)).and(caller()).map(
-            |id: String, state: Arc<AppState>, caller: Caller| {
-                respond(parse_id(&id).and_then(|id| {
-                    state.jobs.cancel(id, &caller.scope)?;
-                    let snapshot = state.jobs.get(id, &caller.scope)?;
-                    Ok(json(StatusCode::OK, &JobView::new(&state, &snapshot)))
-                }))
-            },
-        );
+        .map(|id: String, state: Arc<AppState>, caller: Caller| respond(super::events::stream(&state, &caller, &id)));
+    let cancel = at_id(Endpoint::JobCancel).and(with_state(state)).and(caller()).map(
+        |id: String, state: Arc<AppState>, caller: Caller| {
+            respond(parse_id(&id).and_then(|id| {
+                state.jobs.cancel(id, &caller.scope)?;
+                let snapshot = state.jobs.get(id, &caller.scope)?;
+                Ok(json(StatusCode::OK, &JobView::new(&state, &snapshot)))
+            }))
+        },
+    );
     let delete = at_id(Endpoint::JobDelete).and(with_state(state)).and(caller()).map(
         |id: String, state: Arc<AppState>, caller: Caller| {
             respond(parse_id(&id).and_then(|id| {
@@ -118,10 +115,7 @@ pub(crate) fn upload_request(
     Error = warp::Rejection,
 > + Clone
 + use<> {
-    with_state(state)
-        .and(caller())
-        .and(warp::header::optional::<String>("content-type"))
-        .and(warp::body::stream())
+    with_state(state).and(caller()).and(warp::header::optional::<String>("content-type")).and(warp::body::stream())
 }
 
 /// Streams a multipart upload to disk, checks it and queues a job for it. The gate has

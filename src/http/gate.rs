@@ -12,19 +12,23 @@
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+
 use http_body_util::BodyExt as _;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use tracing::Instrument as _;
-use hyper::body::Incoming;
 use warp::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
 use warp::reply::Response;
 
 use super::routes::{Access, Kind, Matched, resolve};
 use super::{AppState, Caller, Connection, add_security_headers, error_response};
-use crate::config::Config;
 use crate::auth::{Credentials, Identity, RateInfo, Role, SESSION_COOKIE, UploadPermit};
+use crate::config::Config;
 use crate::errors::{ApiError, AuthError, UploadError};
 use crate::upload::FORM_OVERHEAD;
 
@@ -73,29 +77,33 @@ pub async fn handle<S>(
     state: Arc<AppState>,
 ) -> Result<Response, Infallible>
 where
-    S: tower_service::Service<Request<Incoming>, Response = Response, Error = Infallible>,
+    S: tower_service::Service<Request<RequestBody>, Response = Response, Error = Infallible>,
 {
+    let declared = header_str(request.headers(), header::CONTENT_LENGTH).and_then(|length| length.parse().ok());
+    let request = request.map(|body| RequestBody::new(body, declared));
     let request_id = uuid::Uuid::now_v7().simple().to_string();
     let span = tracing::info_span!("request", request_id = %request_id);
     serve(request, peer, service, state, request_id).instrument(span).await
 }
 
 async fn serve<S>(
-    mut request: Request<Incoming>,
+    mut request: Request<RequestBody>,
     peer: SocketAddr,
     mut service: S,
     state: Arc<AppState>,
     request_id: String,
 ) -> Result<Response, Infallible>
 where
-    S: tower_service::Service<Request<Incoming>, Response = Response, Error = Infallible>,
+    S: tower_service::Service<Request<RequestBody>, Response = Response, Error = Infallible>,
 {
     let started = Instant::now();
     let method = request.method().clone();
     let resolved = resolve(&method, request.uri().path());
     let route = resolved.as_ref().map_or(UNMATCHED, |matched| matched.route.template);
     let kind = resolved.as_ref().ok().map(|matched| matched.route.kind);
-    let resolved_path = resolved.as_ref().ok().map(Matched::canonical_path);
+    // Where a page asked for without a session comes back to after the login form.
+    let page_path =
+        resolved.as_ref().ok().filter(|matched| matched.route.kind == Kind::Page).map(Matched::canonical_path);
     let proxied = state.config.trusted_proxy && peer.ip().is_loopback();
     let headers = request.headers();
     let client = proxied
@@ -106,20 +114,13 @@ where
         .unwrap_or(peer.ip());
     let https = proxied && header_str(headers, "x-forwarded-proto") == Some("https");
     let origin = header_str(headers, header::ORIGIN).map(str::to_owned);
-    let mut visit = Visit {
-        request_id,
-        client,
-        https,
-        identity: None,
-        by_session: false,
-        rate: None,
-    };
+    let mut visit = Visit { request_id, client, https, identity: None, by_session: false, rate: None };
 
     let mut job = None;
     let mut response = if let Err(error) = check_host(&state.config, request.headers(), proxied) {
         let error = ApiError::from(error);
         log_refusal(&visit, route, &error);
-        drain(request).await;
+        drop(request);
         error_response(&error)
     } else if method == Method::OPTIONS && origin.is_some() {
         preflight(&state, origin.as_deref())
@@ -139,11 +140,11 @@ where
                 response
             }
             Err(error) if kind == Some(Kind::Page) && matches!(error.reply().status, 401) => {
-                redirect_to_login(resolved_path.as_deref().unwrap_or("/"), request.uri().query())
+                redirect_to_login(page_path.as_deref().unwrap_or("/"), request.uri().query())
             }
             Err(error) => {
                 log_refusal(&visit, route, &error);
-                drain(request).await;
+                drop(request);
                 error_response(&error)
             }
         }
@@ -198,7 +199,7 @@ fn check_host(config: &Config, headers: &HeaderMap, proxied: bool) -> Result<(),
 /// Authenticates, authorises, refuses cross-site writes and counts the request.
 fn admit(
     state: &AppState,
-    request: &Request<Incoming>,
+    request: &Request<RequestBody>,
     proxied: bool,
     matched: Option<&Matched>,
     visit: &mut Visit,
@@ -260,30 +261,67 @@ fn admit(
     Ok(None)
 }
 
-/// Reads and discards a refused request's body, so that clients that send the whole body
-/// before reading the answer (browsers, most HTTP libraries) read the error instead of a
-/// reset connection. Bounded in size, in time and in silence; the rest is cut off.
-async fn drain(request: Request<Incoming>) {
-    let length = header_str(request.headers(), header::CONTENT_LENGTH).and_then(|length| length.parse::<u64>().ok());
-    if length.is_some_and(|length| length > MAX_DRAIN) {
-        return;
+/// A request's body. Dropped before its end (refused by the gate, or answered early by a
+/// handler: a wrong field, a full disk), the rest is read and discarded in the background,
+/// so that clients that send the whole body before reading the answer (browsers, most
+/// HTTP libraries) read it instead of a reset connection. Bounded in size, in time and in
+/// silence; a body declared larger than that is cut off at once.
+pub struct RequestBody {
+    inner: Option<Incoming>,
+    drain: bool,
+}
+
+impl RequestBody {
+    fn new(body: Incoming, declared_length: Option<u64>) -> RequestBody {
+        RequestBody { inner: Some(body), drain: declared_length.is_none_or(|length| length <= MAX_DRAIN) }
     }
-    let mut body = request.into_body();
-    let discard = async {
-        let mut seen = 0u64;
-        while let Ok(Some(Ok(frame))) = tokio::time::timeout(DRAIN_IDLE, body.frame()).await {
-            seen += frame.data_ref().map_or(0, |data| data.len() as u64);
-            if seen > MAX_DRAIN {
-                break;
-            }
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.inner.as_mut() {
+            Some(body) => Pin::new(body).poll_frame(cx),
+            None => Poll::Ready(None),
         }
-    };
-    let _ = tokio::time::timeout(DRAIN_TIMEOUT, discard).await;
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.as_ref().is_none_or(Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.as_ref().map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
+    }
+}
+
+impl Drop for RequestBody {
+    fn drop(&mut self) {
+        let Some(mut body) = self.inner.take() else { return };
+        if !self.drain || body.is_end_stream() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        runtime.spawn(async move {
+            let discard = async {
+                let mut seen = 0u64;
+                while let Ok(Some(Ok(frame))) = tokio::time::timeout(DRAIN_IDLE, body.frame()).await {
+                    seen += frame.data_ref().map_or(0, |data| data.len() as u64);
+                    if seen > MAX_DRAIN {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(DRAIN_TIMEOUT, discard).await;
+        });
+    }
 }
 
 /// A state-changing request that a browser made from another site. Clients that are not
 /// browsers send neither `Sec-Fetch-Site` nor `Origin` and are not affected.
-fn is_cross_site_write(request: &Request<Incoming>, https: bool) -> bool {
+fn is_cross_site_write(request: &Request<RequestBody>, https: bool) -> bool {
     if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return false;
     }

@@ -30,12 +30,12 @@ use warp::{Filter, Reply};
 
 pub use self::api::{JobView, submit_upload};
 pub(crate) use self::api::{job_request, parse_id, upload_request};
+use self::routes::{Endpoint, at};
 use crate::auth::{Authenticator, Identity, RateLimits};
 use crate::config::Config;
 use crate::errors::ApiError;
 use crate::jobs::{Jobs, Scope};
 use crate::metrics::Metrics;
-use self::routes::{Endpoint, at};
 use crate::upload::Limits;
 
 /// What every handler can reach.

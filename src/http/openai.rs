@@ -16,11 +16,11 @@ use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
+use super::routes::{Endpoint, at};
+use super::{AppState, Caller, json, respond, submit_upload, upload_request, with_state};
 use crate::engine::Request;
 use crate::errors::{ApiError, JobError};
 use crate::formats::Format;
-use super::routes::{Endpoint, at};
-use super::{AppState, Caller, json, respond, submit_upload, upload_request, with_state};
 use crate::jobs::{Jobs, Scope, Status};
 use crate::upload::Received;
 
@@ -42,9 +42,7 @@ pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
             })
             .map(respond)
     };
-    let models = at(Endpoint::Models)
-        .and(with_state(state))
-        .map(|state: Arc<AppState>| models(&state));
+    let models = at(Endpoint::Models).and(with_state(state)).map(|state: Arc<AppState>| models(&state));
     audio(Endpoint::Transcriptions, false).or(audio(Endpoint::Translations, true)).unify().or(models).unify().boxed()
 }
 

@@ -98,7 +98,7 @@ use Kind::{Api, Asset, Page, Upload};
 
 /// Every route. The no-JS form (`/jobs...`) and the API (`/api/jobs...`) are separate
 /// routes with the same guards; `/static` is unmetered so a page load never costs requests.
-pub static ROUTES: [Route; 21] = [
+pub static ROUTES: &[Route] = &[
     route(E::Index, Method::GET, "/", Public, true, Page),
     route(E::Health, Method::GET, "/healthz", Public, false, Api),
     route(E::Ready, Method::GET, "/readyz", Public, false, Api),
@@ -153,7 +153,7 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'
 pub fn resolve(method: &Method, path: &str) -> Result<Matched, ApiError> {
     let segments = segments(path).ok_or(ApiError::NoRoute)?;
     let mut other_method = false;
-    for route in &ROUTES {
+    for route in ROUTES {
         if let Some(params) = match_template(route.template, &segments) {
             if route.method == method {
                 return Ok(Matched { route, params });
@@ -215,7 +215,7 @@ mod tests {
 
     #[test]
     fn every_endpoint_has_one_route() {
-        for route in &ROUTES {
+        for route in ROUTES {
             assert_eq!(ROUTES.iter().filter(|other| other.endpoint == route.endpoint).count(), 1, "{route:?}");
             let same = ROUTES.iter().filter(|o| o.template == route.template && o.method == route.method).count();
             assert_eq!(same, 1, "{route:?}");
@@ -235,7 +235,8 @@ mod tests {
 
     #[test]
     fn unknown_paths_dot_segments_and_wrong_methods_are_refused() {
-        for path in ["/nope", "/api/jobs/../../etc/passwd", "/api/jobs/%2e%2e", "/api/jobs/a%2Fb", "/jobs/%00", "/%ff"] {
+        for path in ["/nope", "/api/jobs/../../etc/passwd", "/api/jobs/%2e%2e", "/api/jobs/a%2Fb", "/jobs/%00", "/%ff"]
+        {
             assert!(matches!(resolve(&Method::GET, path), Err(ApiError::NoRoute)), "{path}");
         }
         assert!(matches!(resolve(&Method::PUT, "/api/jobs"), Err(ApiError::MethodNotAllowed)));

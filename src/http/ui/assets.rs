@@ -60,9 +60,9 @@ fn hash_prefix(sha256: &[u8; 32]) -> String {
 
 /// `GET /static/{hash}/{file}`.
 pub fn route() -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
-    params(Endpoint::Asset)
-        .and(warp::header::optional::<String>("if-none-match"))
-        .map(|params: Vec<String>, if_none_match: Option<String>| serve(&params[0], &params[1], if_none_match.as_deref()))
+    params(Endpoint::Asset).and(warp::header::optional::<String>("if-none-match")).map(
+        |params: Vec<String>, if_none_match: Option<String>| serve(&params[0], &params[1], if_none_match.as_deref()),
+    )
 }
 
 fn serve(hash: &str, file: &str, if_none_match: Option<&str>) -> Response {

@@ -28,10 +28,10 @@ use warp::{Filter, Reply};
 use self::pages::{CardView, ErrorPage, HistoryRow, IndexPage, JobPage, Layout, LoginPage};
 use crate::auth::Identity;
 use crate::errors::ApiError;
+use crate::http::routes::{Endpoint, at, at_id};
 use crate::http::{
     AppState, Caller, JobView, caller, error_response, job_request, parse_id, upload_request, with_state,
 };
-use crate::http::routes::{Endpoint, at, at_id};
 use crate::jobs::Status;
 use crate::upload::Received;
 
@@ -48,7 +48,9 @@ pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
             match (caller, next) {
                 // Logged in meanwhile (another tab): straight to the linked page.
                 (Some(_), Some(next)) => see_other(next),
-                (Some(caller), None) => page(&state, &caller, index_page(&state, &caller, &FormValues::default(), None)),
+                (Some(caller), None) => {
+                    page(&state, &caller, index_page(&state, &caller, &FormValues::default(), None))
+                }
                 (None, next) => login_page(&state, None, next),
             }
         });
@@ -72,10 +74,10 @@ pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
     );
     // Reloading the page a refused form post left in the address bar lands on the form.
     let jobs = at(Endpoint::FormBack).map(|| see_other("/"));
-    let job =
-        at_id(Endpoint::JobPage).and(with_state(state)).and(caller()).map(
-            |id: String, state: Arc<AppState>, caller: Caller| page(&state, &caller, job_page(&state, &caller, &id)),
-        );
+    let job = at_id(Endpoint::JobPage)
+        .and(with_state(state))
+        .and(caller())
+        .map(|id: String, state: Arc<AppState>, caller: Caller| page(&state, &caller, job_page(&state, &caller, &id)));
     // SECURITY: no CSRF token. A cross-site page cannot delete what it cannot name, and job
     // ids hold 74 random bits; a cross-site upload could equally go to POST /api/jobs.
     let delete = at_id(Endpoint::JobPageDelete).and(with_state(state)).and(caller()).map(

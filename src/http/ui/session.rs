@@ -105,7 +105,8 @@ mod tests {
         for good in ["/", "/jobs/0190f5b2-1c3e-7a4b-9c2d-3e4f5a6b7c8d", "/?a=b%20c"] {
             assert_eq!(same_origin_path(good), Some(good));
         }
-        for bad in ["//evil.example", "/\\evil.example", "/\t/evil.example", "https://evil.example", "evil", "", "/a b"] {
+        for bad in ["//evil.example", "/\\evil.example", "/\t/evil.example", "https://evil.example", "evil", "", "/a b"]
+        {
             assert_eq!(same_origin_path(bad), None, "{bad:?}");
         }
     }
