@@ -116,11 +116,11 @@ impl Inner {
         if !self.accepting {
             return Err(JobError::ShuttingDown);
         }
-        if self.queued_by(owner) >= per_owner {
-            return Err(JobError::OwnerQueueFull { max: per_owner });
-        }
         if self.queue.len() >= capacity {
             return Err(JobError::QueueFull { capacity });
+        }
+        if self.queued_by(owner) >= per_owner {
+            return Err(JobError::OwnerQueueFull { max: per_owner });
         }
         Ok(())
     }
