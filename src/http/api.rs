@@ -160,10 +160,7 @@ pub(crate) fn job_request(form: &Received) -> Result<Request, ApiError> {
         None | Some("" | "false" | "0" | "off" | "no") => false,
         Some("true" | "1" | "on" | "yes") => true,
         Some(other) => {
-            return Err(ApiError::BadRequest {
-                message: format!("translate must be true or false, not {other:?}"),
-                param: Some("translate"),
-            });
+            return Err(ApiError::BadTranslate { value: other.to_owned() });
         }
     };
     let mut request = Request::new(form.field("language").unwrap_or("auto"), translate)?;
@@ -200,9 +197,7 @@ struct ResultQuery {
 }
 
 fn result(state: &AppState, caller: &Caller, id: &str, format: Option<&str>) -> Result<Response, ApiError> {
-    let format: Format = format.unwrap_or("txt").parse().map_err(|error: crate::formats::UnknownFormat| {
-        ApiError::BadRequest { message: error.to_string(), param: Some("format") }
-    })?;
+    let format: Format = format.unwrap_or("txt").parse()?;
     let id = parse_id(id)?;
     let transcript = state.jobs.result(id, &caller.scope)?;
     let record = state.jobs.get(id, &caller.scope)?.record;

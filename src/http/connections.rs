@@ -113,8 +113,15 @@ impl Drop for Busy {
 
 /// A response body that keeps its connection busy until it has been sent.
 pub struct BusyBody<B> {
-    pub body: B,
-    pub busy: Busy,
+    body: B,
+    /// Held, never read: dropping it marks the connection idle.
+    _busy: Busy,
+}
+
+impl<B> BusyBody<B> {
+    pub fn new(body: B, busy: Busy) -> BusyBody<B> {
+        BusyBody { body, _busy: busy }
+    }
 }
 
 impl<B: Body + Unpin> Body for BusyBody<B> {

@@ -33,7 +33,7 @@ pub(crate) use self::api::{job_request, parse_id, upload_request};
 use self::routes::{Endpoint, at};
 use crate::auth::{Authenticator, Identity, RateLimits};
 use crate::config::Config;
-use crate::errors::ApiError;
+use crate::errors::{ApiError, Causes};
 use crate::jobs::{Jobs, Scope};
 use crate::metrics::Metrics;
 use crate::upload::Limits;
@@ -167,11 +167,7 @@ pub fn error_response(error: &ApiError) -> Response {
         tracing::warn!(error = %error, "refused for lack of disk space");
     }
     if error.is_internal() {
-        let chain = std::iter::successors(std::error::Error::source(error), |e| e.source())
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(": ");
-        tracing::error!(error = %error, cause = %chain, "request failed");
+        tracing::error!(error = %error, cause = %Causes(error), "request failed");
     }
     let body = ErrorBody {
         error: ErrorDetail { message: error.client_message(), kind: reply.kind, code: reply.code, param: reply.param },
@@ -223,11 +219,11 @@ async fn recover(rejection: warp::Rejection) -> Result<Response, Infallible> {
     {
         ApiError::BadBody
     } else if let Some(query) = rejection.find::<warp::reject::InvalidQuery>() {
-        ApiError::BadRequest { message: format!("the query string is not valid: {query}"), param: None }
+        ApiError::BadQuery { detail: query.to_string() }
     } else if rejection.find::<warp::reject::InvalidHeader>().is_some()
         || rejection.find::<warp::reject::MissingHeader>().is_some()
     {
-        ApiError::BadRequest { message: "a required header is missing or malformed".to_owned(), param: None }
+        ApiError::BadHeader
     } else {
         ApiError::Internal(format!("unhandled rejection: {rejection:?}").into())
     };

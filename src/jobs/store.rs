@@ -12,7 +12,7 @@ use sled::Transactional as _;
 use uuid::Uuid;
 
 use crate::engine::{Request, Transcript};
-use crate::errors::StoreError;
+use crate::errors::{Causes, StoreError};
 
 /// Where a job stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -178,7 +178,7 @@ impl Store {
         self.jobs.iter().values().filter_map(|value| match value.map_err(StoreError::from).and_then(|v| decode(&v)) {
             Ok(record) => Some(record),
             Err(error) => {
-                tracing::error!(%error, "skipping an unreadable job record");
+                tracing::error!(%error, cause = %Causes(&error), "skipping an unreadable job record");
                 None
             }
         })
@@ -199,15 +199,15 @@ impl Store {
         Ok(())
     }
 
+    /// Another tree of the same database (the browser sessions): only the server opens it.
+    pub fn tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
+        Ok(self.db.open_tree(name)?)
+    }
+
     /// A cheap read that fails if the database is unusable, for `/readyz`.
     pub fn check(&self) -> Result<(), StoreError> {
         self.jobs.first()?;
         Ok(())
-    }
-
-    /// The underlying database, for other trees that live beside the jobs (API keys).
-    pub fn database(&self) -> &sled::Db {
-        &self.db
     }
 }
 
