@@ -29,8 +29,9 @@ use crate::http::{self, AppState};
 use crate::jobs::{Jobs, Store, spawn_workers};
 use crate::listen::Socket;
 use crate::metrics::Metrics;
+use crate::spool::TempDir;
 use crate::state_dir;
-use crate::upload::{Limits, TempDir};
+use crate::upload::Limits;
 
 /// A client has this long to send its request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -80,10 +81,8 @@ async fn serve(config: Config, socket: Socket) -> Result<(), ServeError> {
             "authentication is on and no API key exists yet: create one with `whisper-appliance keys create --name <you> --role admin`"
         );
     }
-    let engine = Engine::load(
-        &config.model,
-        &EngineOptions { threads: config.threads(), use_gpu: true, ..EngineOptions::default() },
-    )?;
+    let engine =
+        Engine::load(&config.model, &EngineOptions { threads: config.threads(), use_gpu: true, vad: config.vad() })?;
     let metrics = Arc::new(Metrics::default());
     let jobs = Arc::new(Jobs::new(
         store,
