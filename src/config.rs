@@ -154,6 +154,19 @@ pub struct Config {
     #[serde(default)]
     pub proxy_admins: Vec<String>,
 
+    /// A host name clients may use to reach the server (the `Host` header, any port); repeat
+    /// for several. IP addresses and `localhost` are always allowed; behind `trusted_proxy`,
+    /// with none listed, so is any name the proxy passes. Other names get 421.
+    #[arg(
+        long = "allowed-host",
+        value_name = "NAME",
+        env = "WHISPER_APPLIANCE_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        value_parser = allowed_host
+    )]
+    #[serde(default, deserialize_with = "allowed_hosts")]
+    pub allowed_hosts: Vec<String>,
+
     /// An origin (`https://host:port`) whose pages may call the API with an API key; repeat
     /// for several. CORS is off when none is listed.
     #[arg(
@@ -187,6 +200,18 @@ pub struct Config {
     )]
     #[serde(deserialize_with = "at_least_one")]
     pub max_concurrent_uploads: usize,
+
+    /// Jobs one API key (or proxy user) may have waiting in the queue at once; more get 429
+    /// [default: a quarter of --queue-size].
+    #[arg(long, value_name = "N", env = "WHISPER_APPLIANCE_MAX_QUEUED_PER_KEY", value_parser = positive::<usize>)]
+    #[serde(default, deserialize_with = "some_at_least_one")]
+    max_queued_per_key: Option<usize>,
+
+    /// Open connections at once; at the cap a new one replaces the longest-idle one, or is
+    /// closed if all are busy with requests. The unit's LimitNOFILE is sized to it.
+    #[arg(long, value_name = "N", env = "WHISPER_APPLIANCE_MAX_CONNECTIONS", default_value_t = 512, value_parser = positive::<usize>)]
+    #[serde(deserialize_with = "at_least_one")]
+    pub max_connections: usize,
 
     /// File holding the secret that signs browser sessions [default: systemd's
     /// $CREDENTIALS_DIRECTORY/session-secret, then $WHISPER_APPLIANCE_SESSION_SECRET, then
@@ -231,6 +256,7 @@ impl Config {
         config.model = absolute(&config.model)?;
         config.vad_model = config.vad_model.as_deref().map(absolute).transpose()?;
         config.threads = Some(config.threads.unwrap_or_else(|| (default_threads() / config.workers).max(1)));
+        config.max_queued_per_key = Some(config.max_queued_per_key.unwrap_or((config.queue_size / 4).max(1)));
         Ok(config)
     }
 
@@ -247,6 +273,11 @@ impl Config {
     /// CPU threads per transcription.
     pub fn threads(&self) -> usize {
         self.threads.expect("Config::load resolves the thread count")
+    }
+
+    /// Jobs one key may have waiting.
+    pub fn max_queued_per_key(&self) -> usize {
+        self.max_queued_per_key.expect("Config::load resolves the per-key queue share")
     }
 
     /// The speech detector's file and settings, or `None` when detection is off.
@@ -426,6 +457,24 @@ fn cors_origins<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String
         .collect()
 }
 
+/// Host names as the `Host` header carries them, without a port: `*` and anything with a
+/// scheme, path or port are refused, so a typo cannot open the check up.
+fn allowed_host(text: &str) -> Result<String, ConfigError> {
+    let name = text.trim().trim_end_matches('.').to_ascii_lowercase();
+    let valid = !name.is_empty()
+        && name
+            .split('.')
+            .all(|label| !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+    if valid { Ok(name) } else { Err(ConfigError::BadHost { value: name }) }
+}
+
+fn allowed_hosts<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    Vec::<String>::deserialize(deserializer)?
+        .iter()
+        .map(|name| allowed_host(name).map_err(serde::de::Error::custom))
+        .collect()
+}
+
 /// Paths are made absolute once so that logs and `--print-config` say exactly what is used.
 fn absolute(path: &Path) -> Result<PathBuf, ConfigError> {
     std::path::absolute(path).map_err(|source| ConfigError::Absolute { path: path.to_owned(), source })
@@ -440,6 +489,14 @@ mod tests {
         assert_eq!(cors_origin("https://a.example/").unwrap(), "https://a.example");
         for bad in ["*", "https://*.example", "a.example", "https://a.example/path"] {
             assert!(cors_origin(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn allowed_hosts_are_plain_names() {
+        assert_eq!(allowed_host("Whisper.Example.org.").unwrap(), "whisper.example.org");
+        for bad in ["*", "*.example.org", "https://a.example", "a.example:443", "a..example", ""] {
+            assert!(allowed_host(bad).is_err(), "{bad}");
         }
     }
 

@@ -454,6 +454,10 @@ pub enum ConfigError {
         "CORS origin {value:?} must be exactly scheme://host[:port], such as https://app.example.org; `*` is never allowed"
     )]
     BadOrigin { value: String },
+    #[error(
+        "allowed host {value:?} must be a plain host name such as whisper.example.org, with no scheme, port or `*`"
+    )]
+    BadHost { value: String },
 }
 
 // ---------------------------------------------------------------------------------------
@@ -471,10 +475,81 @@ pub enum StoreError {
         #[source]
         source: sled::Error,
     },
+    #[error(
+        "the job database at {path} is in use by another process (another `whisper-appliance serve`?); stop it first"
+    )]
+    Locked { path: PathBuf },
+    #[error(
+        "this user may not open the job database at {path}; run the server as the user that owns the state \
+         directory (the packaged service runs as `whisper`)"
+    )]
+    NotPermitted {
+        path: PathBuf,
+        #[source]
+        source: sled::Error,
+    },
+    #[error(
+        "the job database at {path} is damaged and cannot be read; nothing was changed or deleted: see \
+         \"Recovering a damaged database\" in the README to restore it from a backup or start it afresh"
+    )]
+    Damaged {
+        path: PathBuf,
+        #[source]
+        source: sled::Error,
+    },
     #[error("the job database failed")]
     Database(#[from] sled::Error),
     #[error("a job record in the database is unreadable")]
     Corrupt(#[source] serde_json::Error),
+}
+
+/// Why a sled database would not open, as far as its error says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenTrouble {
+    /// Another process holds its lock.
+    Locked,
+    /// The file system refused this user.
+    NotPermitted,
+    /// Its files are not a database sled can read.
+    Damaged,
+    Other,
+}
+
+impl OpenTrouble {
+    pub fn of(error: &sled::Error) -> OpenTrouble {
+        match error {
+            // sled's own wording for a lock another process holds (an `Other` I/O error).
+            sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => OpenTrouble::Locked,
+            sled::Error::Io(io) if io.kind() == std::io::ErrorKind::PermissionDenied => OpenTrouble::NotPermitted,
+            sled::Error::Io(io)
+                if matches!(io.kind(), std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof) =>
+            {
+                OpenTrouble::Damaged
+            }
+            sled::Error::Corruption { .. } | sled::Error::Unsupported(_) | sled::Error::ReportableBug(_) => {
+                OpenTrouble::Damaged
+            }
+            _ => OpenTrouble::Other,
+        }
+    }
+}
+
+impl StoreError {
+    /// Why the job database at `path` would not open, in so many words.
+    pub fn open(path: &std::path::Path, source: sled::Error) -> StoreError {
+        let path = path.to_owned();
+        match OpenTrouble::of(&source) {
+            OpenTrouble::Locked => StoreError::Locked { path },
+            OpenTrouble::NotPermitted => StoreError::NotPermitted { path, source },
+            OpenTrouble::Damaged => StoreError::Damaged { path, source },
+            OpenTrouble::Other => StoreError::Open { path, source },
+        }
+    }
+
+    /// The disk under the database is full.
+    pub fn is_no_space(&self) -> bool {
+        matches!(self, StoreError::Database(sled::Error::Io(io)) if io.kind() == std::io::ErrorKind::StorageFull)
+    }
 }
 
 /// Why a job could not be created, read or changed.
@@ -482,10 +557,20 @@ pub enum StoreError {
 pub enum JobError {
     #[error("no such job; it may have expired or been deleted")]
     NotFound,
-    #[error("the queue is full ({capacity} jobs waiting); try again in a minute")]
+    #[error("the queue is full ({capacity} jobs waiting, the most it holds); try again in a minute")]
     QueueFull { capacity: usize },
+    #[error(
+        "you already have {max} jobs waiting, the most one caller may have queued; wait for one to start, \
+         then try again"
+    )]
+    OwnerQueueFull { max: usize },
     #[error("the server is shutting down; try again in a minute")]
     ShuttingDown,
+    #[error(
+        "the server has no space left for its database; try again later, or ask the administrator to free space \
+         on the disk of its state_dir"
+    )]
+    NoSpace,
     /// `status` is the job's status name (`queued`, `running`, ...).
     #[error("the job is {status}; a transcript exists only once it is done")]
     NotDone { status: &'static str },
@@ -513,6 +598,11 @@ pub enum UploadError {
         "the file is over the {limit_mb} MB limit; split the recording or ask the administrator to raise max_upload_mb"
     )]
     TooLarge { limit_mb: u64 },
+    #[error(
+        "the form holds more than {max_kib} KiB that is neither the file nor a field (before its first boundary \
+         or in a part's headers); send an ordinary multipart/form-data upload"
+    )]
+    EnvelopeTooLarge { max_kib: u64 },
     #[error("the form has more than {max} parts; send the file and a few options only")]
     TooManyParts { max: usize },
     #[error("the form field {name:?} is longer than {max} bytes")]
@@ -527,6 +617,11 @@ pub enum UploadError {
     Undecodable(DecodeError),
     #[error("the upload could not be stored")]
     Write(#[source] std::io::Error),
+    #[error(
+        "the server has no space left for uploads; try again later, or ask the administrator to free space on the \
+         disk of its temp_dir, or to point temp_dir at a larger one"
+    )]
+    NoSpace,
 }
 
 /// A format name that is not one of txt, srt, vtt, json or tsv.
@@ -577,6 +672,8 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("the request body is larger than this endpoint accepts")]
     BodyTooLarge,
+    #[error("the request body did not arrive within {seconds} seconds")]
+    BodyStalled { seconds: u64 },
     #[error("the request body is not what this endpoint accepts (a form, urlencoded)")]
     BadBody,
     #[error("{INTERNAL_MESSAGE}")]
@@ -602,6 +699,7 @@ impl ApiError {
                 UploadError::MissingFile => (400, "missing_file", Some("file"), None),
                 UploadError::SeveralFiles => (400, "several_files", Some("file"), None),
                 UploadError::TooLarge { .. } => (413, "file_too_large", Some("file"), None),
+                UploadError::EnvelopeTooLarge { .. } => (413, "form_too_large", None, None),
                 UploadError::TooManyParts { .. } => (400, "too_many_parts", None, None),
                 UploadError::FieldTooLarge { .. } => (400, "field_too_large", None, None),
                 UploadError::FieldNotText { .. } => (400, "field_not_text", None, None),
@@ -622,11 +720,14 @@ impl ApiError {
                     }
                 },
                 UploadError::Write(_) => (500, "internal_error", None, None),
+                UploadError::NoSpace => (507, "insufficient_storage", Some("file"), Some(60)),
             },
             ApiError::Job(error) => match error {
                 JobError::NotFound => (404, "not_found", None, None),
                 JobError::QueueFull { .. } => (503, "queue_full", None, Some(30)),
+                JobError::OwnerQueueFull { .. } => (429, "too_many_queued", None, Some(30)),
                 JobError::ShuttingDown => (503, "shutting_down", None, Some(30)),
+                JobError::NoSpace => (507, "insufficient_storage", None, Some(60)),
                 JobError::NotDone { .. } => (409, "job_not_done", None, None),
                 JobError::AlreadyFinished { .. } => (409, "job_finished", None, None),
                 JobError::Upload(_) | JobError::Store(_) => (500, "internal_error", None, None),
@@ -653,6 +754,9 @@ impl ApiError {
                 AuthError::CrossSite => (403, "cross_site_request", None, None),
                 AuthError::RateLimited { retry_after, .. } => (429, "rate_limited", None, Some(*retry_after)),
                 AuthError::TooManyUploads { .. } => (429, "too_many_uploads", None, Some(10)),
+                AuthError::UnknownHost { .. } => (421, "unknown_host", None, None),
+                AuthError::SessionStore => (503, "session_store", None, Some(5)),
+                AuthError::SeveralSessions => (400, "several_sessions", None, None),
             },
             ApiError::BadQuery { .. } | ApiError::BadHeader => (400, "invalid_request", None, None),
             ApiError::BadFlag { name, .. } => (400, "invalid_request", Some(*name), None),
@@ -665,6 +769,7 @@ impl ApiError {
             ApiError::NoRoute => (404, "not_found", None, None),
             ApiError::MethodNotAllowed => (405, "method_not_allowed", None, None),
             ApiError::BodyTooLarge => (413, "body_too_large", None, None),
+            ApiError::BodyStalled { .. } => (408, "body_stalled", None, None),
             ApiError::BadBody => (400, "invalid_body", None, None),
             ApiError::Internal(_) => (500, "internal_error", None, None),
         };
@@ -756,11 +861,28 @@ pub enum ServeError {
 /// Managing API keys.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error(
-        "cannot open the key database at {path}; run this as the service's user (e.g. `sudo -u whisper`) \
-         with the same --state-dir as the server"
-    )]
+    #[error("cannot open the key database at {path}")]
     Open {
+        path: PathBuf,
+        #[source]
+        source: sled::Error,
+    },
+    #[error("the key database at {path} stayed in use by another process for 10 seconds; try again")]
+    Locked { path: PathBuf },
+    #[error(
+        "this user may not open the key database at {path}; run this as the service's user (e.g. \
+         `sudo -u whisper`) with the same --state-dir as the server"
+    )]
+    NotPermitted {
+        path: PathBuf,
+        #[source]
+        source: sled::Error,
+    },
+    #[error(
+        "the key database at {path} is damaged and cannot be read; nothing was changed or deleted: see \
+         \"Recovering a damaged database\" in the README"
+    )]
+    Damaged {
         path: PathBuf,
         #[source]
         source: sled::Error,
@@ -824,4 +946,13 @@ pub enum AuthError {
     RateLimited { retry_after: u64, limit: u32 },
     #[error("{max} uploads are already in progress for this caller; wait for one to finish")]
     TooManyUploads { max: usize },
+    #[error("the session could not be recorded; try again in a moment")]
+    SessionStore,
+    #[error("the request carries more than one session cookie; clear this site's cookies and log in again")]
+    SeveralSessions,
+    #[error(
+        "this appliance does not answer to the name {host:?}; if that name is its own, an administrator adds it to \
+         allowed_hosts"
+    )]
+    UnknownHost { host: String },
 }

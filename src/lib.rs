@@ -40,9 +40,8 @@ mod listen;
 mod logging;
 mod metrics;
 mod model;
-mod openai;
 mod spool;
-mod ui;
+mod state_dir;
 mod upload;
 
 use std::sync::LazyLock;

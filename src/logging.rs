@@ -1,6 +1,7 @@
 //! Log output on stderr, filtered by `RUST_LOG`: one JSON object per line for `serve`
-//! (the audit log; under systemd stderr is the journal), human-readable lines for the
-//! one-shot commands.
+//! (the audit log; under systemd stderr is the journal), with the fields of the span it
+//! was logged in (`"span": {"request_id": ...}` for every line a request causes), and
+//! human-readable lines for the one-shot commands.
 //!
 //! whisper.cpp's own chatter (model load details, timings) arrives through whisper-rs's
 //! tracing hook and is kept to errors unless `RUST_LOG` asks for more; so is symphonia's
@@ -24,7 +25,8 @@ pub fn init(server: bool) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
     if server {
-        builder.json().flatten_event(true).with_current_span(false).init();
+        // The current span's fields: a request's lines carry its `request_id`.
+        builder.json().flatten_event(true).with_current_span(true).with_span_list(false).init();
     } else {
         builder.with_target(false).init();
     }

@@ -3,13 +3,20 @@
 //!
 //! Input: a request body as a stream of byte chunks and its `Content-Type`.
 //! Output: a [`TempUpload`] in the spool (see `spool.rs`) plus the form's text fields.
-//! Nothing is held in memory beyond one chunk.
+//! Memory is bounded whatever the body's shape: the whole body, chunked or not, is
+//! counted against the size limit as it streams (multer's constraints), and the parser
+//! never holds more than [`FORM_OVERHEAD`] bytes it has not handed on (a preamble with no
+//! boundary, a part header that never ends), plus one chunk.
 //!
 //! SECURITY: the client's file name is kept as display text only; files on disk are named
 //! by job id, so no name can reach outside the temp directory.
 
 use std::io::Read as _;
 use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -19,6 +26,10 @@ use tokio::io::AsyncWriteExt as _;
 use crate::audio::{self, Sniffed, SourceInfo};
 use crate::errors::{DecodeError, UploadError};
 use crate::spool::{TempDir, TempUpload};
+
+/// Bytes a multipart form may carry beyond its file and text fields: boundaries, part
+/// headers, a preamble. Also the most the parser may hold that it has not handed on.
+pub const FORM_OVERHEAD: u64 = 1 << 20;
 
 /// Bounds on what one multipart request may make the server do.
 #[derive(Debug, Clone)]
@@ -68,38 +79,45 @@ where
 {
     let boundary =
         content_type.and_then(|value| multer::parse_boundary(value).ok()).ok_or(UploadError::NotMultipart)?;
-    let mut multipart = multer::Multipart::new(body, boundary);
+    let meter = Arc::new(Meter::default());
+    let body = Metered { inner: Box::pin(body), meter: Arc::clone(&meter), stalled_at: None };
+    let sizes = multer::SizeLimit::new()
+        .whole_stream(limits.max_file_bytes + FORM_OVERHEAD)
+        .per_field(limits.max_field_bytes as u64)
+        .for_field(FILE_FIELD, limits.max_file_bytes);
+    let constraints = multer::Constraints::new().size_limit(sizes);
+    let mut multipart = multer::Multipart::with_constraints(body, boundary, constraints);
+    let malformed = |error| multipart_error(error, limits, &meter);
     let mut file: Option<(TempUpload, String, Option<String>)> = None;
     let mut fields = Vec::new();
     let mut parts = 0;
-    while let Some(mut field) = idle(limits, multipart.next_field()).await?.map_err(UploadError::Malformed)? {
+    while let Some(mut field) = idle(limits, multipart.next_field()).await?.map_err(malformed)? {
         parts += 1;
         if parts > limits.max_parts {
             return Err(UploadError::TooManyParts { max: limits.max_parts });
         }
         let name = field.name().unwrap_or_default().to_owned();
-        if name == "file" {
+        if name == FILE_FIELD {
             if file.is_some() {
                 return Err(UploadError::SeveralFiles);
             }
             let file_name = display_name(field.file_name().unwrap_or("upload"));
             let declared = field.content_type().map(ToString::to_string);
-            let (mut upload, mut out) = temp.create().await.map_err(UploadError::Write)?;
-            while let Some(chunk) = idle(limits, field.chunk()).await?.map_err(UploadError::Malformed)? {
+            let (mut upload, mut out) = temp.create().await.map_err(write_error)?;
+            while let Some(chunk) = idle(limits, field.chunk()).await?.map_err(malformed)? {
+                meter.handed_on(chunk.len());
                 if upload.grow(chunk.len() as u64) > limits.max_file_bytes {
                     return Err(UploadError::TooLarge { limit_mb: limits.max_file_bytes / 1_000_000 });
                 }
-                out.write_all(&chunk).await.map_err(UploadError::Write)?;
+                out.write_all(&chunk).await.map_err(write_error)?;
             }
             // Durable before the job is acknowledged: recovery trusts the file's size.
-            out.sync_all().await.map_err(UploadError::Write)?;
+            out.sync_all().await.map_err(write_error)?;
             file = Some((upload, file_name, declared));
         } else {
             let mut value = Vec::new();
-            while let Some(chunk) = idle(limits, field.chunk()).await?.map_err(UploadError::Malformed)? {
-                if value.len() + chunk.len() > limits.max_field_bytes {
-                    return Err(UploadError::FieldTooLarge { name, max: limits.max_field_bytes });
-                }
+            while let Some(chunk) = idle(limits, field.chunk()).await?.map_err(malformed)? {
+                meter.handed_on(chunk.len());
                 value.extend_from_slice(&chunk);
             }
             let value = String::from_utf8(value).map_err(|_| UploadError::FieldNotText { name: name.clone() })?;
@@ -110,10 +128,95 @@ where
     Ok(Received { upload, file_name, declared_type, fields })
 }
 
+/// The form field that carries the recording.
+const FILE_FIELD: &str = "file";
+
+/// Names what multer refused: our limits by their own errors, the rest as malformed.
+fn multipart_error(error: multer::Error, limits: &Limits, meter: &Meter) -> UploadError {
+    match error {
+        multer::Error::StreamReadFailed(_) if meter.overflowed.load(Ordering::Relaxed) => {
+            UploadError::EnvelopeTooLarge { max_kib: FORM_OVERHEAD / 1024 }
+        }
+        multer::Error::StreamSizeExceeded { .. } => {
+            UploadError::TooLarge { limit_mb: limits.max_file_bytes / 1_000_000 }
+        }
+        multer::Error::FieldSizeExceeded { field_name, .. } if field_name.as_deref() == Some(FILE_FIELD) => {
+            UploadError::TooLarge { limit_mb: limits.max_file_bytes / 1_000_000 }
+        }
+        multer::Error::FieldSizeExceeded { field_name, .. } => {
+            UploadError::FieldTooLarge { name: field_name.unwrap_or_default(), max: limits.max_field_bytes }
+        }
+        other => UploadError::Malformed(other),
+    }
+}
+
+/// What the body gave the parser, and what the parser handed on.
+#[derive(Debug, Default)]
+struct Meter {
+    taken: AtomicU64,
+    handed_on: AtomicU64,
+    /// The parser held more than [`FORM_OVERHEAD`] bytes it could not hand on.
+    overflowed: AtomicBool,
+}
+
+impl Meter {
+    fn handed_on(&self, bytes: usize) {
+        self.handed_on.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    fn held(&self) -> u64 {
+        self.taken.load(Ordering::Relaxed).saturating_sub(self.handed_on.load(Ordering::Relaxed))
+    }
+}
+
+/// The body as the parser reads it. multer pulls every chunk that is ready before it
+/// parses, and keeps whatever it cannot parse yet (everything before the first boundary,
+/// an unfinished part header) in memory. So once it holds [`FORM_OVERHEAD`] bytes it has
+/// not handed on, this stream makes it stop and parse (a wake-up and `Pending`); if it then
+/// still has handed nothing on, those bytes are no part of a file or field, and the body
+/// is refused.
+struct Metered<S> {
+    inner: Pin<Box<S>>,
+    meter: Arc<Meter>,
+    /// `handed_on` when the parser last had to stop.
+    stalled_at: Option<u64>,
+}
+
+impl<S, E> Stream for Metered<S>
+where
+    S: Stream<Item = Result<Bytes, E>>,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Item = Result<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.meter.held() >= FORM_OVERHEAD {
+            let handed_on = self.meter.handed_on.load(Ordering::Relaxed);
+            if self.stalled_at == Some(handed_on) {
+                self.meter.overflowed.store(true, Ordering::Relaxed);
+                return Poll::Ready(Some(Err("the form's envelope is too large".into())));
+            }
+            self.stalled_at = Some(handed_on);
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        let next = self.inner.as_mut().poll_next(cx);
+        if let Poll::Ready(Some(Ok(chunk))) = &next {
+            self.meter.taken.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        }
+        next.map(|item| item.map(|result| result.map_err(Into::into)))
+    }
+}
+
 async fn idle<T>(limits: &Limits, next: impl Future<Output = T>) -> Result<T, UploadError> {
     tokio::time::timeout(limits.idle_timeout, next)
         .await
         .map_err(|_| UploadError::Stalled { seconds: limits.idle_timeout.as_secs() })
+}
+
+/// A full disk is the administrator's to fix, not a server fault: said as such.
+fn write_error(error: std::io::Error) -> UploadError {
+    if error.kind() == std::io::ErrorKind::StorageFull { UploadError::NoSpace } else { UploadError::Write(error) }
 }
 
 /// A file name fit for display: its last path component, control and bidirectional
@@ -150,7 +253,14 @@ pub fn check(path: &Path, file_name: &str, declared_type: Option<&str>) -> Resul
             }
         }
     }
-    audio::probe(path).map_err(UploadError::Undecodable)
+    let source = audio::probe(path).map_err(UploadError::Undecodable)?;
+    // A file that declares more audio than a job may decode is refused now, not after
+    // decoding hours of it (a few megabytes of FLAC can declare days of silence).
+    if source.duration.is_some_and(|declared| declared > audio::DEFAULT_MAX_DURATION) {
+        let limit_minutes = audio::DEFAULT_MAX_DURATION.as_secs() / 60;
+        return Err(UploadError::Undecodable(DecodeError::TooLong { limit_minutes }));
+    }
+    Ok(source)
 }
 
 fn is_plainly_not_media(mime: &str) -> bool {

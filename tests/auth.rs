@@ -244,7 +244,7 @@ fn the_page_trades_a_key_for_a_session_cookie_with_its_flags() {
     let login = client.post(format!("{url}/login")).form(&[("key", secured.alice.as_str())]).send().unwrap();
     assert_eq!(login.status(), 303);
     let cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
-    for flag in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
+    for flag in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=43200"] {
         assert!(cookie.contains(flag), "{cookie}");
     }
     assert!(!cookie.contains("Secure"), "plain HTTP without a trusted proxy: {cookie}");
@@ -328,4 +328,102 @@ fn the_trusted_proxy_user_is_accepted_only_when_configured() {
     let plain = self::secured(&[]);
     let response = plain.get("/api/jobs").header("x-forwarded-user", "dora").send().unwrap();
     assert_error(response, 401, "missing_api_key");
+}
+
+#[test]
+fn keys_create_on_a_fresh_state_dir_makes_it_private_and_refuses_a_shared_one() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let parent = tempfile::tempdir().unwrap();
+    let fresh = parent.path().join("state");
+    create_key(&fresh, "first", "admin");
+    // Every directory 0700 and every file 0600, whatever the caller's umask (022 here).
+    let mut seen = 0;
+    let mut pending = vec![fresh.clone()];
+    while let Some(path) = pending.pop() {
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        if path.is_dir() {
+            assert_eq!(mode, 0o700, "{}", path.display());
+            pending.extend(std::fs::read_dir(&path).unwrap().map(|entry| entry.unwrap().path()));
+        } else {
+            assert_eq!(mode, 0o600, "{}", path.display());
+            seen += 1;
+        }
+    }
+    assert!(seen > 0, "the key database has files");
+
+    let shared = parent.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let output = std::process::Command::new(common::BINARY)
+        .args(["keys", "create", "--name", "x", "--role", "user", "--config", "/dev/null", "--state-dir"])
+        .arg(&shared)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("writable by group or others"), "{stderr}");
+    assert_eq!(std::fs::read_dir(&shared).unwrap().count(), 0, "nothing was written into it");
+}
+
+#[test]
+fn logout_and_revocation_end_sessions_two_cookies_are_refused_and_login_returns_to_the_linked_page() {
+    let secured = secured(&[]);
+    let url = &secured.appliance.url;
+    let client = no_redirects();
+    let login = |key: &str, next: Option<&str>| {
+        let mut form = vec![("key", key)];
+        form.extend(next.map(|next| ("next", next)));
+        client.post(format!("{url}/login")).form(&form).send().unwrap()
+    };
+    let session_of = |response: &reqwest::blocking::Response| {
+        response.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned()
+    };
+    let jobs_with = |cookie: &str| client.get(format!("{url}/api/jobs")).header("cookie", cookie).send().unwrap();
+
+    // Logging out ends the session on the server: the old cookie is refused from then on.
+    let first = session_of(&login(&secured.alice, None));
+    let second = session_of(&login(&secured.alice, None));
+    assert_eq!(jobs_with(&first).status(), 200);
+    let logout = client.post(format!("{url}/logout")).header("cookie", &first).send().unwrap();
+    assert_eq!(logout.status(), 303);
+    assert_error(jobs_with(&first), 401, "session_expired");
+    assert_eq!(jobs_with(&second).status(), 200, "other sessions of the key go on");
+
+    // Two session cookies (one planted from a sibling domain, say): refused, not guessed between.
+    let bobs = session_of(&login(&secured.bob, None));
+    assert_error(jobs_with(&format!("{bobs}; {second}")), 400, "several_sessions");
+    let twice = client.get(format!("{url}/api/jobs")).header("cookie", &bobs).header("cookie", &second).send().unwrap();
+    assert_error(twice, 400, "several_sessions");
+
+    // A link to a job page, followed while logged out, comes back to that page after login.
+    let id = secured.upload_as(&secured.alice);
+    let link = client.get(format!("{url}/jobs/{id}")).send().unwrap();
+    assert_eq!(link.status(), 303);
+    let to_login = link.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(to_login, format!("/?next=%2Fjobs%2F{id}"));
+    let form = client.get(format!("{url}{to_login}")).send().unwrap().text().unwrap();
+    assert!(form.contains(&format!("name=\"next\" value=\"/jobs/{id}\"")), "{form}");
+    let back = login(&secured.alice, Some(&format!("/jobs/{id}")));
+    assert_eq!(back.status(), 303);
+    assert_eq!(back.headers()["location"], format!("/jobs/{id}").as_str());
+    let page = client.get(format!("{url}/jobs/{id}")).header("cookie", session_of(&back)).send().unwrap();
+    assert_eq!(page.status(), 200);
+    // Only to paths on this server.
+    for elsewhere in ["//evil.example/", "https://evil.example/", "/\\evil.example", "/\t/evil.example"] {
+        let response = login(&secured.alice, Some(elsewhere));
+        assert_eq!(response.headers()["location"], "/", "{elsewhere:?}");
+    }
+
+    // Revoking the key ends its sessions within the reload interval.
+    let output = std::process::Command::new(common::BINARY)
+        .args(["keys", "revoke", "alice", "--config", "/dev/null", "--state-dir"])
+        .arg(&secured.appliance.state_dir)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while jobs_with(&second).status() != 401 {
+        assert!(std::time::Instant::now() < deadline, "the revoked key's session still works");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

@@ -14,7 +14,14 @@ fn eight_concurrent_uploads_all_succeed_and_the_ninth_waits_in_the_queue() {
     // minute (100) are limited by default; the limits are raised because this test is about
     // the queue, and polls it, not about fairness between clients. Workers stay at their
     // default, one.
-    let appliance = Appliance::start(&["--max-concurrent-uploads", "9", "--rate-limit-per-minute", "100000"]);
+    let appliance = Appliance::start(&[
+        "--max-concurrent-uploads",
+        "9",
+        "--max-queued-per-key",
+        "9",
+        "--rate-limit-per-minute",
+        "100000",
+    ]);
     let jfk = audio("jfk.wav");
     let submitted: Vec<serde_json::Value> = std::thread::scope(|scope| {
         let uploads: Vec<_> = (0..9)

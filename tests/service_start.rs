@@ -1,6 +1,7 @@
 //! How the packaged service starts: `--listen systemd` serves on the socket systemd passes
 //! (socket activation, the .deb's default), and the refusals an admin reads in the journal are
-//! one line each: no socket, a socket meant for another process, no model.
+//! one line each: no socket, a socket meant for another process, no model, a database that
+//! is in use or damaged.
 //!
 //! The socket is passed as systemd does it: fd 3 with `LISTEN_FDS=1` and `LISTEN_PID` set to the
 //! server's own pid. A shell moves the listener the test bound (given to it as stdin) to fd 3,
@@ -130,4 +131,52 @@ fn stderr_of(child: &mut std::process::Child) -> String {
         let _ = std::io::Read::read_to_string(stderr, &mut text);
     }
     text
+}
+
+#[test]
+fn a_database_in_use_or_damaged_is_named_as_such_and_left_alone() {
+    let state = tempfile::tempdir().unwrap();
+    let model = model();
+    let args = ["--listen", "127.0.0.1:0", "--model", model.to_str().unwrap()];
+    let running = common::Appliance::start_in(state.path(), &[]);
+    let lines = error_lines(&refused(serve(state.path(), &args)));
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("is in use by another process"), "{lines:?}");
+    drop(running);
+
+    // Every byte of the database's files garbled (a fixed pseudo-random sequence).
+    let database = state.path().join("jobs.sled");
+    let mut files = Vec::new();
+    let mut pending = vec![database.clone()];
+    while let Some(path) = pending.pop() {
+        if path.is_dir() {
+            pending.extend(std::fs::read_dir(&path).unwrap().map(|entry| entry.unwrap().path()));
+        } else {
+            files.push(path);
+        }
+    }
+    let mut noise: u64 = 0x9e37_79b9_7f4a_7c15;
+    for file in &files {
+        let length = std::fs::metadata(file).unwrap().len().max(64) as usize;
+        let garbled: Vec<u8> = (0..length)
+            .map(|_| {
+                noise ^= noise << 13;
+                noise ^= noise >> 7;
+                noise ^= noise << 17;
+                noise as u8
+            })
+            .collect();
+        std::fs::write(file, garbled).unwrap();
+    }
+    let output = refused(serve(state.path(), &args));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let lines = error_lines(&output);
+    // The sentence, then what sled said, once.
+    assert!(lines[1..].iter().all(|line| line.starts_with("caused by: ")), "{lines:?}");
+    assert!(lines[0].contains("is damaged"), "{lines:?}");
+    assert!(lines[0].contains("Recovering a damaged database"), "{lines:?}");
+    for file in &files {
+        assert!(file.exists(), "{} was deleted", file.display());
+    }
 }

@@ -127,6 +127,10 @@ fn not_opened(error: SymphoniaError, sniffed: Sniffed, path: &Path) -> DecodeErr
 pub(super) fn decode(path: &Path, max_samples: usize) -> Result<Audio, DecodeError> {
     let Opened { mut format, mut track_id, mut decoder, mut info } = open(path)?;
     let container = info.container;
+    // A header that declares more than the limit is believed: refused before decoding.
+    if info.duration.is_some_and(|declared| declared.as_secs_f64() * f64::from(SAMPLE_RATE) > max_samples as f64) {
+        return Err(too_long(max_samples));
+    }
     let estimate = info.duration.map_or(0, |d| d.as_secs().saturating_add(1).saturating_mul(u64::from(SAMPLE_RATE)));
     let mut out = Output::with_capacity(usize::try_from(estimate).unwrap_or(usize::MAX).min(MAX_RESERVE));
     let mut decoded_frames = 0u64;
@@ -199,6 +203,7 @@ pub(super) fn decode(path: &Path, max_samples: usize) -> Result<Audio, DecodeErr
             info.sample_rate = Some(rate);
             info.channels = u16::try_from(channels).ok();
         }
+        out.reserve_up_to(max_samples);
         out.add(&buffer, rate)?;
         decoded_frames += frames as u64;
         if out.samples.len() > max_samples {
@@ -234,6 +239,18 @@ struct Output {
 impl Output {
     fn with_capacity(samples: usize) -> Self {
         Self { samples: Vec::with_capacity(samples), planes: Vec::new(), mono: Vec::new(), resampler: None }
+    }
+
+    /// Grows the output ahead of the next packet as a `Vec` would (doubling), but never past
+    /// the limit and a second more: audio that runs over the limit is refused holding about
+    /// the limit's worth of samples, not twice that.
+    fn reserve_up_to(&mut self, max_samples: usize) {
+        const SLACK: usize = SAMPLE_RATE as usize;
+        let (len, capacity) = (self.samples.len(), self.samples.capacity());
+        if capacity - len < SLACK {
+            let wanted = capacity.max(SLACK).saturating_mul(2).min(max_samples.saturating_add(SLACK));
+            self.samples.reserve_exact(wanted.saturating_sub(len));
+        }
     }
 
     /// Mixes a decoded packet at `rate` (already checked) to mono and resamples it.

@@ -13,7 +13,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::errors::KeyError;
+use crate::errors::{KeyError, OpenTrouble};
 use crate::jobs::now_ms;
 
 /// Every key starts with this, so a leaked one is recognisable (and greppable).
@@ -90,12 +90,15 @@ impl KeyStore {
             match sled::Config::new().path(&path).mode(sled::Mode::LowSpace).open() {
                 Ok(db) => break db,
                 // The lock is held by the other process for one short operation.
-                Err(sled::Error::Io(error))
-                    if error.kind() == std::io::ErrorKind::WouldBlock && started.elapsed() < OPEN_PATIENCE =>
-                {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                Err(source) => return Err(KeyError::Open { path, source }),
+                Err(source) => match OpenTrouble::of(&source) {
+                    OpenTrouble::Locked if started.elapsed() < OPEN_PATIENCE => {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    OpenTrouble::Locked => return Err(KeyError::Locked { path }),
+                    OpenTrouble::NotPermitted => return Err(KeyError::NotPermitted { path, source }),
+                    OpenTrouble::Damaged => return Err(KeyError::Damaged { path, source }),
+                    OpenTrouble::Other => return Err(KeyError::Open { path, source }),
+                },
             }
         };
         let tree = db.open_tree("keys")?;

@@ -4,7 +4,10 @@
 //! Input: the credentials a request carries. Output: an [`Identity`] or an [`AuthError`].
 //! Nothing here knows HTTP; [`crate::http::gate`] extracts credentials and turns the
 //! outcome into responses. Keys are held in memory as hashes and reloaded when the
-//! `keys` command changes them; their last use is written back in batches.
+//! `keys` command changes them; their last use is written back in batches. Browser
+//! sessions are recorded in a tree of the job database (which only the server opens): a
+//! session is live while its record is there, its cookie verifies and its key is live, so
+//! logging out (the record goes) and revoking the key end it at once.
 
 mod keys;
 mod limits;
@@ -93,17 +96,25 @@ pub struct Authenticator {
     store: KeyStore,
     settings: AuthSettings,
     secret: Secret,
+    /// Live sessions: session id -> the key id that logged in.
+    sessions: sled::Tree,
     keys: RwLock<Vec<KeyRecord>>,
     loaded_from: Mutex<Option<SystemTime>>,
     uses: Mutex<HashMap<String, u64>>,
 }
 
 impl Authenticator {
-    pub fn new(store: KeyStore, settings: AuthSettings, secret: Secret) -> Result<Authenticator, KeyError> {
+    pub fn new(
+        store: KeyStore,
+        settings: AuthSettings,
+        secret: Secret,
+        sessions: sled::Tree,
+    ) -> Result<Authenticator, KeyError> {
         let authenticator = Authenticator {
             store,
             settings,
             secret,
+            sessions,
             keys: RwLock::new(Vec::new()),
             loaded_from: Mutex::new(None),
             uses: Mutex::new(HashMap::new()),
@@ -117,7 +128,28 @@ impl Authenticator {
         let keys = self.store.list()?;
         *self.keys.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = keys;
         *self.loaded_from.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = marker;
+        self.forget_sessions(|key_id, _| self.live_key(key_id).is_none());
         Ok(())
+    }
+
+    /// Forgets expired sessions (run now and then; an expired one is refused anyway).
+    pub fn forget_expired_sessions(&self) {
+        let now = now_ms() / 1000;
+        self.forget_sessions(|_, expires| expires <= now);
+    }
+
+    /// Removes the session records `stale(key id, expires)` picks.
+    fn forget_sessions(&self, stale: impl Fn(&str, u64) -> bool) {
+        for entry in self.sessions.iter() {
+            let Ok((id, value)) = entry else { continue };
+            let record = String::from_utf8_lossy(&value);
+            let (key_id, expires) = record.split_once('.').unwrap_or((&record, "0"));
+            if stale(key_id, expires.parse().unwrap_or(0))
+                && let Err(error) = self.sessions.remove(id)
+            {
+                tracing::warn!(%error, "cannot forget a session");
+            }
+        }
     }
 
     /// Reloads the keys if the `keys` command changed them; returns whether it did.
@@ -189,7 +221,11 @@ impl Authenticator {
         }
         if let Some(cookie) = credentials.session {
             let now = now_ms() / 1000;
-            return match self.secret.verify_session(cookie, now).and_then(|id| self.live_key(&id)) {
+            let live = self
+                .secret
+                .verify_session(cookie, now)
+                .filter(|session| self.sessions.contains_key(session.session_id.as_bytes()).unwrap_or(false));
+            return match live.and_then(|session| self.live_key(&session.key_id)) {
                 Some(key) => Ok(self.identity_of(key)),
                 None if !self.settings.required => Ok(Identity::Local),
                 None => Err(AuthError::SessionExpired),
@@ -198,12 +234,32 @@ impl Authenticator {
         if self.settings.required { Err(AuthError::Missing) } else { Ok(Identity::Local) }
     }
 
-    /// Trades a key for a session cookie value and its lifetime in seconds.
+    /// Trades a key for a new session: its cookie value and lifetime in seconds.
     pub fn login(&self, key: &str) -> Result<(Identity, String, u64), AuthError> {
         let key = self.verify_key(key.trim())?;
         let lifetime = self.settings.session_seconds;
-        let cookie = self.secret.sign_session(&key.id, now_ms() / 1000 + lifetime);
+        let expires = now_ms() / 1000 + lifetime;
+        let mut id = [0u8; 16];
+        getrandom::fill(&mut id).map_err(|_| AuthError::SessionStore)?;
+        let session_id: String = id.iter().map(|byte| format!("{byte:02x}")).collect();
+        let record = format!("{}.{expires}", key.id);
+        self.sessions
+            .insert(session_id.as_bytes(), record.as_bytes())
+            .and_then(|_| self.sessions.flush().map(drop))
+            .map_err(|error| {
+                tracing::error!(%error, "cannot record a session");
+                AuthError::SessionStore
+            })?;
+        let cookie = self.secret.sign_session(&session_id, &key.id, expires);
         Ok((self.identity_of(key), cookie, lifetime))
+    }
+
+    /// Ends the session a cookie names, if it names one.
+    pub fn logout(&self, cookie: &str) {
+        let Some(session) = self.secret.verify_session(cookie, now_ms() / 1000) else { return };
+        if let Err(error) = self.sessions.remove(session.session_id.as_bytes()).and_then(|_| self.sessions.flush()) {
+            tracing::error!(%error, "cannot end a session");
+        }
     }
 }
 
@@ -219,7 +275,9 @@ mod tests {
             proxy_admins: vec!["root-of-trust".into()],
             session_seconds: 60,
         };
-        let auth = Authenticator::new(KeyStore::new(dir.path()), settings, Secret::for_tests(&[1; 32])).unwrap();
+        let sessions = sled::Config::new().temporary(true).open().unwrap().open_tree("sessions").unwrap();
+        let auth =
+            Authenticator::new(KeyStore::new(dir.path()), settings, Secret::for_tests(&[1; 32]), sessions).unwrap();
         (dir, auth)
     }
 
@@ -235,6 +293,10 @@ mod tests {
         let (_, cookie, _) = auth.login(&key).unwrap();
         let by_cookie = auth.authenticate(Credentials { session: Some(&cookie), ..Credentials::default() }).unwrap();
         assert_eq!(by_cookie.owner(), format!("key:{}", record.id));
+        let (_, ended, _) = auth.login(&key).unwrap();
+        auth.logout(&ended);
+        let logged_out = Credentials { session: Some(&ended), ..Credentials::default() };
+        assert!(matches!(auth.authenticate(logged_out), Err(AuthError::SessionExpired)));
 
         let wrong = Credentials { key: Some("wa_nope"), ..Credentials::default() };
         assert!(matches!(auth.authenticate(wrong), Err(AuthError::InvalidKey)));

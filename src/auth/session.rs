@@ -1,8 +1,9 @@
 //! Browser sessions and the secret that signs them.
 //!
-//! The page trades an API key for a cookie once; the cookie says which key logged in and
-//! until when, signed with HMAC-SHA256 under a server secret, so nothing about sessions is
-//! stored and revoking the key ends its sessions. The secret comes from systemd's
+//! The page trades an API key for a cookie once; the cookie names a session, the key that
+//! logged in and until when, signed with HMAC-SHA256 under a server secret. The server also
+//! keeps a record of each live session ([`super::Authenticator`]), so logging out or
+//! revoking the key ends a session at once, whatever a browser still holds. The secret comes from systemd's
 //! credentials, a file named in the config, or the environment; failing those it is
 //! generated once into the state directory (mode 0600). It is never logged or printed.
 
@@ -30,6 +31,15 @@ impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Secret(***)")
     }
+}
+
+/// What a valid session cookie says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedSession {
+    pub session_id: String,
+    pub key_id: String,
+    /// Unix seconds.
+    pub expires: u64,
 }
 
 /// Where the secret came from, for the start-up log (never the value).
@@ -86,22 +96,23 @@ impl Secret {
         mac
     }
 
-    /// A cookie value naming a key until `expires` (Unix seconds).
-    pub fn sign_session(&self, key_id: &str, expires: u64) -> String {
-        let message = format!("{key_id}.{expires}");
+    /// A cookie value naming session `session_id` of a key until `expires` (Unix seconds).
+    pub fn sign_session(&self, session_id: &str, key_id: &str, expires: u64) -> String {
+        let message = format!("{session_id}.{key_id}.{expires}");
         let tag = self.mac(&message).finalize().into_bytes();
         format!("{message}.{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag))
     }
 
-    /// The key id a cookie names, if its signature holds and it has not expired.
-    pub fn verify_session(&self, cookie: &str, now: u64) -> Option<String> {
+    /// The session and key ids a cookie names, if its signature holds and it has not expired.
+    pub fn verify_session(&self, cookie: &str, now: u64) -> Option<SignedSession> {
         let (message, tag) = cookie.rsplit_once('.')?;
-        let (key_id, expires) = message.split_once('.')?;
+        let mut parts = message.splitn(3, '.');
+        let (session_id, key_id, expires) = (parts.next()?, parts.next()?, parts.next()?);
         let tag = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(tag).ok()?;
         // SECURITY: verify_slice compares in constant time.
         self.mac(message).verify_slice(&tag).ok()?;
         let expires: u64 = expires.parse().ok()?;
-        (now < expires).then(|| key_id.to_owned())
+        (now < expires).then(|| SignedSession { session_id: session_id.to_owned(), key_id: key_id.to_owned(), expires })
     }
 }
 
@@ -124,8 +135,12 @@ mod tests {
     #[test]
     fn sessions_verify_until_they_expire_and_not_after_tampering() {
         let secret = Secret::for_tests(&[7; 32]);
-        let cookie = secret.sign_session("0123456789ab", 1_000);
-        assert_eq!(secret.verify_session(&cookie, 999).as_deref(), Some("0123456789ab"));
+        let cookie = secret.sign_session("5e55", "0123456789ab", 1_000);
+        let session = secret.verify_session(&cookie, 999).unwrap();
+        assert_eq!(
+            (session.session_id.as_str(), session.key_id.as_str(), session.expires),
+            ("5e55", "0123456789ab", 1_000)
+        );
         assert_eq!(secret.verify_session(&cookie, 1_000), None);
         let forged = cookie.replacen("0123456789ab", "ba9876543210", 1);
         assert_eq!(secret.verify_session(&forged, 10), None);

@@ -7,12 +7,15 @@ use std::time::{Duration, UNIX_EPOCH};
 use super::print;
 use crate::auth::KeyStore;
 use crate::cli::{KeysArgs, KeysCommand};
-use crate::config;
 use crate::errors::CommandError;
+use crate::{config, state_dir};
 
 pub(super) fn run(args: &KeysArgs) -> Result<(), CommandError> {
     let from_file = config::state_dir_in_file(args.config.as_deref())?;
     let state_dir = config::resolve_state_dir(args.state_dir.clone().or(from_file))?;
+    // As `serve` does: run before the first start, this makes the state directory itself.
+    state_dir::private_umask();
+    state_dir::check_private(&state_dir)?;
     let store = KeyStore::new(&state_dir);
     match &args.command {
         KeysCommand::Create { name, role } => {

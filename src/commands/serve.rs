@@ -12,7 +12,6 @@
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,11 +24,13 @@ use crate::cli::{self, ServeArgs};
 use crate::config::Config;
 use crate::engine::{Engine, EngineOptions};
 use crate::errors::{Causes, ServeError};
+use crate::http::connections::{BusyBody, Connections};
 use crate::http::{self, AppState};
 use crate::jobs::{Jobs, Store, spawn_workers};
 use crate::listen::Socket;
 use crate::metrics::Metrics;
 use crate::spool::TempDir;
+use crate::state_dir;
 use crate::upload::Limits;
 
 /// A client has this long to send its request headers.
@@ -62,8 +63,8 @@ async fn serve(config: Config, socket: Socket) -> Result<(), ServeError> {
     check_safe_to_start(&config, socket.address()?)?;
     let temp = TempDir::open(config.temp_dir())
         .map_err(|source| ServeError::StateDir { path: config.temp_dir().to_owned(), source })?;
-    check_private_dir(config.state_dir())?;
-    check_private_dir(config.temp_dir())?;
+    state_dir::check_private(config.state_dir())?;
+    state_dir::check_private(config.temp_dir())?;
     let (secret, source) = Secret::load(config.session_secret_file.as_deref(), config.state_dir())?;
     tracing::info!(?source, "session secret loaded");
     let settings = AuthSettings {
@@ -72,18 +73,25 @@ async fn serve(config: Config, socket: Socket) -> Result<(), ServeError> {
         proxy_admins: config.proxy_admins.clone(),
         session_seconds: config.session_hours * 3600,
     };
-    let auth = Authenticator::new(KeyStore::new(config.state_dir()), settings, secret)?;
+    let store = Store::open(&config.database_dir())?;
+    let sessions = store.tree("sessions")?;
+    let auth = Authenticator::new(KeyStore::new(config.state_dir()), settings, secret, sessions)?;
     if config.auth && !auth.has_live_keys() && !config.trusted_proxy {
         tracing::warn!(
             "authentication is on and no API key exists yet: create one with `whisper-appliance keys create --name <you> --role admin`"
         );
     }
-    let store = Store::open(&config.database_dir())?;
     let engine =
         Engine::load(&config.model, &EngineOptions { threads: config.threads(), use_gpu: true, vad: config.vad() })?;
     let metrics = Arc::new(Metrics::default());
-    let jobs =
-        Arc::new(Jobs::new(store, Arc::new(engine), temp, config.queue_size, config.retention(), Arc::clone(&metrics)));
+    let jobs = Arc::new(Jobs::new(
+        store,
+        Arc::new(engine),
+        temp,
+        (config.queue_size, config.max_queued_per_key()),
+        config.retention(),
+        Arc::clone(&metrics),
+    ));
     let recovered = jobs.recover()?;
     tracing::info!(?recovered, "recovered jobs from the last run");
     let workers = spawn_workers(&jobs, config.workers);
@@ -112,6 +120,7 @@ async fn serve(config: Config, socket: Socket) -> Result<(), ServeError> {
     notify(&[NotifyState::Ready, NotifyState::Status(status_line(&jobs))]);
     tokio::spawn(watchdog(Arc::clone(&jobs)));
 
+    let connections = Connections::new(state.config.max_connections);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown_signal());
     loop {
@@ -126,21 +135,33 @@ async fn serve(config: Config, socket: Socket) -> Result<(), ServeError> {
                         continue;
                     }
                 };
+                let Some(registration) = connections.admit() else {
+                    tracing::warn!(%peer, max_connections = state.config.max_connections,
+                        "every connection is busy with a request; closing a new one");
+                    continue;
+                };
+                let registration = Arc::new(registration);
                 let state = Arc::clone(&state);
                 let service = service.clone();
+                let serving = Arc::clone(&registration);
                 let connection = hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())
                     .header_read_timeout(HEADER_READ_TIMEOUT)
                     .serve_connection(
                         TokioIo::new(stream),
                         hyper::service::service_fn(move |request| {
-                            http::gate::handle(request, peer, service.clone(), Arc::clone(&state))
+                            let busy = serving.busy();
+                            let handled = http::gate::handle(request, peer, service.clone(), Arc::clone(&state));
+                            async move { handled.await.map(|response| response.map(|body| BusyBody::new(body, busy))) }
                         }),
                     );
                 let connection = graceful.watch(connection);
                 tokio::spawn(async move {
-                    if let Err(error) = connection.await {
-                        tracing::debug!(%error, %peer, "connection ended with an error");
+                    tokio::select! {
+                        ended = connection => if let Err(error) = ended {
+                            tracing::debug!(%error, %peer, "connection ended with an error");
+                        },
+                        () = registration.closed() => tracing::debug!(%peer, "idle connection closed to make room"),
                     }
                 });
             }
@@ -171,28 +192,12 @@ async fn serve(config: Config, socket: Socket) -> Result<(), ServeError> {
 /// Refuses combinations that would expose recordings: root, or a public address without
 /// authentication. Sets a private umask for everything the server writes.
 fn check_safe_to_start(config: &Config, address: SocketAddr) -> Result<(), ServeError> {
-    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    state_dir::private_umask();
     if nix::unistd::geteuid().is_root() && !config.allow_root {
         return Err(ServeError::RunningAsRoot);
     }
     if !address.ip().is_loopback() && !config.auth && !config.insecure_public_bind {
         return Err(ServeError::PublicWithoutAuth { address });
-    }
-    Ok(())
-}
-
-/// SECURITY: recordings and keys live here; another user must not be able to write (and
-/// so replace) anything in it.
-fn check_private_dir(path: &Path) -> Result<(), ServeError> {
-    use std::os::unix::fs::MetadataExt as _;
-    std::fs::create_dir_all(path).map_err(|source| ServeError::StateDir { path: path.to_owned(), source })?;
-    let meta = std::fs::metadata(path).map_err(|source| ServeError::StateDir { path: path.to_owned(), source })?;
-    let me = nix::unistd::geteuid().as_raw();
-    if meta.uid() != me {
-        return Err(ServeError::NotOwned { path: path.to_owned(), owner: meta.uid(), me });
-    }
-    if meta.mode() & 0o022 != 0 {
-        return Err(ServeError::WritableByOthers { path: path.to_owned(), mode: meta.mode() & 0o777 });
     }
     Ok(())
 }
@@ -209,6 +214,7 @@ async fn keep_keys_fresh(state: Arc<AppState>) {
         let outcome = tokio::task::spawn_blocking(move || {
             fresh.limits.forget_idle();
             if flush {
+                fresh.auth.forget_expired_sessions();
                 fresh.auth.flush_uses()?;
             }
             fresh.auth.reload_if_changed()

@@ -17,6 +17,7 @@ use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
+use super::routes::{Endpoint, at, at_id};
 use super::{AppState, Caller, caller, json, respond, with_state};
 use crate::engine::Request;
 use crate::errors::{ApiError, JobError};
@@ -28,7 +29,7 @@ const DEFAULT_PAGE: usize = 20;
 const MAX_PAGE: usize = 100;
 
 pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
-    let create = warp::path!("api" / "jobs")
+    let create = at(Endpoint::JobCreate)
         .and(upload_request(state))
         .then(|state: Arc<AppState>, caller: Caller, content_type, body| async move {
             let snapshot = submit_upload(&state, &caller, content_type, body, job_request).await?;
@@ -40,13 +41,12 @@ pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
             Ok(response)
         })
         .map(respond);
-    let list = warp::path!("api" / "jobs")
-        .and(warp::get())
+    let list = at(Endpoint::JobList)
         .and(with_state(state))
         .and(caller())
         .and(warp::query::<ListQuery>())
         .map(|state: Arc<AppState>, caller: Caller, query: ListQuery| respond(list_jobs(&state, &caller, &query)));
-    let get = warp::path!("api" / "jobs" / String).and(warp::get()).and(with_state(state)).and(caller()).map(
+    let get = at_id(Endpoint::JobGet).and(with_state(state)).and(caller()).map(
         |id: String, state: Arc<AppState>, caller: Caller| {
             respond(parse_id(&id).and_then(|id| {
                 let snapshot = state.jobs.get(id, &caller.scope)?;
@@ -54,29 +54,25 @@ pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
             }))
         },
     );
-    let result = warp::path!("api" / "jobs" / String / "result")
-        .and(warp::get())
+    let result = at_id(Endpoint::JobResult).and(with_state(state)).and(caller()).and(warp::query::<ResultQuery>()).map(
+        |id: String, state: Arc<AppState>, caller: Caller, query: ResultQuery| {
+            respond(result(&state, &caller, &id, query.format.as_deref()))
+        },
+    );
+    let events = at_id(Endpoint::JobEvents)
         .and(with_state(state))
         .and(caller())
-        .and(warp::query::<ResultQuery>())
-        .map(|id: String, state: Arc<AppState>, caller: Caller, query: ResultQuery| {
-            respond(result(&state, &caller, &id, query.format.as_deref()))
-        });
-    let events =
-        warp::path!("api" / "jobs" / String / "events").and(warp::get()).and(with_state(state)).and(caller()).map(
-            |id: String, state: Arc<AppState>, caller: Caller| respond(super::events::stream(&state, &caller, &id)),
-        );
-    let cancel =
-        warp::path!("api" / "jobs" / String / "cancel").and(warp::post()).and(with_state(state)).and(caller()).map(
-            |id: String, state: Arc<AppState>, caller: Caller| {
-                respond(parse_id(&id).and_then(|id| {
-                    state.jobs.cancel(id, &caller.scope)?;
-                    let snapshot = state.jobs.get(id, &caller.scope)?;
-                    Ok(json(StatusCode::OK, &JobView::new(&state, &snapshot)))
-                }))
-            },
-        );
-    let delete = warp::path!("api" / "jobs" / String).and(warp::delete()).and(with_state(state)).and(caller()).map(
+        .map(|id: String, state: Arc<AppState>, caller: Caller| respond(super::events::stream(&state, &caller, &id)));
+    let cancel = at_id(Endpoint::JobCancel).and(with_state(state)).and(caller()).map(
+        |id: String, state: Arc<AppState>, caller: Caller| {
+            respond(parse_id(&id).and_then(|id| {
+                state.jobs.cancel(id, &caller.scope)?;
+                let snapshot = state.jobs.get(id, &caller.scope)?;
+                Ok(json(StatusCode::OK, &JobView::new(&state, &snapshot)))
+            }))
+        },
+    );
+    let delete = at_id(Endpoint::JobDelete).and(with_state(state)).and(caller()).map(
         |id: String, state: Arc<AppState>, caller: Caller| {
             respond(parse_id(&id).and_then(|id| {
                 state.jobs.delete(id, &caller.scope)?;
@@ -105,7 +101,7 @@ pub fn parse_id(text: &str) -> Result<Uuid, ApiError> {
     Uuid::try_parse(text).map_err(|_| ApiError::Job(JobError::NotFound))
 }
 
-/// What an upload route hands to [`submit_upload`]: a POST's state, caller, declared content
+/// What an upload route hands to [`submit_upload`]: the state, caller, declared content
 /// type and body, the body still streaming in.
 pub(crate) fn upload_request(
     state: &Arc<AppState>,
@@ -119,11 +115,7 @@ pub(crate) fn upload_request(
     Error = warp::Rejection,
 > + Clone
 + use<> {
-    warp::post()
-        .and(with_state(state))
-        .and(caller())
-        .and(warp::header::optional::<String>("content-type"))
-        .and(warp::body::stream())
+    with_state(state).and(caller()).and(warp::header::optional::<String>("content-type")).and(warp::body::stream())
 }
 
 /// Streams a multipart upload to disk, checks it and queues a job for it. The gate has

@@ -1,16 +1,26 @@
-//! warp routes: the job API, the OpenAI-compatible API, health, metrics and the page.
+//! The HTTP surface: the job API, the OpenAI-compatible API (`openai`), health, metrics
+//! and the page (`ui`), all declared in one route table (`routes`) that the gate
+//! (`gate`) guards and warp dispatches on.
 //!
-//! Input: HTTP requests, already wrapped by `commands::serve` with a request id, security
-//! headers and the audit log. Output: responses. No business logic lives here: handlers
-//! call [`crate::upload`], [`crate::jobs`] and [`crate::formats`], and every error goes
-//! through [`ApiError::reply`], the one table that maps errors onto statuses.
+//! Input: HTTP requests, already resolved and admitted by the gate, which also gives them
+//! a request id, security headers and the audit log. Output: responses. No business logic
+//! lives here: handlers call [`crate::upload`], [`crate::jobs`] and [`crate::formats`], and
+//! every error goes through [`ApiError::reply`], the one table that maps errors onto statuses.
 
 mod api;
+pub mod connections;
 mod events;
 pub mod gate;
+mod openai;
+pub mod routes;
+mod ui;
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Buf;
+use futures_util::{Stream, StreamExt as _};
 
 use serde::Serialize;
 use warp::filters::BoxedFilter;
@@ -20,6 +30,7 @@ use warp::{Filter, Reply};
 
 pub use self::api::{JobView, submit_upload};
 pub(crate) use self::api::{bool_field, job_request, parse_id, upload_request};
+use self::routes::{Endpoint, at};
 use crate::auth::{Authenticator, Identity, RateLimits};
 use crate::config::Config;
 use crate::errors::{ApiError, Causes};
@@ -77,9 +88,9 @@ pub(crate) fn with_state(
 
 /// All routes, with warp's own rejections turned into the same JSON errors.
 pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
-    let health = warp::path!("healthz").and(warp::get()).map(|| json(StatusCode::OK, &Status { status: "ok" }));
-    let ready = warp::path!("readyz").and(warp::get()).and(with_state(state)).map(|state: Arc<AppState>| ready(&state));
-    let metrics = warp::path!("metrics").and(warp::get()).and(with_state(state)).map(|state: Arc<AppState>| {
+    let health = at(Endpoint::Health).map(|| json(StatusCode::OK, &Status { status: "ok" }));
+    let ready = at(Endpoint::Ready).and(with_state(state)).map(|state: Arc<AppState>| ready(&state));
+    let metrics = at(Endpoint::Metrics).and(with_state(state)).map(|state: Arc<AppState>| {
         let body = state.metrics.render(&state.jobs.count_by_status(), state.jobs.queue_depth());
         let mut response = body.into_response();
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(crate::metrics::CONTENT_TYPE));
@@ -92,9 +103,9 @@ pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
         .unify()
         .or(api::routes(state))
         .unify()
-        .or(crate::openai::routes(state))
+        .or(openai::routes(state))
         .unify()
-        .or(crate::ui::routes(state))
+        .or(ui::routes(state))
         .unify()
         .recover(recover)
         .unify()
@@ -152,6 +163,9 @@ struct ErrorDetail<'a> {
 /// The one way an error becomes a response: `{"error": {"message", "type", "code", "param"}}`.
 pub fn error_response(error: &ApiError) -> Response {
     let reply = error.reply();
+    if reply.status == 507 {
+        tracing::warn!(error = %error, "refused for lack of disk space");
+    }
     if error.is_internal() {
         tracing::error!(error = %error, cause = %Causes(error), "request failed");
     }
@@ -163,6 +177,27 @@ pub fn error_response(error: &ApiError) -> Response {
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
     response
+}
+
+/// Reads a small request body whole: at most `max` bytes, all of it within `timeout`.
+pub(crate) async fn read_small_body<S, B>(body: S, max: usize, timeout: Duration) -> Result<Vec<u8>, ApiError>
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    let read = async {
+        let mut body = std::pin::pin!(body);
+        let mut bytes = Vec::new();
+        while let Some(chunk) = body.next().await {
+            let mut chunk = chunk.map_err(|_| ApiError::BadBody)?;
+            if bytes.len() + chunk.remaining() > max {
+                return Err(ApiError::BodyTooLarge);
+            }
+            bytes.extend_from_slice(&chunk.copy_to_bytes(chunk.remaining()));
+        }
+        Ok(bytes)
+    };
+    tokio::time::timeout(timeout, read).await.map_err(|_| ApiError::BodyStalled { seconds: timeout.as_secs() })?
 }
 
 /// Turns a handler's result into a response.
@@ -193,33 +228,6 @@ async fn recover(rejection: warp::Rejection) -> Result<Response, Infallible> {
         ApiError::Internal(format!("unhandled rejection: {rejection:?}").into())
     };
     Ok(error_response(&error))
-}
-
-/// The route a path belongs to, with ids replaced, for metrics and the audit log (never
-/// the raw path: ids would make unbounded label sets).
-pub fn route_template(path: &str) -> &'static str {
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    match segments.as_slice() {
-        [""] => "/",
-        ["healthz"] => "/healthz",
-        ["readyz"] => "/readyz",
-        ["metrics"] => "/metrics",
-        ["api", "jobs"] => "/api/jobs",
-        ["api", "jobs", _] => "/api/jobs/{id}",
-        ["api", "jobs", _, "result"] => "/api/jobs/{id}/result",
-        ["api", "jobs", _, "events"] => "/api/jobs/{id}/events",
-        ["api", "jobs", _, "cancel"] => "/api/jobs/{id}/cancel",
-        ["v1", "audio", "transcriptions"] => "/v1/audio/transcriptions",
-        ["v1", "audio", "translations"] => "/v1/audio/translations",
-        ["v1", "models"] => "/v1/models",
-        ["jobs"] => "/jobs",
-        ["jobs", _] => "/jobs/{id}",
-        ["jobs", _, "delete"] => "/jobs/{id}/delete",
-        ["static", ..] => "/static/{asset}",
-        ["login"] => "/login",
-        ["logout"] => "/logout",
-        _ => "unmatched",
-    }
 }
 
 /// The page runs only our own script and style, is never framed, and leaks nothing.

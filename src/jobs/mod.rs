@@ -1,5 +1,9 @@
-//! The job queue: accepted uploads become records in sled, wait in a bounded FIFO queue,
-//! run on worker threads that share one loaded model, and end done, failed or cancelled.
+//! The job queue: accepted uploads become records in sled, wait in a bounded queue, run on
+//! worker threads that share one loaded model, and end done, failed or cancelled.
+//!
+//! The queue is fair between owners (API keys, proxy users): each owner may have at most
+//! `per_owner` jobs waiting, and the next job to run is the oldest of the owner served
+//! least recently (round-robin), so one owner's burst cannot starve the others.
 //!
 //! Input: uploads already streamed to the temp directory ([`crate::upload`]).
 //! Output: job records, transcripts, and a live view of every active job for progress
@@ -65,10 +69,61 @@ pub struct NewJob {
 }
 
 struct Inner {
-    queue: VecDeque<Uuid>,
+    /// Waiting jobs in arrival order; [`Inner::run_order`] says in which order they run.
+    queue: VecDeque<Queued>,
+    /// When each owner last had a job started (a counter, not a clock), for round-robin.
+    served: HashMap<String, u64>,
+    starts: u64,
     running: HashMap<Uuid, Running>,
     live: HashMap<Uuid, watch::Sender<Snapshot>>,
     accepting: bool,
+}
+
+struct Queued {
+    id: Uuid,
+    owner: String,
+}
+
+impl Inner {
+    /// Queued jobs in the order they will start if nothing else arrives: round-robin over
+    /// owners, those served least recently first (ties: the oldest waiting job first),
+    /// each owner's jobs in arrival order.
+    fn run_order(&self) -> Vec<Uuid> {
+        let mut owners: Vec<(&str, VecDeque<Uuid>)> = Vec::new();
+        for queued in &self.queue {
+            match owners.iter_mut().find(|(owner, _)| *owner == queued.owner) {
+                Some((_, jobs)) => jobs.push_back(queued.id),
+                None => owners.push((&queued.owner, VecDeque::from([queued.id]))),
+            }
+        }
+        // Stable: owners first seen earlier (with older jobs) stay ahead among equals.
+        owners.sort_by_key(|(owner, _)| self.served.get(*owner).copied().unwrap_or(0));
+        let mut order = Vec::with_capacity(self.queue.len());
+        while order.len() < self.queue.len() {
+            for (_, jobs) in &mut owners {
+                order.extend(jobs.pop_front());
+            }
+        }
+        order
+    }
+
+    fn queued_by(&self, owner: &str) -> usize {
+        self.queue.iter().filter(|queued| queued.owner == owner).count()
+    }
+
+    /// Whether one more job of `owner` fits.
+    fn check_room(&self, owner: &str, capacity: usize, per_owner: usize) -> Result<(), JobError> {
+        if !self.accepting {
+            return Err(JobError::ShuttingDown);
+        }
+        if self.queue.len() >= capacity {
+            return Err(JobError::QueueFull { capacity });
+        }
+        if self.queued_by(owner) >= per_owner {
+            return Err(JobError::OwnerQueueFull { max: per_owner });
+        }
+        Ok(())
+    }
 }
 
 struct Running {
@@ -82,6 +137,7 @@ pub struct Jobs {
     engine: Arc<Engine>,
     temp: TempDir,
     capacity: usize,
+    per_owner: usize,
     retention: Duration,
     metrics: Arc<Metrics>,
     inner: Mutex<Inner>,
@@ -93,7 +149,7 @@ impl Jobs {
         store: Store,
         engine: Arc<Engine>,
         temp: TempDir,
-        capacity: usize,
+        (capacity, per_owner): (usize, usize),
         retention: Duration,
         metrics: Arc<Metrics>,
     ) -> Jobs {
@@ -102,10 +158,13 @@ impl Jobs {
             engine,
             temp,
             capacity,
+            per_owner,
             retention,
             metrics,
             inner: Mutex::new(Inner {
                 queue: VecDeque::new(),
+                served: HashMap::new(),
+                starts: 0,
                 running: HashMap::new(),
                 live: HashMap::new(),
                 accepting: true,
@@ -140,39 +199,34 @@ impl Jobs {
         self.lock().running.len()
     }
 
-    /// A cheap early answer before an upload is read: is there room in the queue?
-    pub fn check_room(&self) -> Result<(), JobError> {
-        let inner = self.lock();
-        if !inner.accepting {
-            return Err(JobError::ShuttingDown);
-        }
-        if inner.queue.len() >= self.capacity {
-            return Err(JobError::QueueFull { capacity: self.capacity });
-        }
-        Ok(())
+    /// A cheap early answer before an upload is read: is there room in the queue for one
+    /// more job of this owner?
+    pub fn check_room(&self, owner: &str) -> Result<(), JobError> {
+        self.lock().check_room(owner, self.capacity, self.per_owner)
     }
 
     /// Queues a job whose upload is complete and checked.
     pub fn submit(&self, new: NewJob) -> Result<Snapshot, JobError> {
         let mut inner = self.lock();
-        if !inner.accepting {
-            return Err(JobError::ShuttingDown);
-        }
-        if inner.queue.len() >= self.capacity {
-            return Err(JobError::QueueFull { capacity: self.capacity });
-        }
+        inner.check_room(&new.owner, self.capacity, self.per_owner)?;
         let id = new.upload.id();
         let size_bytes = new.upload.size();
-        let record = JobRecord::queued(id, new.owner, new.file_name, size_bytes, new.request);
+        let record = JobRecord::queued(id, new.owner.clone(), new.file_name, size_bytes, new.request);
         new.upload.keep().map_err(JobError::Upload)?;
         let stored = self.store.put(&record).and_then(|()| self.store.flush());
         if let Err(error) = stored {
             self.temp.remove_upload(id);
-            return Err(error.into());
+            // The record may be in memory though not on disk: it must not outlive its upload.
+            if let Err(error) = self.store.remove(id) {
+                tracing::warn!(job = %id, %error, "cannot take back a job that could not be stored");
+            }
+            return Err(if error.is_no_space() { JobError::NoSpace } else { error.into() });
         }
-        inner.queue.push_back(id);
-        let snapshot = Snapshot { record, queue_position: Some(inner.queue.len()), segments: Vec::new() };
+        inner.queue.push_back(Queued { id, owner: new.owner });
+        let position = inner.run_order().iter().position(|queued| *queued == id).map(|index| index + 1);
+        let snapshot = Snapshot { record, queue_position: position, segments: Vec::new() };
         inner.live.insert(id, watch::Sender::new(snapshot.clone()));
+        self.publish_queue_positions(&inner);
         self.metrics.job_created();
         self.wake.notify_one();
         Ok(snapshot)
@@ -231,7 +285,7 @@ impl Jobs {
         let snapshot = self.get(id, scope)?;
         let mut inner = self.lock();
         match snapshot.record.status {
-            Status::Queued => inner.queue.retain(|queued| *queued != id),
+            Status::Queued => inner.queue.retain(|queued| queued.id != id),
             Status::Running => {
                 if let Some(running) = inner.running.get(&id) {
                     running.cancel.cancel();
@@ -255,7 +309,7 @@ impl Jobs {
     pub fn delete(&self, id: Uuid, scope: &Scope) -> Result<(), JobError> {
         let snapshot = self.get(id, scope)?;
         let mut inner = self.lock();
-        inner.queue.retain(|queued| *queued != id);
+        inner.queue.retain(|queued| queued.id != id);
         if let Some(running) = inner.running.get(&id) {
             // The worker sees the record gone when it stops and removes the upload.
             running.cancel.cancel();
@@ -284,7 +338,7 @@ impl Jobs {
     }
 
     fn publish_queue_positions(&self, inner: &Inner) {
-        for (index, id) in inner.queue.iter().enumerate() {
+        for (index, id) in inner.run_order().iter().enumerate() {
             if let Some(sender) = inner.live.get(id) {
                 sender.send_if_modified(|snapshot| {
                     let position = Some(index + 1);
@@ -331,7 +385,7 @@ impl Jobs {
                     record.progress = 0;
                     self.store.put(&record)?;
                     keep.push(record.id);
-                    inner.queue.push_back(record.id);
+                    inner.queue.push_back(Queued { id: record.id, owner: record.owner.clone() });
                     let snapshot = Snapshot { record, queue_position: Some(inner.queue.len()), segments: Vec::new() };
                     inner.live.insert(snapshot.record.id, watch::Sender::new(snapshot));
                     report.requeued += 1;

@@ -117,7 +117,7 @@ impl Store {
             .path(path)
             .mode(sled::Mode::LowSpace)
             .open()
-            .map_err(|source| StoreError::Open { path: path.to_owned(), source })?;
+            .map_err(|source| StoreError::open(path, source))?;
         let jobs = db.open_tree("jobs")?;
         let results = db.open_tree("results")?;
         Ok(Store { db, jobs, results })
@@ -205,6 +205,11 @@ impl Store {
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         Ok(())
+    }
+
+    /// Another tree of the same database (the browser sessions): only the server opens it.
+    pub fn tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
+        Ok(self.db.open_tree(name)?)
     }
 
     /// A cheap read that fails if the database is unusable, for `/readyz`.

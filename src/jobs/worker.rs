@@ -1,4 +1,5 @@
-//! Worker threads: take the oldest queued job, decode its upload, run the engine, store
+//! Worker threads: take the next queued job (round-robin over owners, see `mod.rs`),
+//! decode its upload, run the engine, store
 //! the outcome, delete the upload.
 //!
 //! Workers are OS threads, not async tasks: whisper.cpp computes for seconds to minutes
@@ -9,7 +10,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use super::{JobRecord, Jobs, Running, Snapshot, Status, now_ms};
+use super::{JobRecord, Jobs, Queued, Running, Snapshot, Status, now_ms};
 use crate::audio;
 use crate::engine::{CancelToken, Observer, Transcript};
 use crate::errors::{Causes, EngineError};
@@ -47,7 +48,12 @@ impl Jobs {
             if !inner.accepting {
                 return None;
             }
-            if let Some(id) = inner.queue.pop_front() {
+            if let Some(&id) = inner.run_order().first() {
+                let Some(index) = inner.queue.iter().position(|queued| queued.id == id) else { continue };
+                let Some(Queued { owner, .. }) = inner.queue.remove(index) else { continue };
+                inner.starts += 1;
+                let start = inner.starts;
+                inner.served.insert(owner, start);
                 let mut record = match self.store.get(id) {
                     Ok(Some(record)) => record,
                     Ok(None) => continue,

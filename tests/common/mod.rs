@@ -194,18 +194,34 @@ impl Appliance {
     /// As [`Appliance::start`], with another ggml model than the test model.
     pub fn start_with_model(model: &Path, args: &[&str]) -> Appliance {
         let state = tempfile::tempdir().unwrap();
-        let mut appliance = Appliance::launch(state.path(), model, args, &[]);
+        let mut appliance = Appliance::launch(&[], state.path(), model, args, &[]);
         appliance._state = Some(state);
         appliance
     }
 
     /// As [`Appliance::start_in`], with extra environment variables.
     pub fn start_with_env(state_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Appliance {
-        Appliance::launch(state_dir, &model(), args, env)
+        Appliance::launch(&[], state_dir, &model(), args, env)
     }
 
-    fn launch(state_dir: &Path, model: &Path, args: &[&str], env: &[(&str, &str)]) -> Appliance {
-        let mut command = Command::new(BINARY);
+    /// As [`Appliance::start`], run by a wrapper command (`wrapper... BINARY serve ...`),
+    /// such as `unshare` to give it a mount of its own.
+    pub fn start_under(wrapper: &[&str], args: &[&str]) -> Appliance {
+        let state = tempfile::tempdir().unwrap();
+        let mut appliance = Appliance::launch(wrapper, state.path(), &model(), args, &[]);
+        appliance._state = Some(state);
+        appliance
+    }
+
+    fn launch(wrapper: &[&str], state_dir: &Path, model: &Path, args: &[&str], env: &[(&str, &str)]) -> Appliance {
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut command = Command::new(program);
+                command.args(rest).arg(BINARY);
+                command
+            }
+            None => Command::new(BINARY),
+        };
         command
             .arg("serve")
             .arg("--listen")

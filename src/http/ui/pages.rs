@@ -36,6 +36,8 @@ pub struct LoginPage {
     pub error: Option<String>,
     /// No key exists yet: say how an administrator makes one.
     pub no_keys: bool,
+    /// Where to go after logging in: the page a link named (a same-origin path).
+    pub next: Option<String>,
     pub session_hours: u64,
 }
 

@@ -16,6 +16,7 @@ mod assets;
 mod pages;
 mod session;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use askama::Template;
@@ -27,6 +28,7 @@ use warp::{Filter, Reply};
 use self::pages::{CardView, ErrorPage, HistoryRow, IndexPage, JobPage, Layout, LoginPage};
 use crate::auth::Identity;
 use crate::errors::ApiError;
+use crate::http::routes::{Endpoint, at, at_id};
 use crate::http::{
     AppState, Caller, JobView, caller, error_response, job_request, parse_id, upload_request, with_state,
 };
@@ -37,13 +39,22 @@ use crate::upload::Received;
 const HISTORY_LENGTH: usize = 20;
 
 pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
-    let index = warp::path::end().and(warp::get()).and(with_state(state)).and(warp::ext::optional::<Caller>()).map(
-        |state: Arc<AppState>, caller: Option<Caller>| match caller {
-            Some(caller) => page(&state, &caller, index_page(&state, &caller, &FormValues::default(), None)),
-            None => login_page(&state, None),
-        },
-    );
-    let submit = warp::path!("jobs").and(upload_request(state)).then(
+    let index = at(Endpoint::Index)
+        .and(with_state(state))
+        .and(warp::ext::optional::<Caller>())
+        .and(warp::query::<HashMap<String, String>>())
+        .map(|state: Arc<AppState>, caller: Option<Caller>, query: HashMap<String, String>| {
+            let next = query.get("next").and_then(|next| session::same_origin_path(next));
+            match (caller, next) {
+                // Logged in meanwhile (another tab): straight to the linked page.
+                (Some(_), Some(next)) => see_other(next),
+                (Some(caller), None) => {
+                    page(&state, &caller, index_page(&state, &caller, &FormValues::default(), None))
+                }
+                (None, next) => login_page(&state, None, next),
+            }
+        });
+    let submit = at(Endpoint::FormSubmit).and(upload_request(state)).then(
         |state: Arc<AppState>, caller: Caller, content_type, body| async move {
             let mut form = FormValues::default();
             let submitted = crate::http::submit_upload(&state, &caller, content_type, body, |received| {
@@ -62,14 +73,14 @@ pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
         },
     );
     // Reloading the page a refused form post left in the address bar lands on the form.
-    let jobs = warp::path!("jobs").and(warp::get()).map(|| see_other("/"));
-    let job =
-        warp::path!("jobs" / String).and(warp::get()).and(with_state(state)).and(caller()).map(
-            |id: String, state: Arc<AppState>, caller: Caller| page(&state, &caller, job_page(&state, &caller, &id)),
-        );
+    let jobs = at(Endpoint::FormBack).map(|| see_other("/"));
+    let job = at_id(Endpoint::JobPage)
+        .and(with_state(state))
+        .and(caller())
+        .map(|id: String, state: Arc<AppState>, caller: Caller| page(&state, &caller, job_page(&state, &caller, &id)));
     // SECURITY: no CSRF token. A cross-site page cannot delete what it cannot name, and job
     // ids hold 74 random bits; a cross-site upload could equally go to POST /api/jobs.
-    let delete = warp::path!("jobs" / String / "delete").and(warp::post()).and(with_state(state)).and(caller()).map(
+    let delete = at_id(Endpoint::JobPageDelete).and(with_state(state)).and(caller()).map(
         |id: String, state: Arc<AppState>, caller: Caller| match parse_id(&id)
             .and_then(|id| Ok(state.jobs.delete(id, &caller.scope)?))
         {
@@ -117,13 +128,14 @@ fn layout(state: &AppState, caller: Option<&Caller>) -> Layout {
     Layout::new(state.jobs.engine().summary().name(), user)
 }
 
-/// The login form; `error` is why the last attempt failed.
-fn login_page(state: &AppState, error: Option<&ApiError>) -> Response {
+/// The login form; `error` is why the last attempt failed, `next` where to go after it.
+fn login_page(state: &AppState, error: Option<&ApiError>, next: Option<&str>) -> Response {
     let login = LoginPage {
         layout: layout(state, None),
         error: error.map(ApiError::client_message),
         no_keys: !state.auth.has_live_keys(),
         session_hours: state.config.session_hours,
+        next: next.map(str::to_owned),
     };
     match (render(&login), error) {
         (Ok(html), None) => warp::reply::html(html).into_response(),

@@ -16,10 +16,11 @@ use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
+use super::routes::{Endpoint, at};
+use super::{AppState, Caller, bool_field, json, respond, submit_upload, upload_request, with_state};
 use crate::engine::Request;
 use crate::errors::{ApiError, JobError};
 use crate::formats::{self, Format};
-use crate::http::{AppState, Caller, bool_field, json, respond, submit_upload};
 use crate::jobs::{Jobs, Scope, Status};
 use crate::upload::Received;
 
@@ -27,18 +28,9 @@ use crate::upload::Received;
 const OPENAI_MODEL: &str = "whisper-1";
 
 pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
-    let audio = |endpoint: &'static str, translate: bool| {
-        let state = Arc::clone(state);
-        warp::path!("v1" / "audio" / String)
-            .and_then(move |name: String| async move {
-                if name == endpoint { Ok(()) } else { Err(warp::reject::not_found()) }
-            })
-            .untuple_one()
-            .and(warp::post())
-            .and(warp::any().map(move || Arc::clone(&state)))
-            .and(crate::http::caller())
-            .and(warp::header::optional::<String>("content-type"))
-            .and(warp::body::stream())
+    let audio = |endpoint: Endpoint, translate: bool| {
+        at(endpoint)
+            .and(upload_request(state))
             .then(move |state: Arc<AppState>, caller: Caller, content_type, body| async move {
                 let mut openai_format = (ResponseFormat::Json, false);
                 let options = |form: &Received| {
@@ -50,11 +42,8 @@ pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
             })
             .map(respond)
     };
-    let models = warp::path!("v1" / "models")
-        .and(warp::get())
-        .and(crate::http::with_state(state))
-        .map(|state: Arc<AppState>| models(&state));
-    audio("transcriptions", false).or(audio("translations", true)).unify().or(models).unify().boxed()
+    let models = at(Endpoint::Models).and(with_state(state)).map(|state: Arc<AppState>| models(&state));
+    audio(Endpoint::Transcriptions, false).or(audio(Endpoint::Translations, true)).unify().or(models).unify().boxed()
 }
 
 /// `response_format` as OpenAI names it.

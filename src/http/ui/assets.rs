@@ -19,6 +19,7 @@ use warp::{Filter, Reply};
 
 use crate::errors::ApiError;
 use crate::http::error_response;
+use crate::http::routes::{Endpoint, params};
 
 /// Hex digits of the SHA-256 kept in an asset's URL and ETag: 64 bits tell any two
 /// builds of one file apart, and keep URLs short.
@@ -59,10 +60,9 @@ fn hash_prefix(sha256: &[u8; 32]) -> String {
 
 /// `GET /static/{hash}/{file}`.
 pub fn route() -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
-    warp::path!("static" / String / String)
-        .and(warp::get())
-        .and(warp::header::optional::<String>("if-none-match"))
-        .map(|hash: String, file: String, if_none_match: Option<String>| serve(&hash, &file, if_none_match.as_deref()))
+    params(Endpoint::Asset).and(warp::header::optional::<String>("if-none-match")).map(
+        |params: Vec<String>, if_none_match: Option<String>| serve(&params[0], &params[1], if_none_match.as_deref()),
+    )
 }
 
 fn serve(hash: &str, file: &str, if_none_match: Option<&str>) -> Response {
