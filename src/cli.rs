@@ -190,6 +190,19 @@ pub struct ServeArgs {
     #[arg(long, value_name = "HOURS", env = "WHISPER_APPLIANCE_SESSION_HOURS")]
     pub session_hours: Option<u64>,
 
+    /// Live transcription sessions (/v1/realtime) at once; each holds a thread that
+    /// transcribes while audio flows, beside the workers [default: 1].
+    #[arg(long, value_name = "N", env = "WHISPER_APPLIANCE_LIVE_SESSIONS")]
+    pub live_sessions: Option<usize>,
+
+    /// Seconds a live transcription session may last [default: 3600].
+    #[arg(long, value_name = "SECONDS", env = "WHISPER_APPLIANCE_LIVE_MAX_SESSION_SECS")]
+    pub live_max_session_secs: Option<u64>,
+
+    /// Seconds a live session may receive no event before it is closed [default: 30].
+    #[arg(long, value_name = "SECONDS", env = "WHISPER_APPLIANCE_LIVE_IDLE_TIMEOUT_SECS")]
+    pub live_idle_timeout_secs: Option<u64>,
+
     /// Print the effective configuration (secrets redacted) and exit.
     #[arg(long)]
     pub print_config: bool,

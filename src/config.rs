@@ -29,6 +29,9 @@ const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 30;
 const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 100;
 const DEFAULT_CONCURRENT_UPLOADS: usize = 4;
 const DEFAULT_SESSION_HOURS: u64 = 12;
+const DEFAULT_LIVE_SESSIONS: usize = 1;
+const DEFAULT_LIVE_MAX_SESSION_SECS: u64 = 3600;
+const DEFAULT_LIVE_IDLE_TIMEOUT_SECS: u64 = 30;
 
 /// The keys a config file may hold: the long flag names with underscores.
 #[derive(Debug, Default, Deserialize)]
@@ -55,6 +58,9 @@ struct FileConfig {
     max_concurrent_uploads: Option<usize>,
     session_secret_file: Option<PathBuf>,
     session_hours: Option<u64>,
+    live_sessions: Option<usize>,
+    live_max_session_secs: Option<u64>,
+    live_idle_timeout_secs: Option<u64>,
 }
 
 /// Where `serve` gets its listening socket.
@@ -117,6 +123,9 @@ pub struct Config {
     /// Only where the secret is read from; the secret itself never enters the config.
     pub session_secret_file: Option<PathBuf>,
     pub session_hours: u64,
+    pub live_sessions: usize,
+    pub live_max_session_secs: u64,
+    pub live_idle_timeout_secs: u64,
 }
 
 impl Config {
@@ -183,6 +192,18 @@ impl Config {
             session_hours: positive(
                 "session_hours",
                 args.session_hours.or(file.session_hours).unwrap_or(DEFAULT_SESSION_HOURS),
+            )?,
+            live_sessions: positive(
+                "live_sessions",
+                args.live_sessions.or(file.live_sessions).unwrap_or(DEFAULT_LIVE_SESSIONS),
+            )?,
+            live_max_session_secs: positive(
+                "live_max_session_secs",
+                args.live_max_session_secs.or(file.live_max_session_secs).unwrap_or(DEFAULT_LIVE_MAX_SESSION_SECS),
+            )?,
+            live_idle_timeout_secs: positive(
+                "live_idle_timeout_secs",
+                args.live_idle_timeout_secs.or(file.live_idle_timeout_secs).unwrap_or(DEFAULT_LIVE_IDLE_TIMEOUT_SECS),
             )?,
         };
         Ok(config)

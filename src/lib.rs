@@ -21,6 +21,7 @@ pub mod formats;
 pub mod http;
 pub mod jobs;
 pub mod listen;
+pub mod live;
 pub mod logging;
 pub mod metrics;
 pub mod model;

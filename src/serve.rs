@@ -16,7 +16,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use libsystemd::daemon::{self, NotifyState};
 
 use crate::auth::{AuthSettings, Authenticator, KeyStore, RateLimits, Secret};
@@ -27,6 +27,7 @@ use crate::errors::ServeError;
 use crate::http::{self, AppState};
 use crate::jobs::{Jobs, Store, spawn_workers};
 use crate::listen::Socket;
+use crate::live::{Live, LiveSettings};
 use crate::metrics::Metrics;
 use crate::upload::{Limits, TempDir};
 
@@ -84,8 +85,15 @@ async fn serve(config: Config, socket: Socket) -> Result<(), ServeError> {
         &EngineOptions { threads: config.threads, use_gpu: true, ..EngineOptions::default() },
     )?;
     let metrics = Arc::new(Metrics::default());
-    let jobs =
-        Arc::new(Jobs::new(store, Arc::new(engine), temp, config.queue_size, config.retention(), Arc::clone(&metrics)));
+    let engine = Arc::new(engine);
+    let jobs = Arc::new(Jobs::new(
+        store,
+        Arc::clone(&engine),
+        temp,
+        config.queue_size,
+        config.retention(),
+        Arc::clone(&metrics),
+    ));
     let recovered = jobs.recover()?;
     tracing::info!(?recovered, "recovered jobs from the last run");
     let workers = spawn_workers(&jobs, config.workers);
@@ -104,7 +112,15 @@ async fn serve(config: Config, socket: Socket) -> Result<(), ServeError> {
         config.max_concurrent_uploads,
     );
     let grace = config.shutdown_grace();
-    let state = Arc::new(AppState { jobs: Arc::clone(&jobs), metrics, config, upload_limits, auth, limits });
+    let live = Live::new(
+        Arc::clone(&engine),
+        LiveSettings {
+            sessions: config.live_sessions,
+            max_session: Duration::from_secs(config.live_max_session_secs),
+            idle_timeout: Duration::from_secs(config.live_idle_timeout_secs),
+        },
+    );
+    let state = Arc::new(AppState { jobs: Arc::clone(&jobs), metrics, config, upload_limits, auth, limits, live });
     tokio::spawn(keep_keys_fresh(Arc::clone(&state)));
     let service = warp::service(http::routes(&state));
 
@@ -114,6 +130,10 @@ async fn serve(config: Config, socket: Socket) -> Result<(), ServeError> {
     notify(&[NotifyState::Ready, NotifyState::Status(status_line(&jobs))]);
     tokio::spawn(watchdog(Arc::clone(&jobs)));
 
+    // HTTP/1.1 only, with upgrades: the live transcription WebSocket (/v1/realtime) is one.
+    // (hyper-util's graceful shutdown knows upgradeable connections only from this builder.)
+    let mut connections = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new()).http1_only();
+    connections.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown_signal());
     loop {
@@ -130,15 +150,14 @@ async fn serve(config: Config, socket: Socket) -> Result<(), ServeError> {
                 };
                 let state = Arc::clone(&state);
                 let service = service.clone();
-                let connection = hyper::server::conn::http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(HEADER_READ_TIMEOUT)
-                    .serve_connection(
+                let connection = connections
+                    .serve_connection_with_upgrades(
                         TokioIo::new(stream),
                         hyper::service::service_fn(move |request| {
                             http::gate::handle(request, peer, service.clone(), Arc::clone(&state))
                         }),
-                    );
+                    )
+                    .into_owned();
                 let connection = graceful.watch(connection);
                 tokio::spawn(async move {
                     if let Err(error) = connection.await {

@@ -168,7 +168,10 @@ fn admit(
     let headers = request.headers();
     let bearer = header_str(headers, header::AUTHORIZATION)
         .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")));
-    let api_key = bearer.or_else(|| header_str(headers, "x-api-key"));
+    // Browsers cannot set headers on a WebSocket; OpenAI's browser clients send the key as a
+    // subprotocol instead.
+    let api_key =
+        bearer.or_else(|| header_str(headers, "x-api-key")).or_else(|| super::realtime::subprotocol_key(headers));
     let credentials = Credentials {
         key: api_key,
         session: cookie(headers, SESSION_COOKIE),

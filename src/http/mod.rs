@@ -8,6 +8,7 @@
 mod api;
 mod events;
 pub mod gate;
+mod realtime;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use crate::auth::{Authenticator, Identity, RateLimits};
 use crate::config::Config;
 use crate::errors::ApiError;
 use crate::jobs::{Jobs, Scope};
+use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::upload::Limits;
 
@@ -37,6 +39,8 @@ pub struct AppState {
     pub auth: Authenticator,
     /// Per-caller request and upload allowances.
     pub limits: RateLimits,
+    /// Live transcription sessions.
+    pub live: Live,
 }
 
 /// Who is making a request, and so whose jobs they may see; put on the request by the gate.
@@ -93,6 +97,8 @@ pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
         .or(api::routes(state))
         .unify()
         .or(crate::openai::routes(state))
+        .unify()
+        .or(realtime::routes(state))
         .unify()
         .or(crate::ui::routes(state))
         .unify()
@@ -187,6 +193,11 @@ async fn recover(rejection: warp::Rejection) -> Result<Response, Infallible> {
         || rejection.find::<warp::filters::body::BodyDeserializeError>().is_some()
     {
         ApiError::BadBody
+    } else if rejection.find::<warp::filters::ws::MissingConnectionUpgrade>().is_some() {
+        ApiError::BadRequest {
+            message: "this endpoint is a WebSocket: connect with Upgrade: websocket".to_owned(),
+            param: None,
+        }
     } else if let Some(query) = rejection.find::<warp::reject::InvalidQuery>() {
         ApiError::BadRequest { message: format!("the query string is not valid: {query}"), param: None }
     } else if rejection.find::<warp::reject::InvalidHeader>().is_some()
@@ -216,6 +227,7 @@ pub fn route_template(path: &str) -> &'static str {
         ["v1", "audio", "transcriptions"] => "/v1/audio/transcriptions",
         ["v1", "audio", "translations"] => "/v1/audio/translations",
         ["v1", "models"] => "/v1/models",
+        ["v1", "realtime"] => "/v1/realtime",
         ["jobs"] => "/jobs",
         ["jobs", _] => "/jobs/{id}",
         ["jobs", _, "delete"] => "/jobs/{id}/delete",
@@ -239,7 +251,7 @@ pub fn add_security_headers(headers: &mut warp::http::HeaderMap) {
         ("referrer-policy", "no-referrer"),
         (
             "permissions-policy",
-            "camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), bluetooth=(), \
+            "camera=(), microphone=(self), geolocation=(), payment=(), usb=(), serial=(), bluetooth=(), \
              midi=(), magnetometer=(), gyroscope=(), accelerometer=(), display-capture=(), interest-cohort=()",
         ),
         ("cross-origin-opener-policy", "same-origin"),
