@@ -339,26 +339,38 @@ async fn run(socket: WebSocket, state: &AppState, caller: &Caller, credentials: 
                     "input_audio_buffer.append" => match pcm(&event, config.rate, resampler.as_mut()) {
                         Ok(samples) if samples.is_empty() => Ok(()),
                         Ok(samples) => {
-                            received += samples.len() as u64;
-                            // Waits while the stream is behind: the client's sending slows down.
-                            let _ = session.input.send(Input::Audio(samples)).await;
-                            Ok(())
+                            let length = samples.len() as u64;
+                            match session.input.audio(samples) {
+                                Ok(()) => {
+                                    received += length;
+                                    Ok(())
+                                }
+                                Err(full) => Err(refuse(
+                                    "input_audio_buffer_full",
+                                    Some("audio"),
+                                    format!(
+                                        "over {} seconds of audio are waiting to be transcribed; this audio was \
+                                         dropped: send at real-time pace",
+                                        full.seconds
+                                    ),
+                                )),
+                            }
                         }
                         Err(refusal) => Err(refusal),
                     },
                     "input_audio_buffer.commit" => {
-                        let _ = session.input.send(Input::Commit).await;
+                        session.input.send(Input::Commit);
                         Ok(())
                     }
                     "input_audio_buffer.clear" => {
-                        let _ = session.input.send(Input::Clear).await;
+                        session.input.send(Input::Clear);
                         Ok(())
                     }
                     "session.update" | "transcription_session.update" => {
                         match configure(state, &mut config, event.get("session")) {
                             Ok(()) => {
                                 resampler = Resampler::new(config.rate).ok();
-                                let _ = session.input.send(Input::Configure(config.settings.clone())).await;
+                                session.input.send(Input::Configure(config.settings.clone()));
                                 let reply = if kind == "session.update" { "session.updated" } else { "transcription_session.updated" };
                                 outbox.send(json!({"type": reply, "session": config.session_json(&session_id)})).await;
                                 Ok(())
@@ -368,7 +380,7 @@ async fn run(socket: WebSocket, state: &AppState, caller: &Caller, credentials: 
                     }
                     "transcript.save" => {
                         save_now = true;
-                        let _ = session.input.send(Input::Flush).await;
+                        session.input.send(Input::Flush);
                         Ok(())
                     }
                     other => Err(refuse(

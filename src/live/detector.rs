@@ -5,8 +5,8 @@
 //! `stream.rs` and reads only this interface, so a better detector (Silero through
 //! whisper.cpp, from the VAD work) replaces [`EnergyDetector`] in [`detector`] alone.
 //!
-//! The interim detector compares each frame's loudness with a running estimate of the
-//! room's noise floor: speech is what stands well above it. It tells speech from silence,
+//! The interim detector compares each frame's loudness with the room's noise floor, the
+//! quiet between words over the last few seconds: speech is what stands well above it. It tells speech from silence,
 //! not speech from music or noise of the same loudness.
 
 /// Samples per frame: 32 ms, the frame Silero VAD reads at 16 kHz.
@@ -26,17 +26,20 @@ pub fn detector() -> Box<dyn SpeechDetector> {
 const ABSOLUTE_FLOOR_DB: f32 = -50.0;
 /// Speech stands at least this far above the noise floor.
 const MARGIN_DB: f32 = 12.0;
-/// How fast the floor estimate rises towards louder frames (dB per frame); it falls at once
-/// to a quieter one. Slow rising keeps long speech from being taken for the floor.
-const FLOOR_RISE_DB: f32 = 0.02;
+/// The noise floor is the 10th percentile of the levels of the last 150 frames (4.8 s):
+/// the pauses between words and phrases, however long someone speaks without stopping.
+const WINDOW: usize = 150;
+const FLOOR_PERCENTILE: usize = WINDOW / 10;
 
 struct EnergyDetector {
-    floor_db: f32,
+    /// Levels (dBFS) of the last [`WINDOW`] frames; at first the absolute floor, so a session
+    /// that starts with speech has a floor to stand on.
+    levels: std::collections::VecDeque<f32>,
 }
 
 impl Default for EnergyDetector {
     fn default() -> Self {
-        EnergyDetector { floor_db: -70.0 }
+        EnergyDetector { levels: std::iter::repeat_n(ABSOLUTE_FLOOR_DB, WINDOW).collect() }
     }
 }
 
@@ -47,8 +50,11 @@ impl SpeechDetector for EnergyDetector {
         }
         let power = frame.iter().map(|s| s * s).sum::<f32>() / frame.len() as f32;
         let db = 10.0 * power.max(1e-12).log10();
-        self.floor_db = if db < self.floor_db { db } else { self.floor_db + FLOOR_RISE_DB };
-        let onset = (self.floor_db + MARGIN_DB).max(ABSOLUTE_FLOOR_DB);
+        self.levels.pop_front();
+        self.levels.push_back(db);
+        let mut sorted: Vec<f32> = self.levels.iter().copied().collect();
+        sorted.sort_by(f32::total_cmp);
+        let onset = (sorted[FLOOR_PERCENTILE] + MARGIN_DB).max(ABSOLUTE_FLOOR_DB);
         // A soft step 3 dB wide around the onset: 0.5 at the onset itself.
         1.0 / (1.0 + (-(db - onset) / 3.0).exp())
     }

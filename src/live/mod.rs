@@ -20,9 +20,10 @@ use tokio::sync::mpsc;
 pub use self::stream::{Input, Output, StreamSettings, TurnDetection};
 use crate::engine::Engine;
 
-/// Inputs a session may have waiting; a client that sends faster than its stream reads
-/// waits on its socket (TCP backpressure) instead of filling memory.
-const INPUT_QUEUE: usize = 16;
+/// Audio that may wait for its stream: 5 minutes at 16 kHz (19 MB). A client may send
+/// faster than real time (a file, say) up to this far ahead; more is refused. The socket is
+/// still read meanwhile, so the client's pings are answered however far behind the stream is.
+const MAX_WAITING_SAMPLES: usize = 5 * 60 * crate::audio::SAMPLE_RATE as usize;
 
 /// Bounds on live sessions.
 #[derive(Debug, Clone)]
@@ -51,8 +52,38 @@ pub struct Busy {
 /// A running session's two ends; dropping `input` ends the stream (after the final pass
 /// over the utterance in progress), which then frees the slot.
 pub struct Session {
-    pub input: mpsc::Sender<Input>,
+    pub input: SessionInput,
     pub output: mpsc::UnboundedReceiver<Output>,
+}
+
+/// The sending end of a session, which bounds the audio waiting for the stream.
+pub struct SessionInput {
+    sender: mpsc::UnboundedSender<Input>,
+    waiting: Arc<AtomicUsize>,
+}
+
+/// More audio is waiting than [`MAX_WAITING_SAMPLES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Full {
+    pub seconds: u64,
+}
+
+impl SessionInput {
+    /// Queues audio, unless too much already waits.
+    pub fn audio(&self, samples: Vec<f32>) -> Result<(), Full> {
+        if self.waiting.load(Ordering::Relaxed) + samples.len() > MAX_WAITING_SAMPLES {
+            return Err(Full { seconds: (MAX_WAITING_SAMPLES / crate::audio::SAMPLE_RATE as usize) as u64 });
+        }
+        self.waiting.fetch_add(samples.len(), Ordering::Relaxed);
+        // The stream has ended only if its thread died; then the session's output ends too.
+        let _ = self.sender.send(Input::Audio(samples));
+        Ok(())
+    }
+
+    /// Queues anything but audio.
+    pub fn send(&self, input: Input) {
+        let _ = self.sender.send(input);
+    }
 }
 
 impl Live {
@@ -67,18 +98,20 @@ impl Live {
     /// Starts a stream if a slot is free.
     pub fn open(&self, settings: StreamSettings) -> Result<Session, Busy> {
         let slot = Slot::take(&self.active, self.settings.sessions)?;
-        let (input, mut inputs) = mpsc::channel(INPUT_QUEUE);
+        let (sender, mut inputs) = mpsc::unbounded_channel();
         let (outputs, output) = mpsc::unbounded_channel();
+        let waiting = Arc::new(AtomicUsize::new(0));
+        let taken = Arc::clone(&waiting);
         let engine = Arc::clone(&self.engine);
         let index = self.started.fetch_add(1, Ordering::Relaxed);
         std::thread::Builder::new()
             .name(format!("live-{index}"))
             .spawn(move || {
                 let _slot = slot;
-                stream::Stream::new(&engine, settings, detector::detector(), outputs).run(&mut inputs);
+                stream::Stream::new(&engine, settings, detector::detector(), outputs).run(&mut inputs, &taken);
             })
             .expect("the OS refused to start a live session's thread");
-        Ok(Session { input, output })
+        Ok(Session { input: SessionInput { sender, waiting }, output })
     }
 }
 

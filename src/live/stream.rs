@@ -11,10 +11,11 @@
 //! a client that sends faster than real time gets its final texts without a backlog of
 //! passes nobody will read; final passes are never skipped.
 //!
-//! Deltas follow "local agreement": a word is sent once two passes in a row agree on it
-//! (and on everything before it), so deltas only ever add text. The completed event's
-//! transcript, from one pass over the whole utterance, is what counts.
+//! Deltas only ever add text: a pass sends the words after those already sent, except its
+//! last (which may be a word cut off mid-way), and only if it agrees with what was sent. The
+//! completed event's transcript, from one pass over the whole utterance, is what counts.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use tokio::sync::mpsc;
@@ -77,7 +78,7 @@ pub enum Output {
         previous_item_id: Option<String>,
     },
     Cleared,
-    /// Words two passes agreed on, to append to the utterance's tentative text.
+    /// Words a tentative pass heard, to append to the utterance's tentative text.
     Delta {
         item_id: String,
         delta: String,
@@ -105,7 +106,9 @@ const END_PADDING_MS: u64 = 200;
 /// [`CUT_SEARCH_MS`]: whisper reads 30 s at most, and shorter passes keep deltas quick.
 const MAX_UTTERANCE_MS: u64 = 20_000;
 const CUT_SEARCH_MS: u64 = 3_000;
-/// A tentative pass needs this much audio, and this much more than the last one had.
+/// A tentative pass needs this much audio, and this much more than the last one had (or
+/// twice as long as the last one took, whichever is more: on a slow or busy machine
+/// tentative passes then take at most half the time, and final passes keep up).
 const FIRST_PARTIAL_MS: u64 = 800;
 const PARTIAL_STEP_MS: u64 = 500;
 /// Less audio than this is not worth a commit (OpenAI's own minimum).
@@ -123,13 +126,12 @@ struct Utterance {
     item_id: String,
     /// Session sample where its audio starts (padding included).
     start: usize,
-    /// Whether the detector started it (and so must announce its end).
+    /// Whether the detector started it (and so announces the end it hears).
     detected: bool,
     /// Speech probability of each analysed frame since `start`'s frame, for cutting.
     frames: Vec<f32>,
-    /// The last tentative pass's words, and how many of them were sent as deltas.
-    hypothesis: Vec<String>,
-    sent_words: usize,
+    /// The words sent as deltas so far.
+    sent: Vec<String>,
     /// Session samples received when the last tentative pass ran.
     partial_at: usize,
 }
@@ -147,6 +149,8 @@ pub struct Stream<'a> {
     analysed: usize,
     voiced_run: usize,
     silent_run: usize,
+    /// How long the last tentative pass took, in samples of audio.
+    last_pass: usize,
     items: u64,
     session_tag: String,
     last_item: Option<String>,
@@ -171,6 +175,7 @@ impl<'a> Stream<'a> {
             analysed: 0,
             voiced_run: 0,
             silent_run: 0,
+            last_pass: 0,
             items: 0,
             session_tag: uuid::Uuid::now_v7().simple().to_string()[20..].to_owned(),
             last_item: None,
@@ -179,17 +184,24 @@ impl<'a> Stream<'a> {
     }
 
     /// Runs until the input closes; the utterance in progress then still gets its final pass.
-    pub fn run(mut self, input: &mut mpsc::Receiver<Input>) {
+    /// `waiting` counts the samples queued in `input`; taking audio out lowers it.
+    pub fn run(mut self, input: &mut mpsc::UnboundedReceiver<Input>, waiting: &AtomicUsize) {
+        let take = |input: Input| {
+            if let Input::Audio(piece) = &input {
+                waiting.fetch_sub(piece.len(), Ordering::Relaxed);
+            }
+            input
+        };
         while let Some(first) = input.blocking_recv() {
-            self.handle(first);
+            self.handle(take(first));
             while let Ok(next) = input.try_recv() {
-                self.handle(next);
+                self.handle(take(next));
             }
             if input.is_empty() {
                 self.tentative_pass();
             }
         }
-        self.end_utterance(self.received);
+        self.end_utterance(self.received, false);
     }
 
     fn send(&self, output: Output) {
@@ -209,7 +221,7 @@ impl<'a> Stream<'a> {
                         None => self.open_utterance(self.received - piece.len(), false),
                         // Without commits the client still gets its text, in pieces.
                         Some(utterance) if self.received - utterance.start >= samples(MAX_UTTERANCE_MS) => {
-                            self.end_utterance(self.received);
+                            self.end_utterance(self.received, false);
                         }
                         Some(_) => {}
                     }
@@ -221,7 +233,7 @@ impl<'a> Stream<'a> {
                     .as_ref()
                     .is_some_and(|utterance| self.received.saturating_sub(utterance.start) >= samples(MIN_COMMIT_MS));
                 if has_audio {
-                    self.end_utterance(self.received);
+                    self.end_utterance(self.received, false);
                 } else {
                     self.utterance = None;
                     self.send(Output::NothingToCommit);
@@ -235,7 +247,7 @@ impl<'a> Stream<'a> {
             }
             Input::Configure(settings) => self.settings = settings,
             Input::Flush => {
-                self.end_utterance(self.received);
+                self.end_utterance(self.received, false);
                 self.send(Output::Flushed);
             }
         }
@@ -248,15 +260,8 @@ impl<'a> Stream<'a> {
         if detected {
             self.send(Output::SpeechStarted { item_id: item_id.clone(), audio_start_ms: ms(start) });
         }
-        self.utterance = Some(Utterance {
-            item_id,
-            start,
-            detected,
-            frames: Vec::new(),
-            hypothesis: Vec::new(),
-            sent_words: 0,
-            partial_at: start,
-        });
+        self.utterance =
+            Some(Utterance { item_id, start, detected, frames: Vec::new(), sent: Vec::new(), partial_at: start });
     }
 
     /// Feeds whole frames to the detector and opens and ends utterances as it hears them.
@@ -284,7 +289,7 @@ impl<'a> Stream<'a> {
             self.silent_run = if speech { 0 } else { self.silent_run + 1 };
             if self.silent_run * FRAME >= samples(turn.silence_duration_ms) {
                 let speech_end = self.analysed - self.silent_run * FRAME;
-                self.end_utterance(speech_end + samples(END_PADDING_MS.min(turn.silence_duration_ms)));
+                self.end_utterance(speech_end + samples(END_PADDING_MS.min(turn.silence_duration_ms)), true);
             } else if self.analysed - utterance.start >= samples(MAX_UTTERANCE_MS) {
                 // Still speaking: cut at the quietest frame lately, and go on at once.
                 let frames = &utterance.frames;
@@ -292,7 +297,7 @@ impl<'a> Stream<'a> {
                 let quietest =
                     (from..frames.len()).min_by(|&a, &b| frames[a].total_cmp(&frames[b])).unwrap_or(frames.len());
                 let cut = self.analysed - (frames.len() - quietest) * FRAME;
-                self.end_utterance(cut);
+                self.end_utterance(cut, true);
                 self.open_utterance(cut, true);
             }
         }
@@ -313,13 +318,15 @@ impl<'a> Stream<'a> {
         }
     }
 
-    /// Ends the utterance in progress at session sample `end` with its final pass.
-    fn end_utterance(&mut self, end: usize) {
+    /// Ends the utterance in progress at session sample `end` with its final pass. Only an end
+    /// the detector heard (`heard`) is announced as speech stopped; a commit, a flush or the
+    /// end of the session is not one.
+    fn end_utterance(&mut self, end: usize, heard: bool) {
         let Some(utterance) = self.utterance.take() else { return };
         self.silent_run = 0;
         self.voiced_run = 0;
         let end = end.clamp(utterance.start, self.received);
-        if utterance.detected {
+        if utterance.detected && heard {
             self.send(Output::SpeechStopped { item_id: utterance.item_id.clone(), audio_end_ms: ms(end) });
         }
         let previous_item_id = self.last_item.replace(utterance.item_id.clone());
@@ -352,36 +359,34 @@ impl<'a> Stream<'a> {
         }
     }
 
-    /// A pass over the utterance so far, sending the words it agrees on with the last one.
+    /// A pass over the utterance so far, sending the words it adds to those sent.
     fn tentative_pass(&mut self) {
         let received = self.received;
         let Some(utterance) = &mut self.utterance else { return };
         if received - utterance.start < samples(FIRST_PARTIAL_MS)
-            || received - utterance.partial_at < samples(PARTIAL_STEP_MS)
+            || received - utterance.partial_at < samples(PARTIAL_STEP_MS).max(2 * self.last_pass)
         {
             return;
         }
         utterance.partial_at = received;
         let audio = &self.audio[utterance.start - self.held_from..];
-        let Ok(transcript) =
-            self.engine.transcribe(audio, &self.settings.request, Observer::none(), &CancelToken::default())
-        else {
-            return;
-        };
+        let started = Instant::now();
+        let pass = self.engine.transcribe(audio, &self.settings.request, Observer::none(), &CancelToken::default());
+        self.last_pass = samples(started.elapsed().as_millis() as u64);
+        let Ok(transcript) = pass else { return };
         let words: Vec<String> = transcript.text().split_whitespace().map(str::to_owned).collect();
-        let agreed = words.iter().zip(&utterance.hypothesis).take_while(|(new, old)| same_word(new, old)).count();
-        if agreed > utterance.sent_words {
-            let mut delta = words[utterance.sent_words..agreed].join(" ");
-            if utterance.sent_words > 0 {
-                delta.insert(0, ' ');
-            }
-            utterance.sent_words = agreed;
-            let item_id = utterance.item_id.clone();
-            utterance.hypothesis = words;
-            self.send(Output::Delta { item_id, delta });
-        } else {
-            utterance.hypothesis = words;
+        let sent = utterance.sent.len();
+        let agrees = words.len() > sent && words.iter().zip(&utterance.sent).all(|(new, old)| same_word(new, old));
+        if !agrees || words.len() - 1 == sent {
+            return;
         }
+        let mut delta = words[sent..words.len() - 1].join(" ");
+        if sent > 0 {
+            delta.insert(0, ' ');
+        }
+        utterance.sent.extend_from_slice(&words[sent..words.len() - 1]);
+        let item_id = utterance.item_id.clone();
+        self.send(Output::Delta { item_id, delta });
     }
 }
 
