@@ -85,10 +85,7 @@ fn upgrade(
     ws: Ws,
 ) -> Response {
     if let Some(intent) = query.get("intent").filter(|intent| *intent != "transcription") {
-        return error_response(&ApiError::BadRequest {
-            message: format!("intent {intent:?} is not served here: only intent=transcription (live transcription)"),
-            param: Some("intent"),
-        });
+        return error_response(&ApiError::BadIntent { intent: intent.clone() });
     }
     let credentials = OwnedCredentials::of(headers, &caller);
     if credentials.key.is_none() && is_cross_site(headers) {
