@@ -73,11 +73,6 @@ pub struct Browser {
 impl Browser {
     /// Starts chromedriver and a headless Chromium session of `width` x `height`.
     pub async fn start(width: u32, height: u32) -> Browser {
-        Browser::start_with(width, height, &[]).await
-    }
-
-    /// As [`Browser::start`], with more Chromium switches (a fake microphone, say).
-    pub async fn start_with(width: u32, height: u32, switches: &[String]) -> Browser {
         let chromium = binary("WHISPER_APPLIANCE_TEST_CHROMIUM", CHROMIUM);
         let chromedriver = binary("WHISPER_APPLIANCE_TEST_CHROMEDRIVER", CHROMEDRIVER);
         let profile = tempfile::tempdir().unwrap();
@@ -107,7 +102,6 @@ impl Browser {
             format!("--window-size={width},{height}"),
             format!("--user-data-dir={}", user_data.display()),
         ];
-        let args: Vec<String> = args.into_iter().chain(switches.iter().cloned()).collect();
         let capabilities = json!({
             "browserName": "chrome",
             "goog:chromeOptions": { "binary": chromium, "args": args },
