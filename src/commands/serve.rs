@@ -30,7 +30,8 @@ use crate::jobs::{Jobs, Store, spawn_workers};
 use crate::listen::Socket;
 use crate::live::{Live, LiveSettings};
 use crate::metrics::Metrics;
-use crate::upload::{Limits, TempDir};
+use crate::spool::TempDir;
+use crate::upload::Limits;
 
 /// A client has this long to send its request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -79,10 +80,8 @@ async fn serve(config: Config, socket: Socket) -> Result<(), ServeError> {
         );
     }
     let store = Store::open(&config.database_dir())?;
-    let engine = Engine::load(
-        &config.model,
-        &EngineOptions { threads: config.threads(), use_gpu: true, ..EngineOptions::default() },
-    )?;
+    let engine =
+        Engine::load(&config.model, &EngineOptions { threads: config.threads(), use_gpu: true, vad: config.vad() })?;
     let metrics = Arc::new(Metrics::default());
     let engine = Arc::new(engine);
     let jobs = Arc::new(Jobs::new(
