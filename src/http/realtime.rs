@@ -640,6 +640,8 @@ fn save(
         language: config.settings.request.language.clone().unwrap_or_else(|| "en".to_owned()),
         translated: false,
         duration_ms: received * 1000 / u64::from(SAMPLE_RATE),
+        // Only the utterances were transcribed; how much of them is speech is not measured.
+        speech_ms: None,
         segments: segments.to_vec(),
     };
     let name = format!("Live transcription {}", humantime::format_rfc3339_seconds(std::time::SystemTime::now()));

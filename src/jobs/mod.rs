@@ -198,7 +198,7 @@ impl Jobs {
         self.store.finish(&record, Some(transcript))?;
         self.store.flush()?;
         self.metrics.job_created();
-        self.metrics.job_ended(Status::Done);
+        self.metrics.job_ended(Status::Done.name());
         Ok(id)
     }
 

@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 
 use super::detector::{FRAME, SpeechDetector};
 use crate::audio::SAMPLE_RATE;
-use crate::engine::{CancelToken, Engine, Observer, Request, Segment};
+use crate::engine::{CancelToken, Engine, Observer, Request, Segment, Word};
 
 /// What the client asked for; may change during a session.
 #[derive(Debug, Clone, PartialEq)]
@@ -348,6 +348,15 @@ impl<'a> Stream<'a> {
                         start_ms: segment.start_ms + offset,
                         end_ms: segment.end_ms + offset,
                         text: segment.text.clone(),
+                        words: segment
+                            .words
+                            .iter()
+                            .map(|word| Word {
+                                start_ms: word.start_ms + offset,
+                                end_ms: word.end_ms + offset,
+                                text: word.text.clone(),
+                            })
+                            .collect(),
                     })
                     .collect();
                 self.send(Output::Completed { item_id: utterance.item_id, transcript: transcript.text(), segments });
