@@ -196,7 +196,7 @@ fn a_meeting_keeps_its_words_and_times_and_vad_false_turns_detection_off() {
 
     // Words: in order, inside their segments, and the pause between the parts is a gap.
     let words = checked_words(&result);
-    let before = words.iter().filter(|w| w.1 * 1000.0 <= MEETING_PAUSE_MS.0 as f64 + 500.0).last().unwrap();
+    let before = words.iter().rfind(|w| w.1 * 1000.0 <= MEETING_PAUSE_MS.0 as f64 + 500.0).unwrap();
     let after = words.iter().find(|w| w.0 * 1000.0 >= MEETING_PAUSE_MS.0 as f64 + 500.0).unwrap();
     assert!(after.0 - before.1 >= 5.0, "no gap for the pause between {before:?} and {after:?}");
 

@@ -387,8 +387,8 @@ mod tests {
         assert_eq!(
             rows,
             [
-                SegmentRow { id: 0, start: "00:00".to_owned(), text: "Hello".to_owned(), words: vec![] },
-                SegmentRow { id: 2, start: "01:02".to_owned(), text: "<b>world</b>".to_owned(), words: vec![] },
+                SegmentRow { id: 0, start: "00:00".to_owned(), text: "Hello".to_owned() },
+                SegmentRow { id: 2, start: "01:02".to_owned(), text: "<b>world</b>".to_owned() },
             ]
         );
     }
