@@ -20,23 +20,26 @@
 //!
 //! Sections (`BENCH_SECTIONS`): `compare` (the four sides and their ratios), `quantize`
 //! (library speed and WER per model type on every shared clip), `concurrency` (8 jfk uploads
-//! at once against one after another, per worker/thread split) and `silence` (speech detection
-//! on jfk + 3 min of silence + jfk).
+//! at once against one after another, per worker/thread split), `silence` (speech detection
+//! on jfk + 3 min of silence + jfk) and `live` (each clip streamed at real-time pace through a
+//! live session: delta and completed latency percentiles, WER against the file's).
 
 #[path = "../tests/common/wer.rs"]
 #[allow(dead_code)] // the bench needs `wer` only
 mod wer;
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use whisper_appliance::audio;
 use whisper_appliance::engine::{
     CancelToken, Engine, EngineOptions, Observer, Request, Transcript, VadSettings, vad_for,
 };
+use whisper_appliance::live::{Input, Live, LiveSettings, Output, Session, StreamSettings, TurnDetection};
 
 fn main() {
     if std::env::args().any(|arg| arg == "--list") {
@@ -61,6 +64,7 @@ fn main() {
             "quantize" => quantize(&setup),
             "concurrency" => concurrency(&setup),
             "silence" => silence(&setup),
+            "live" => live(&setup),
             other => eprintln!("compare: unknown section {other:?}"),
         }
     }
@@ -115,7 +119,7 @@ impl Setup {
                 .unwrap_or_else(whisper_appliance::engine::default_threads),
             runs: var("BENCH_RUNS").and_then(|r| r.parse().ok()).unwrap_or(3).max(1),
             sections: var("BENCH_SECTIONS")
-                .unwrap_or_else(|| "compare quantize concurrency silence".to_owned())
+                .unwrap_or_else(|| "compare quantize concurrency silence live".to_owned())
                 .split_whitespace()
                 .map(str::to_owned)
                 .collect(),
@@ -575,4 +579,94 @@ fn silence(setup: &Setup) {
     println!("segment starts (s), detection on:  {}", starts[0]);
     println!("segment starts (s), detection off: {}", starts[1]);
     println!("detection on / off wall: {:.3}", rows[0].wall() / rows[1].wall());
+}
+
+/// Live transcription as `/v1/realtime` runs it (its stream, in this process): each clip is fed
+/// at real-time pace in 100 ms pieces. Latency of an utterance's first delta counts from the
+/// start of its audio (`audio_start_ms`, which includes 300 ms of padding before the detected
+/// speech); of its completed text, from the end of its speech (`audio_end_ms`). WER of the
+/// joined completed texts, next to the file transcription's.
+fn live(setup: &Setup) {
+    println!("\n=== 5. Live transcription: each clip streamed at real-time pace (default model) ===");
+    let engine = Arc::new(load_engine(setup, setup.model(setup.default_model), true));
+    let settings = LiveSettings {
+        sessions: 1,
+        max_session: Duration::from_secs(24 * 3600),
+        idle_timeout: Duration::from_secs(3600),
+    };
+    let live = Live::new(Arc::clone(&engine), settings);
+    println!(
+        "{:<30} {:>8} {:>11} {:>19} {:>19} {:>9} {:>9}",
+        "clip", "audio s", "utterances", "first delta p50/p90", "completed p50/p90", "WER live", "WER file"
+    );
+    for clip in &setup.clips {
+        let wav = setup.wav(clip);
+        let samples = audio::decode_file(&wav).unwrap().samples;
+        let file_text = transcribe(&engine, &wav).text();
+        let stream = StreamSettings {
+            request: Request::new("en", false).unwrap(),
+            turn_detection: Some(TurnDetection::default()),
+        };
+        let Session { input, mut output } = live.open(stream).expect("one session at a time");
+        let started = Instant::now();
+        let piece = audio::SAMPLE_RATE as usize / 10;
+        let feeder = std::thread::spawn(move || {
+            for (index, chunk) in samples.chunks(piece).enumerate() {
+                if let Some(wait) = Duration::from_millis(index as u64 * 100).checked_sub(started.elapsed()) {
+                    std::thread::sleep(wait);
+                }
+                // Real-time pace stays far below the waiting limit.
+                let _ = input.audio(chunk.to_vec());
+            }
+            input.send(Input::Commit);
+        });
+        let (mut starts, mut stops) = (HashMap::new(), HashMap::new());
+        let (mut first_delta, mut completed, mut texts) = (Vec::new(), Vec::new(), Vec::new());
+        while let Some(event) = output.blocking_recv() {
+            let now = started.elapsed().as_secs_f64();
+            match event {
+                Output::SpeechStarted { item_id, audio_start_ms } => {
+                    starts.insert(item_id, audio_start_ms);
+                }
+                Output::Delta { item_id, .. } => {
+                    if let Some(start) = starts.remove(&item_id) {
+                        first_delta.push(now - start as f64 / 1000.0);
+                    }
+                }
+                Output::SpeechStopped { item_id, audio_end_ms } => {
+                    stops.insert(item_id, audio_end_ms);
+                }
+                Output::Completed { item_id, transcript, .. } => {
+                    if let Some(end) = stops.remove(&item_id) {
+                        completed.push(now - end as f64 / 1000.0);
+                    }
+                    texts.push(transcript);
+                }
+                _ => {}
+            }
+        }
+        feeder.join().unwrap();
+        let reference = setup.reference(clip);
+        println!(
+            "{:<30} {:>8.1} {:>11} {:>8.2} / {:>8.2} {:>8.2} / {:>8.2} {:>8.2}% {:>8.2}%",
+            clip,
+            audio_seconds(&wav),
+            texts.len(),
+            percentile(&mut first_delta, 0.5),
+            percentile(&mut first_delta, 0.9),
+            percentile(&mut completed, 0.5),
+            percentile(&mut completed, 0.9),
+            100.0 * wer::wer(&reference, &texts.join(" ")),
+            100.0 * wer::wer(&reference, &file_text),
+        );
+    }
+}
+
+/// The `q` quantile (nearest rank) of some seconds; NaN for none.
+fn percentile(values: &mut [f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_by(f64::total_cmp);
+    values[((values.len() as f64 * q).ceil() as usize).clamp(1, values.len()) - 1]
 }

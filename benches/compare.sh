@@ -6,7 +6,7 @@
 #
 # Environment: WHISPER_APPLIANCE_TEST_AUDIO (the shared audio folder, default ../shared/audio),
 # BENCH_RUNS (runs per side, default 3; the tables show medians), BENCH_THREADS (default: every core),
-# BENCH_SECTIONS (default "compare quantize concurrency silence").
+# BENCH_SECTIONS (default "compare quantize concurrency silence live").
 #
 # It prepares everything under target/bench/ (git ignores target/; nothing fetched is committed),
 # then runs `cargo bench --bench compare`, which measures and prints the tables:

@@ -223,6 +223,22 @@ pub struct Config {
     #[arg(long, value_name = "HOURS", env = "WHISPER_APPLIANCE_SESSION_HOURS", default_value_t = 12, value_parser = positive::<u64>)]
     #[serde(deserialize_with = "at_least_one")]
     pub session_hours: u64,
+
+    /// Live transcription sessions (/v1/realtime) at once; each holds a thread that transcribes
+    /// while audio flows, beside the workers.
+    #[arg(long, value_name = "N", env = "WHISPER_APPLIANCE_LIVE_SESSIONS", default_value_t = 1, value_parser = positive::<usize>)]
+    #[serde(deserialize_with = "at_least_one")]
+    pub live_sessions: usize,
+
+    /// Seconds a live transcription session may last.
+    #[arg(long, value_name = "SECONDS", env = "WHISPER_APPLIANCE_LIVE_MAX_SESSION_SECS", default_value_t = 3600, value_parser = positive::<u64>)]
+    #[serde(deserialize_with = "at_least_one")]
+    pub live_max_session_secs: u64,
+
+    /// Seconds a live transcription session may receive no event before it is closed.
+    #[arg(long, value_name = "SECONDS", env = "WHISPER_APPLIANCE_LIVE_IDLE_TIMEOUT_SECS", default_value_t = 30, value_parser = positive::<u64>)]
+    #[serde(deserialize_with = "at_least_one")]
+    pub live_idle_timeout_secs: u64,
 }
 
 impl Config {

@@ -652,6 +652,10 @@ pub enum ApiError {
     BadQuery { detail: String },
     #[error("a required header is missing or malformed")]
     BadHeader,
+    #[error("this endpoint is a WebSocket: connect with Upgrade: websocket")]
+    NotWebSocket,
+    #[error("intent {intent:?} is not served here: only intent=transcription (live transcription)")]
+    BadIntent { intent: String },
     #[error("{name} must be true or false, not {value:?}")]
     BadFlag { name: &'static str, value: String },
     #[error(transparent)]
@@ -758,7 +762,10 @@ impl ApiError {
                 AuthError::SessionStore => (503, "session_store", None, Some(5)),
                 AuthError::SeveralSessions => (400, "several_sessions", None, None),
             },
-            ApiError::BadQuery { .. } | ApiError::BadHeader => (400, "invalid_request", None, None),
+            ApiError::BadQuery { .. } | ApiError::BadHeader | ApiError::NotWebSocket => {
+                (400, "invalid_request", None, None)
+            }
+            ApiError::BadIntent { .. } => (400, "invalid_request", Some("intent"), None),
             ApiError::BadFlag { name, .. } => (400, "invalid_request", Some(*name), None),
             ApiError::BadFormat(_) => (400, "invalid_request", Some("format"), None),
             ApiError::BadResponseFormat { .. } => (400, "invalid_request", Some("response_format"), None),

@@ -23,13 +23,14 @@
 //! commands (`tests/layers.rs` holds the code to this order).
 
 // What other programs use: the binary (`cli`, `commands`, `errors`), the tests (`audio`,
-// `errors`) and the benches (`audio`, `engine`). Everything else is private, so the
+// `errors`) and the benches (`audio`, `engine`, `live`). Everything else is private, so the
 // compiler reports what nothing uses.
 pub mod audio;
 pub mod cli;
 pub mod commands;
 pub mod engine;
 pub mod errors;
+pub mod live;
 
 mod auth;
 mod config;

@@ -22,7 +22,7 @@ fn assert_security_headers(what: &str, response: &Response) {
         assert_eq!(response.headers().get(*name).map(|v| v.to_str().unwrap()), Some(*value), "{what}: {name}");
     }
     let permissions = response.headers()["permissions-policy"].to_str().unwrap();
-    for feature in ["camera=()", "microphone=()", "geolocation=()"] {
+    for feature in ["camera=()", "microphone=(self)", "geolocation=()"] {
         assert!(permissions.contains(feature), "{what}: {permissions}");
     }
     assert_eq!(response.headers()["x-request-id"].len(), 32, "{what}");

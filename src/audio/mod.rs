@@ -27,6 +27,7 @@ mod decode;
 mod resample;
 mod sniff;
 
+pub(crate) use self::resample::Resampler;
 pub use self::sniff::{Sniffed, sniff};
 
 use std::panic::{AssertUnwindSafe, catch_unwind};

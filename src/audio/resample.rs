@@ -17,7 +17,7 @@ use super::SAMPLE_RATE;
 use crate::errors::DecodeError;
 
 /// Resamples one stretch of audio whose rate does not change.
-pub(super) struct Resampler {
+pub(crate) struct Resampler {
     source_rate: u32,
     /// `None` when the source is already at [`SAMPLE_RATE`].
     fft: Option<Box<FftStream>>,
@@ -37,7 +37,7 @@ struct FftStream {
 
 impl Resampler {
     /// `source_rate` must be non-zero; the caller has already refused implausible rates.
-    pub(super) fn new(source_rate: u32) -> Result<Self, DecodeError> {
+    pub(crate) fn new(source_rate: u32) -> Result<Self, DecodeError> {
         if source_rate == SAMPLE_RATE {
             return Ok(Self { source_rate, fft: None });
         }
@@ -56,7 +56,7 @@ impl Resampler {
     }
 
     /// Resamples `input` (at the source rate), appending what is ready to `out`.
-    pub(super) fn push(&mut self, input: &[f32], out: &mut Vec<f32>) -> Result<(), DecodeError> {
+    pub(crate) fn push(&mut self, input: &[f32], out: &mut Vec<f32>) -> Result<(), DecodeError> {
         match &mut self.fft {
             None => out.extend(input.iter().map(|s| s.clamp(-1.0, 1.0))),
             Some(stream) => stream.push(input, out)?,

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::ArgMatches;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use libsystemd::daemon::{self, NotifyState};
 
 use crate::auth::{AuthSettings, Authenticator, KeyStore, RateLimits, Secret};
@@ -28,6 +28,7 @@ use crate::http::connections::{BusyBody, Connections};
 use crate::http::{self, AppState};
 use crate::jobs::{Jobs, Store, spawn_workers};
 use crate::listen::Socket;
+use crate::live::{Live, LiveSettings};
 use crate::metrics::Metrics;
 use crate::spool::TempDir;
 use crate::state_dir;
@@ -84,9 +85,10 @@ async fn serve(config: Config, socket: Socket) -> Result<(), ServeError> {
     let engine =
         Engine::load(&config.model, &EngineOptions { threads: config.threads(), use_gpu: true, vad: config.vad() })?;
     let metrics = Arc::new(Metrics::default());
+    let engine = Arc::new(engine);
     let jobs = Arc::new(Jobs::new(
         store,
-        Arc::new(engine),
+        Arc::clone(&engine),
         temp,
         (config.queue_size, config.max_queued_per_key()),
         config.retention(),
@@ -110,7 +112,15 @@ async fn serve(config: Config, socket: Socket) -> Result<(), ServeError> {
         config.max_concurrent_uploads,
     );
     let grace = config.shutdown_grace();
-    let state = Arc::new(AppState { jobs: Arc::clone(&jobs), metrics, config, upload_limits, auth, limits });
+    let live = Live::new(
+        Arc::clone(&engine),
+        LiveSettings {
+            sessions: config.live_sessions,
+            max_session: Duration::from_secs(config.live_max_session_secs),
+            idle_timeout: Duration::from_secs(config.live_idle_timeout_secs),
+        },
+    );
+    let state = Arc::new(AppState { jobs: Arc::clone(&jobs), metrics, config, upload_limits, auth, limits, live });
     tokio::spawn(keep_keys_fresh(Arc::clone(&state)));
     let service = warp::service(http::routes(&state));
 
@@ -121,6 +131,10 @@ async fn serve(config: Config, socket: Socket) -> Result<(), ServeError> {
     tokio::spawn(watchdog(Arc::clone(&jobs)));
 
     let connections = Connections::new(state.config.max_connections);
+    // HTTP/1.1 only, with upgrades: the live transcription WebSocket (/v1/realtime) is one.
+    // (hyper-util's graceful shutdown knows upgradeable connections only from this builder.)
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new()).http1_only();
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown_signal());
     loop {
@@ -144,17 +158,16 @@ async fn serve(config: Config, socket: Socket) -> Result<(), ServeError> {
                 let state = Arc::clone(&state);
                 let service = service.clone();
                 let serving = Arc::clone(&registration);
-                let connection = hyper::server::conn::http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(HEADER_READ_TIMEOUT)
-                    .serve_connection(
+                let connection = builder
+                    .serve_connection_with_upgrades(
                         TokioIo::new(stream),
                         hyper::service::service_fn(move |request| {
                             let busy = serving.busy();
                             let handled = http::gate::handle(request, peer, service.clone(), Arc::clone(&state));
                             async move { handled.await.map(|response| response.map(|body| BusyBody::new(body, busy))) }
                         }),
-                    );
+                    )
+                    .into_owned();
                 let connection = graceful.watch(connection);
                 tokio::spawn(async move {
                     tokio::select! {

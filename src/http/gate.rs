@@ -211,7 +211,10 @@ fn admit(
     let headers = request.headers();
     let bearer = header_str(headers, header::AUTHORIZATION)
         .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")));
-    let api_key = bearer.or_else(|| header_str(headers, "x-api-key"));
+    // Browsers cannot set headers on a WebSocket; OpenAI's browser clients send the key as a
+    // subprotocol instead.
+    let api_key =
+        bearer.or_else(|| header_str(headers, "x-api-key")).or_else(|| super::realtime::subprotocol_key(headers));
     // SECURITY: a second session cookie can be planted from a sibling subdomain; which one
     // counts would then be up to the browser's ordering. Neither does.
     let mut sessions = cookies(headers, SESSION_COOKIE);

@@ -12,6 +12,7 @@ pub mod connections;
 mod events;
 pub mod gate;
 mod openai;
+mod realtime;
 pub mod routes;
 mod ui;
 
@@ -35,6 +36,7 @@ use crate::auth::{Authenticator, Identity, RateLimits};
 use crate::config::Config;
 use crate::errors::{ApiError, Causes};
 use crate::jobs::{Jobs, Scope};
+use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::upload::Limits;
 
@@ -48,6 +50,8 @@ pub struct AppState {
     pub auth: Authenticator,
     /// Per-caller request and upload allowances.
     pub limits: RateLimits,
+    /// Live transcription sessions.
+    pub live: Live,
 }
 
 /// Who is making a request, and so whose jobs they may see; put on the request by the gate.
@@ -104,6 +108,8 @@ pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
         .or(api::routes(state))
         .unify()
         .or(openai::routes(state))
+        .unify()
+        .or(realtime::routes(state))
         .unify()
         .or(ui::routes(state))
         .unify()
@@ -218,6 +224,8 @@ async fn recover(rejection: warp::Rejection) -> Result<Response, Infallible> {
         || rejection.find::<warp::filters::body::BodyDeserializeError>().is_some()
     {
         ApiError::BadBody
+    } else if rejection.find::<warp::filters::ws::MissingConnectionUpgrade>().is_some() {
+        ApiError::NotWebSocket
     } else if let Some(query) = rejection.find::<warp::reject::InvalidQuery>() {
         ApiError::BadQuery { detail: query.to_string() }
     } else if rejection.find::<warp::reject::InvalidHeader>().is_some()
@@ -243,7 +251,7 @@ pub fn add_security_headers(headers: &mut warp::http::HeaderMap) {
         ("referrer-policy", "no-referrer"),
         (
             "permissions-policy",
-            "camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), bluetooth=(), \
+            "camera=(), microphone=(self), geolocation=(), payment=(), usb=(), serial=(), bluetooth=(), \
              midi=(), magnetometer=(), gyroscope=(), accelerometer=(), display-capture=(), interest-cohort=()",
         ),
         ("cross-origin-opener-policy", "same-origin"),

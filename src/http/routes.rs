@@ -34,6 +34,7 @@ pub enum Endpoint {
     Transcriptions,
     Translations,
     Models,
+    Realtime,
     FormSubmit,
     FormBack,
     JobPage,
@@ -113,6 +114,8 @@ pub static ROUTES: &[Route] = &[
     route(E::Transcriptions, Method::POST, "/v1/audio/transcriptions", Caller, true, Upload),
     route(E::Translations, Method::POST, "/v1/audio/translations", Caller, true, Upload),
     route(E::Models, Method::GET, "/v1/models", Caller, true, Api),
+    // Live transcription: a WebSocket; the session's audio is limited by the live settings.
+    route(E::Realtime, Method::GET, "/v1/realtime", Caller, true, Api),
     route(E::FormSubmit, Method::POST, "/jobs", Caller, true, Upload),
     route(E::FormBack, Method::GET, "/jobs", Caller, true, Page),
     route(E::JobPage, Method::GET, "/jobs/{id}", Caller, true, Page),

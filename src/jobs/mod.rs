@@ -232,6 +232,30 @@ impl Jobs {
         Ok(snapshot)
     }
 
+    /// Stores a transcript made elsewhere (a live session) as a finished job, so it appears
+    /// in history with its downloads like any upload's. No audio is kept: there is none.
+    pub fn save_transcript(
+        &self,
+        owner: String,
+        file_name: String,
+        request: Request,
+        transcript: &Transcript,
+    ) -> Result<Uuid, JobError> {
+        let id = Uuid::now_v7();
+        let mut record = JobRecord::queued(id, owner, file_name, 0, request);
+        record.status = Status::Done;
+        record.progress = 100;
+        record.started_at_ms = Some(record.created_at_ms);
+        record.finished_at_ms = Some(now_ms());
+        record.audio_duration_ms = Some(transcript.duration_ms);
+        record.language = Some(transcript.language.clone());
+        self.store.finish(&record, Some(transcript))?;
+        self.store.flush()?;
+        self.metrics.job_created();
+        self.metrics.job_ended(Status::Done.name());
+        Ok(id)
+    }
+
     /// The current state of a job the caller may see.
     pub fn get(&self, id: Uuid, scope: &Scope) -> Result<Snapshot, JobError> {
         let live = self.lock().live.get(&id).map(|sender| sender.borrow().clone());

@@ -37,10 +37,18 @@ pub struct AssetUrls {
     pub css: String,
     pub js: String,
     pub icon: String,
+    /// The microphone's live transcription, and the AudioWorklet module it loads.
+    pub live_js: String,
+    pub live_worklet: String,
 }
 
-pub static URLS: LazyLock<AssetUrls> =
-    LazyLock::new(|| AssetUrls { css: url("app.css"), js: url("app.js"), icon: url("favicon.svg") });
+pub static URLS: LazyLock<AssetUrls> = LazyLock::new(|| AssetUrls {
+    css: url("app.css"),
+    js: url("app.js"),
+    icon: url("favicon.svg"),
+    live_js: url("live.js"),
+    live_worklet: url("live-worklet.js"),
+});
 
 /// `/static/{hash}/{file}` for an embedded file. A name that is not embedded gets a URL
 /// that answers 404, and the unit tests check that every linked name is embedded.
@@ -114,7 +122,7 @@ mod tests {
 
     #[test]
     fn every_linked_asset_is_embedded() {
-        for url in [&URLS.css, &URLS.js, &URLS.icon] {
+        for url in [&URLS.css, &URLS.js, &URLS.icon, &URLS.live_js, &URLS.live_worklet] {
             assert!(!url.contains("/missing/"), "{url} is not in static/");
             let hash = url.split('/').nth(2).unwrap();
             assert_eq!(hash.len(), HASH_CHARS);

@@ -1,0 +1,259 @@
+//! Live transcription over `/v1/realtime`: OpenAI's own Python SDK streams real speech at
+//! real-time pace and faster; bad input, limits and authentication are tried with a plain
+//! WebSocket client.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::{Appliance, audio, create_key, reference, wer::wer};
+use serde_json::{Value, json};
+
+/// The Python of the test virtual environment: the `openai` package and `websockets`.
+fn python() -> PathBuf {
+    let path = std::env::var_os("WHISPER_APPLIANCE_TEST_PYTHON")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-venv/bin/python"), PathBuf::from);
+    assert!(
+        path.is_file(),
+        "no Python with the openai SDK at {}; run the README's test command, or \
+         `python3 -m venv target/test-venv && target/test-venv/bin/pip install openai websockets`",
+        path.display()
+    );
+    path
+}
+
+/// jfk.wav's WER bound when streamed: 2 words of 22.
+const LIVE_WER: f64 = 0.10;
+
+fn client_script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/realtime_client.py")
+}
+
+fn json_of(output: &Output) -> Value {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_str(&stdout).unwrap_or_else(|_| panic!("not JSON: {stdout}"))
+}
+
+/// A shared clip as raw 16 kHz 16-bit PCM, decoded by the appliance's own decoder.
+fn pcm(dir: &Path, clip: &str) -> PathBuf {
+    let decoded = whisper_appliance::audio::decode_file(&audio(clip)).unwrap();
+    let bytes: Vec<u8> =
+        decoded.samples.iter().flat_map(|sample| ((sample.clamp(-1.0, 1.0) * 32_767.0) as i16).to_le_bytes()).collect();
+    let path = dir.join(format!("{clip}.pcm"));
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// Streams a PCM file through the SDK's realtime client (see the script's usage).
+fn stream(appliance: &Appliance, key: &str, pcm: &Path, pace: f64, rate: u32, save: bool) -> Value {
+    let mut command = Command::new(python());
+    command.arg(client_script()).arg("stream").arg(&appliance.url).arg(key).arg(pcm);
+    command.arg(pace.to_string()).arg(rate.to_string());
+    if save {
+        command.arg("save");
+    }
+    json_of(&command.output().unwrap())
+}
+
+/// Sends `events` over a plain WebSocket and listens `listen` seconds (see the script).
+fn raw(appliance: &Appliance, key: &str, events: &Value, listen: f64) -> Value {
+    json_of(&raw_command(appliance, key, events, listen).output().unwrap())
+}
+
+fn raw_command(appliance: &Appliance, key: &str, events: &Value, listen: f64) -> Command {
+    let mut command = Command::new(python());
+    command.arg(client_script()).arg("raw").arg(&appliance.url).arg(key).arg(events.to_string());
+    command.arg(listen.to_string());
+    command
+}
+
+fn error_codes(result: &Value) -> Vec<String> {
+    result["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|event| event["type"] == "error")
+        .map(|event| {
+            let error = &event["error"];
+            assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "{event}");
+            assert!(error["type"].is_string(), "{event}");
+            error["code"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+fn appliance_with_keys(args: &[&str]) -> (Appliance, String, String) {
+    let state = tempfile::tempdir().unwrap();
+    let alice = create_key(state.path(), "alice", "user");
+    let bob = create_key(state.path(), "bob", "user");
+    let mut all = vec!["--auth", "true"];
+    all.extend_from_slice(args);
+    let mut appliance = Appliance::start_in(state.path(), &all);
+    appliance.keep(state);
+    (appliance, alice, bob)
+}
+
+#[test]
+fn the_openai_sdk_streams_jfk_live_and_saves_it_for_its_owner_only() {
+    let (mut appliance, alice, bob) = appliance_with_keys(&[]);
+    let scratch = tempfile::tempdir().unwrap();
+    let jfk = pcm(scratch.path(), "jfk.wav");
+    let expected = reference("jfk.wav");
+
+    // Real-time pace at OpenAI's 24 kHz: speech is detected, deltas come while it lasts.
+    let live = stream(&appliance, &alice, &jfk, 1.0, 24_000, false);
+    let text = live["text"].as_str().unwrap();
+    let error = wer(&expected, text);
+    eprintln!("jfk live at 24 kHz: WER {:.1}%, {live}", error * 100.0);
+    // Each utterance is transcribed on its own, without the others as context: two words of
+    // the 22 may differ from the file's transcript ("so my" heard as "so am I").
+    assert!(error <= LIVE_WER, "WER {error:.3}: {text}");
+    let types: Vec<&str> = live["types"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    assert_eq!(types[0], "session.created", "{types:?}");
+    assert_eq!(types[1], "session.updated", "{types:?}");
+    for expected in ["input_audio_buffer.speech_started", "input_audio_buffer.committed"] {
+        assert!(types.contains(&expected), "no {expected}: {types:?}");
+    }
+    assert!(live["deltas"].as_u64().unwrap() > 0, "no delta while speaking: {types:?}");
+
+    // As fast as the client can send, at 16 kHz, saved as a job at the end.
+    let fast = stream(&appliance, &alice, &jfk, 0.0, 16_000, true);
+    let text = fast["text"].as_str().unwrap();
+    assert!(wer(&expected, text) <= LIVE_WER, "{fast}");
+    let job = fast["saved_job"].as_str().unwrap_or_else(|| panic!("not saved: {fast}"));
+
+    appliance.use_key(&alice);
+    let record = appliance.job(job);
+    assert_eq!(record["status"], "done", "{record}");
+    let saved = appliance.result(job, "txt");
+    assert!(wer(&expected, &saved) <= LIVE_WER, "{saved}");
+    assert!(appliance.result(job, "srt").contains(" --> "), "the saved job has the downloads of any other");
+    // Nothing of the session was written to the upload directory.
+    appliance.assert_temp_empty();
+
+    let response = reqwest::blocking::Client::new()
+        .get(format!("{}/api/jobs/{job}", appliance.url))
+        .bearer_auth(&bob)
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 404, "another user's saved session is not visible");
+}
+
+#[test]
+fn bad_input_gets_openai_errors_and_limits_close_the_session() {
+    let appliance = Appliance::start(&["--live-idle-timeout-secs", "2", "--live-max-session-secs", "4"]);
+    let tone: Vec<u8> = (0..1600).flat_map(|i: i32| (((i % 40) * 500) as i16).to_le_bytes()).collect();
+    use base64::Engine as _;
+    let tone = base64::engine::general_purpose::STANDARD.encode(&tone);
+
+    let bad = json!([
+        "this is not JSON",
+        {"type": "response.create", "event_id": "mine"},
+        {"type": "input_audio_buffer.append", "audio": "!!!not base64"},
+        {"type": "input_audio_buffer.append", "audio": "AAEC"},
+        {"type": "session.update", "session": {"type": "transcription", "audio": {"input": {"format": {"type": "audio/pcm", "rate": 44100}}}}},
+        {"type": "session.update", "session": {"audio": {"input": {"format": {"type": "audio/pcmu"}}}}},
+        {"type": "input_audio_buffer.commit"},
+        {"type": "input_audio_buffer.append", "audio": tone},
+        {"type": "input_audio_buffer.clear"},
+    ]);
+    let result = raw(&appliance, "", &bad, 1.0);
+    assert_eq!(
+        error_codes(&result),
+        [
+            "invalid_json",
+            "invalid_value",
+            "invalid_value",
+            "invalid_value",
+            "invalid_value",
+            "invalid_value",
+            "input_audio_buffer_commit_empty"
+        ],
+        "{result}"
+    );
+    let events = result["events"].as_array().unwrap();
+    let unknown = events.iter().find(|e| e["error"]["param"] == "type").unwrap();
+    assert_eq!(unknown["error"]["event_id"], "mine", "the error names the client's event");
+    let rate = events.iter().find(|e| e["error"]["param"] == "session.audio.input.format.rate").unwrap();
+    assert!(rate["error"]["message"].as_str().unwrap().contains("44100"), "{rate}");
+    assert!(events.iter().any(|e| e["type"] == "input_audio_buffer.cleared"), "{result}");
+
+    // A client that sends nothing is closed when the idle timeout passes.
+    let silent = raw(&appliance, "", &json!([]), 6.0);
+    assert_eq!(error_codes(&silent), ["idle_timeout"], "{silent}");
+    assert_eq!(silent["close"], 1008, "{silent}");
+
+    // One that keeps sending is closed at the session's length cap.
+    let mut steps = Vec::new();
+    for _ in 0..6 {
+        steps.push(json!({"type": "input_audio_buffer.append", "audio": tone}));
+        steps.push(json!({"sleep": 1}));
+    }
+    let long = raw(&appliance, "", &Value::Array(steps), 2.0);
+    assert!(error_codes(&long).contains(&"session_expired".to_owned()), "{long}");
+    assert_eq!(long["close"], 1008, "{long}");
+
+    // With the default of one live session, a second is told at once that the server is busy.
+    // Silence, so that no final pass keeps the slot after the socket closes.
+    let silence = base64::engine::general_purpose::STANDARD.encode(vec![0u8; 3200]);
+    let holding = json!([
+        {"type": "input_audio_buffer.append", "audio": silence}, {"sleep": 1},
+        {"type": "input_audio_buffer.append", "audio": silence}, {"sleep": 1},
+        {"type": "input_audio_buffer.append", "audio": silence}, {"sleep": 1},
+    ]);
+    let mut first = raw_command(&appliance, "", &holding, 0.2).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let second = raw(&appliance, "", &json!([]), 2.0);
+    assert_eq!(error_codes(&second), ["session_limit_reached"], "{second}");
+    assert_eq!(second["close"], 1013, "{second}");
+    assert!(first.wait().unwrap().success());
+
+    // The server kept serving: a new session starts once the first one's last pass is done
+    // (its slot is held until then), and uploads still work.
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    loop {
+        let after = raw(&appliance, "", &json!([]), 0.5);
+        if after["events"][0]["type"] == "session.created" {
+            break;
+        }
+        assert_eq!(error_codes(&after), ["session_limit_reached"], "{after}");
+        assert!(std::time::Instant::now() < deadline, "the slot was never given back: {after}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let id = appliance.submit(&audio("jfk.wav"), &[]);
+    assert_eq!(appliance.wait_finished(&id, Duration::from_secs(120))["status"], "done");
+}
+
+#[test]
+fn sessions_need_a_key_and_end_when_it_is_revoked() {
+    let (appliance, alice, _) = appliance_with_keys(&[]);
+    let nothing = raw(&appliance, "", &json!([]), 0.5);
+    assert_eq!(nothing["refused"], 401, "{nothing}");
+    let wrong = raw(&appliance, "wa_not_a_key", &json!([]), 0.5);
+    assert_eq!(wrong["refused"], 401, "{wrong}");
+
+    // Browsers cannot set headers: the key in a subprotocol works, and "realtime" is chosen.
+    let browser_style = raw(&appliance, &format!("proto:{alice}"), &json!([]), 0.5);
+    assert_eq!(browser_style["events"][0]["type"], "session.created", "{browser_style}");
+    assert_eq!(browser_style["subprotocol"], "realtime", "{browser_style}");
+
+    let session =
+        raw_command(&appliance, &alice, &json!([]), 20.0).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while appliance.logs().matches("live session started").count() < 2 {
+        assert!(std::time::Instant::now() < deadline, "the session did not start:\n{}", appliance.logs());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let revoked = Command::new(common::BINARY)
+        .args(["keys", "revoke", "alice", "--config", "/dev/null", "--state-dir"])
+        .arg(&appliance.state_dir)
+        .output()
+        .unwrap();
+    assert!(revoked.status.success(), "{}", String::from_utf8_lossy(&revoked.stderr));
+    let ended = json_of(&session.wait_with_output().unwrap());
+    assert_eq!(error_codes(&ended), ["invalid_api_key"], "{ended}");
+    assert_eq!(ended["close"], 1008, "{ended}");
+}
