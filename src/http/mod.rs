@@ -19,7 +19,7 @@ use warp::reply::Response;
 use warp::{Filter, Reply};
 
 pub use self::api::{JobView, submit_upload};
-pub(crate) use self::api::{job_request, parse_id, upload_request};
+pub(crate) use self::api::{job_request, parse_id, percent_encode, upload_request};
 use crate::auth::{Authenticator, Identity, RateLimits};
 use crate::config::Config;
 use crate::errors::ApiError;
@@ -227,8 +227,10 @@ pub fn route_template(path: &str) -> &'static str {
 }
 
 /// The page runs only our own script and style, is never framed, and leaks nothing.
+/// `media-src blob:` lets the page play a file the user chose from an object URL, in the
+/// browser, without uploading it again.
 pub const CONTENT_SECURITY_POLICY: &str =
-    "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+    "default-src 'self'; media-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 /// SECURITY: on every response, errors and assets included, so no path is left out.
 pub fn add_security_headers(headers: &mut warp::http::HeaderMap) {
@@ -239,8 +241,8 @@ pub fn add_security_headers(headers: &mut warp::http::HeaderMap) {
         ("referrer-policy", "no-referrer"),
         (
             "permissions-policy",
-            "camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), bluetooth=(), \
-             midi=(), magnetometer=(), gyroscope=(), accelerometer=(), display-capture=(), interest-cohort=()",
+            "camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), \
+             midi=(), magnetometer=(), gyroscope=(), accelerometer=(), display-capture=()",
         ),
         ("cross-origin-opener-policy", "same-origin"),
         ("cross-origin-resource-policy", "same-origin"),

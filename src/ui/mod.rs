@@ -2,7 +2,7 @@
 //! assets that upgrade it to live uploads, progress and transcripts.
 //!
 //! Routes: `GET /` (form and history, or the login form to a visitor without a session
-//! when authentication is on), `POST /jobs` (the no-JS form: 303 to the job's page,
+//! when authentication is on; `?q=` searches the history and `?before=` pages it), `POST /jobs` (the no-JS form: 303 to the job's page,
 //! or the form again with the server's message and status; `GET /jobs` goes back to `/`),
 //! `GET /jobs/{id}` (one job, refreshing itself until it ends), `POST /jobs/{id}/delete`
 //! (303 back to `/`), `POST /login` and `POST /logout` (`session.rs`), and
@@ -24,11 +24,13 @@ use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
-use self::pages::{CardView, ErrorPage, HistoryRow, IndexPage, JobPage, Layout, LoginPage};
+pub(crate) use self::assets::etag_matches;
+use self::pages::{CardView, ErrorPage, HistoryRow, IndexPage, JobPage, Layout, LoginPage, UploadChecks};
 use crate::auth::Identity;
 use crate::errors::ApiError;
 use crate::http::{
-    AppState, Caller, JobView, caller, error_response, job_request, parse_id, upload_request, with_state,
+    AppState, Caller, JobView, caller, error_response, job_request, parse_id, percent_encode, upload_request,
+    with_state,
 };
 use crate::jobs::Status;
 use crate::upload::Received;
@@ -37,12 +39,15 @@ use crate::upload::Received;
 const HISTORY_LENGTH: usize = 20;
 
 pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
-    let index = warp::path::end().and(warp::get()).and(with_state(state)).and(warp::ext::optional::<Caller>()).map(
-        |state: Arc<AppState>, caller: Option<Caller>| match caller {
-            Some(caller) => page(&state, &caller, index_page(&state, &caller, &FormValues::default(), None)),
+    let index = warp::path::end()
+        .and(warp::get())
+        .and(with_state(state))
+        .and(warp::ext::optional::<Caller>())
+        .and(warp::query::<HistoryQuery>())
+        .map(|state: Arc<AppState>, caller: Option<Caller>, query: HistoryQuery| match caller {
+            Some(caller) => page(&state, &caller, index_page(&state, &caller, &FormValues::default(), &query, None)),
             None => login_page(&state, None),
-        },
-    );
+        });
     let submit = warp::path!("jobs").and(upload_request(state)).then(
         |state: Arc<AppState>, caller: Caller, content_type, body| async move {
             let mut form = FormValues::default();
@@ -54,7 +59,13 @@ pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
             match submitted {
                 Ok(snapshot) => see_other(&format!("/jobs/{}", snapshot.record.id)),
                 // The form again, saying what was refused, with the refusal's own status.
-                Err(error) => match index_page(&state, &caller, &form, Some(error.client_message())) {
+                Err(error) => match index_page(
+                    &state,
+                    &caller,
+                    &form,
+                    &HistoryQuery::default(),
+                    Some(pages::sentence(&error.client_message())),
+                ) {
                     Ok(html) => html_error(&error, html),
                     Err(failure) => page(&state, &caller, Err(failure)),
                 },
@@ -98,6 +109,7 @@ pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
 struct FormValues {
     language: String,
     translate: bool,
+    prompt: String,
 }
 
 impl FormValues {
@@ -105,8 +117,16 @@ impl FormValues {
         FormValues {
             language: form.field("language").unwrap_or("auto").trim().to_ascii_lowercase(),
             translate: form.field("translate").is_some_and(|value| matches!(value.trim(), "true" | "1" | "on" | "yes")),
+            prompt: form.field("prompt").unwrap_or_default().to_owned(),
         }
     }
+}
+
+/// `GET /?q=...&before=...`: the history's search and page, as the job API's list takes them.
+#[derive(Debug, Default, serde::Deserialize)]
+struct HistoryQuery {
+    q: Option<String>,
+    before: Option<String>,
 }
 
 fn layout(state: &AppState, caller: Option<&Caller>) -> Layout {
@@ -121,7 +141,7 @@ fn layout(state: &AppState, caller: Option<&Caller>) -> Layout {
 fn login_page(state: &AppState, error: Option<&ApiError>) -> Response {
     let login = LoginPage {
         layout: layout(state, None),
-        error: error.map(ApiError::client_message),
+        error: error.map(|error| pages::sentence(&error.client_message())),
         no_keys: !state.auth.has_live_keys(),
         session_hours: state.config.session_hours,
     };
@@ -137,9 +157,21 @@ fn render(template: &impl Template) -> Result<String, ApiError> {
 }
 
 /// The form and the history; `error` is the server's sentence after a refused upload.
-fn index_page(state: &AppState, caller: &Caller, form: &FormValues, error: Option<String>) -> Result<String, ApiError> {
+fn index_page(
+    state: &AppState,
+    caller: &Caller,
+    form: &FormValues,
+    query: &HistoryQuery,
+    error: Option<String>,
+) -> Result<String, ApiError> {
     let multilingual = state.jobs.engine().is_multilingual();
-    let (recent, _) = state.jobs.list(&caller.scope, None, HISTORY_LENGTH);
+    let search = query.q.as_deref().map(str::trim).unwrap_or_default();
+    let before = query.before.as_deref().map(parse_id).transpose()?;
+    let (recent, more) = state.jobs.list(&caller.scope, before, HISTORY_LENGTH, Some(search).filter(|q| !q.is_empty()));
+    let older_url = match (more, recent.last()) {
+        (true, Some(last)) => Some(format!("/?before={}&q={}#history-title", last.record.id, percent_encode(search))),
+        _ => None,
+    };
     let history = recent.iter().map(|snapshot| HistoryRow::new(&JobView::new(state, snapshot))).collect();
     render(&IndexPage {
         layout: layout(state, Some(caller)),
@@ -147,8 +179,11 @@ fn index_page(state: &AppState, caller: &Caller, form: &FormValues, error: Optio
         languages: pages::languages(multilingual, &form.language),
         multilingual,
         translate: form.translate,
-        max_upload_mb: state.upload_limits.max_file_bytes / 1_000_000,
+        prompt: form.prompt.clone(),
+        checks: UploadChecks::new(state.upload_limits.max_file_bytes),
+        search: search.to_owned(),
         history,
+        older_url,
         card: CardView::blank(),
         blank_row: HistoryRow::blank(),
     })
@@ -172,7 +207,7 @@ fn page(state: &AppState, caller: &Caller, rendered: Result<String, ApiError>) -
     match rendered {
         Ok(html) => warp::reply::html(html).into_response(),
         Err(error) => {
-            let message = error.client_message();
+            let message = pages::sentence(&error.client_message());
             let status = error.reply().status;
             let html = render(&ErrorPage { layout: layout(state, Some(caller)), status, message })
                 .unwrap_or_else(|_| error.client_message());
