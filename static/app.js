@@ -267,6 +267,7 @@
       const card = new Card(root);
       card.link.textContent = fileName;
       card.link.removeAttribute('href');
+      card.transcript.setAttribute('aria-label', `Transcript of ${fileName}`);
       document.getElementById('cards').prepend(root);
       document.getElementById('uploads').hidden = false;
       return card;
@@ -420,7 +421,7 @@
       const stamp = element(this.player ? 'button' : 'span', 'ts', `[${clock(start)}]`);
       if (this.player) {
         stamp.type = 'button';
-        stamp.setAttribute('aria-label', `Play from ${clock(start)}`);
+        stamp.title = 'Play from here';
       }
       item.append(stamp, ' ', element('span', 'text', text));
       const previous = this.segments.lastElementChild;
@@ -436,10 +437,9 @@
       if (lines > 0 && this.player) {
         // Server-rendered or earlier lines get their play buttons now.
         for (const stamp of this.segments.querySelectorAll('span.ts')) {
-          const start = Number(stamp.parentElement.dataset.start);
           const button = element('button', 'ts', stamp.textContent);
           button.type = 'button';
-          button.setAttribute('aria-label', `Play from ${clock(start)}`);
+          button.title = 'Play from here';
           stamp.replaceWith(button);
         }
       }
@@ -762,8 +762,20 @@
     const problem = (file) => {
       if (file.size > Number(checks.maxBytes)) return checks.tooLarge;
       const type = (file.type || '').toLowerCase();
-      if (type && notMedia.some((prefix) => type.startsWith(prefix))) return checks.notAudio.replace('{type}', type);
+      if (type && notMedia.some((prefix) => type.startsWith(prefix))) return checks.notAudio.replace('{type}', describe(type));
       return null;
+    };
+
+    // A type named as the server names what it finds in a file's first bytes.
+    const describe = (type) => {
+      const [kind, sub] = type.split('/');
+      const name = (sub === 'jpeg' ? 'jpg' : sub.split(/[+.-]/).pop()).toUpperCase();
+      if (type === 'text/plain') return 'plain text';
+      if (kind === 'image') return `an image (${name})`;
+      if (kind === 'font') return `a font (${name})`;
+      if (type === 'application/pdf') return 'a document (PDF)';
+      if (type === 'application/zip') return 'an archive (ZIP)';
+      return type;
     };
 
     const render = () => {
@@ -897,7 +909,7 @@
         text.href = job.links.results.txt;
         text.hidden = false;
       }
-      text.setAttribute('aria-label', `Download the text of ${job.file_name}`);
+      text.setAttribute('aria-label', `Download text of ${job.file_name}`);
       const finished = FINISHED.has(job.status);
       row.querySelector('.delete-form').action = `${job.links.page}/delete`;
       row.querySelector('.delete-form').hidden = !finished;
