@@ -122,7 +122,7 @@ fn the_page_links_only_hashed_assets_and_has_no_inline_code() {
     assert!(html.contains("This model transcribes English only."), "{html}");
     // The script checks files before sending them, in the server's words.
     assert!(html.contains("data-too-large=\"The file is over the "), "{html}");
-    assert!(html.contains("data-not-audio=\"This is not audio we can read (it looks like {type})"), "{html}");
+    assert!(html.contains("data-not-audio=\"This is not audio we can read (looks like {type})"), "{html}");
     // The history searches and pages without JavaScript too.
     assert!(
         html.contains(

@@ -10,7 +10,7 @@ use askama::Template;
 
 use super::assets::{AssetUrls, URLS};
 use crate::engine::Segment;
-use crate::errors::UploadError;
+use crate::errors::{DecodeError, UploadError};
 use crate::formats::Format;
 use crate::http::JobView;
 use crate::jobs::Status;
@@ -83,7 +83,7 @@ impl UploadChecks {
             max_upload_mb,
             max_bytes,
             too_large: sentence(&UploadError::TooLarge { limit_mb: max_upload_mb }.to_string()),
-            not_audio: sentence(&UploadError::NotAudio { found: "{type}".to_owned() }.to_string()),
+            not_audio: sentence(&DecodeError::NotAudio { found: "{type}".to_owned() }.to_string()),
             not_media: NOT_MEDIA_TYPES.join(" "),
         }
     }
@@ -426,7 +426,7 @@ mod tests {
         assert_eq!(sentence(""), "");
         let checks = UploadChecks::new(500_000_000);
         assert!(checks.too_large.starts_with("The file is over the 500 MB limit"), "{}", checks.too_large);
-        assert!(checks.not_audio.contains("(it looks like {type})"), "{}", checks.not_audio);
+        assert!(checks.not_audio.contains("(looks like {type})"), "{}", checks.not_audio);
     }
 
     #[test]
