@@ -263,11 +263,14 @@ pub fn check(path: &Path, file_name: &str, declared_type: Option<&str>) -> Resul
     Ok(source)
 }
 
+/// Declared types that are plainly not a recording; the page checks a chosen file's type
+/// against this same list before uploading it.
+pub const NOT_MEDIA_TYPES: [&str; 7] =
+    ["text/", "image/", "font/", "application/pdf", "application/json", "application/zip", "application/x-"];
+
 fn is_plainly_not_media(mime: &str) -> bool {
     let mime = mime.to_ascii_lowercase();
-    ["text/", "image/", "font/", "application/pdf", "application/json", "application/zip", "application/x-"]
-        .iter()
-        .any(|prefix| mime.starts_with(prefix))
+    NOT_MEDIA_TYPES.iter().any(|prefix| mime.starts_with(prefix))
 }
 
 #[cfg(test)]

@@ -1,12 +1,21 @@
 // whisper-appliance: upgrades the server-rendered page to live uploads and transcripts.
 //
 // Without this script the page still works: the form posts to /jobs, the job page
-// refreshes itself, and delete buttons post forms. With it, the same form uploads each
-// chosen or dropped file to /api/jobs with upload progress, each upload gets a card
-// (cloned from the page's <template>, so the markup lives in one place) that follows the
-// job's event stream, and the history is redrawn from /api/jobs. Errors are the server's
-// own sentences, shown in the page's role="alert" region. No inline code: the page runs
-// under a CSP that allows only this file.
+// refreshes itself, the history pages and searches with links and a GET form, and delete
+// buttons post forms. With it:
+// - files are chosen, dropped anywhere on the page, checked (type and size, in the
+//   server's own words, which the page carries in data- attributes) and listed before they
+//   are sent; each upload can be cancelled, and leaving the page mid-upload asks first;
+// - each upload gets a card (cloned from the page's <template>, so the markup lives in one
+//   place) that follows its job's event stream: status, elapsed and remaining time, queue
+//   position, the text as it arrives, then the final transcript with actions kept in
+//   reach, two views, search, and playback of the local file (an object URL: nothing is
+//   uploaded again);
+// - running and queued jobs come back as cards after a reload, and the history keeps
+//   itself current by polling the job list with If-None-Match (a 304 costs a header);
+// - deleting from the history can be undone for a few seconds.
+// Errors are the server's own sentences, shown in the page's role="alert" region. No
+// inline code: the page runs under a CSP that allows only this file.
 'use strict';
 
 (() => {
@@ -14,11 +23,20 @@
   // stream holds one; past this many, cards poll instead so uploads are never starved.
   const MAX_STREAMS = 3;
   const POLL_MS = 2000;
-  const HISTORY_LENGTH = 20;
+  // The history asks "anything new?" this often while the page is visible; unchanged
+  // answers are bodiless 304s.
+  const HISTORY_POLL_MS = 4000;
+  const HISTORY_PAGE = 20;
+  const MAX_PAGE = 100;
+  // How long a deleted history row can be brought back before the job is deleted.
+  const UNDO_MS = 8000;
+  // A pause this long (seconds) between lines starts a new paragraph.
+  const PARAGRAPH_GAP = 1.5;
   const FINISHED = new Set(['done', 'failed', 'cancelled']);
   const STATUS_LABELS = { queued: 'Queued', running: 'Running', done: 'Done', failed: 'Failed', cancelled: 'Cancelled' };
 
   const alerts = document.getElementById('alerts');
+  const baseTitle = document.title;
 
   // ----- small helpers ---------------------------------------------------------------
 
@@ -33,12 +51,26 @@
     return h > 0 ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
   }
 
+  function megabytes(bytes) {
+    return bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : `${Math.max(1, Math.round(bytes / 1e3))} kB`;
+  }
+
   function languageName(code) {
     try {
       return new Intl.DisplayNames(['en'], { type: 'language' }).of(code) || code;
     } catch {
       return code;
     }
+  }
+
+  // The server's messages are clauses in lower case; the page shows sentences.
+  function sentence(text) {
+    return text ? text[0].toUpperCase() + text.slice(1) : text;
+  }
+
+  function seconds(rfc3339) {
+    const ms = Date.parse(rfc3339);
+    return Number.isNaN(ms) ? null : ms / 1000;
   }
 
   // The card's one-line status, worded as the server words it on the job page.
@@ -55,7 +87,7 @@
         }
         if (!job.language || job.duration_seconds == null) return 'Done';
         return `Done: ${job.speech_seconds != null ? `${clock(job.speech_seconds)} of speech in ` : ''}`
-          + `${clock(job.duration_seconds)}, ${languageName(job.language)}`;
+          + `${clock(job.duration_seconds)} of audio, ${languageName(job.language)}`;
       case 'failed':
         return 'Failed';
       case 'cancelled':
@@ -67,7 +99,7 @@
 
   // The server's sentence from a JSON error body, or a plain one when there is none.
   function serverMessage(body, status) {
-    if (body && body.error && typeof body.error.message === 'string') return body.error.message;
+    if (body && body.error && typeof body.error.message === 'string') return sentence(body.error.message);
     return `The server answered ${status} without an explanation.`;
   }
 
@@ -101,6 +133,65 @@
     }
   }
 
+  function element(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text != null) node.textContent = text;
+    return node;
+  }
+
+  const motion = window.matchMedia('(prefers-reduced-motion: no-preference)');
+
+  // ----- the tab title and notifications ---------------------------------------------
+
+  const cards = new Set();
+  let endedUnseen = 0;
+
+  // Progress in the tab title, so a background tab shows how far the jobs are.
+  function updateTitle() {
+    const active = [...cards].filter((card) => card.active());
+    const running = active.find((card) => card.job && card.job.status === 'running');
+    let prefix = '';
+    if (running) prefix = `(${running.job.progress || 0}%) `;
+    else if (active.length > 0) prefix = `(${active[0].root.dataset.status === 'uploading' ? 'uploading' : 'queued'}) `;
+    else if (endedUnseen > 0) prefix = `(${endedUnseen} done) `;
+    document.title = prefix + baseTitle;
+  }
+
+  document.addEventListener('visibilitychange', () => {
+    if (!document.hidden) {
+      endedUnseen = 0;
+      updateTitle();
+    }
+  });
+
+  const notify = document.getElementById('notify');
+
+  function enhanceNotifications() {
+    if (!notify || !('Notification' in window)) return;
+    document.getElementById('notify-field').hidden = false;
+    notify.checked = Notification.permission === 'granted' && localStorage.getItem('notify') === 'yes';
+    notify.addEventListener('change', async () => {
+      if (notify.checked && Notification.permission !== 'granted') {
+        const answer = await Notification.requestPermission();
+        if (answer !== 'granted') {
+          notify.checked = false;
+          showAlert('The browser does not allow notifications from this page; its site settings can allow them.');
+        }
+      }
+      localStorage.setItem('notify', notify.checked ? 'yes' : 'no');
+    });
+  }
+
+  function announceEnd(card) {
+    if (!document.hidden) return;
+    endedUnseen += 1;
+    updateTitle();
+    if (notify && notify.checked && Notification.permission === 'granted') {
+      new Notification(`${card.job.file_name}: ${statusText(card.job)}`, { tag: card.job.id });
+    }
+  }
+
   // ----- job cards -------------------------------------------------------------------
 
   class Card {
@@ -110,40 +201,132 @@
       this.streaming = false;
       this.polling = false;
       this.transcriptLoaded = false;
+      this.request = null;
+      this.player = null;
+      this.matches = [];
+      this.matchAt = -1;
       const find = (selector) => root.querySelector(selector);
       this.link = find('.card-link');
       this.status = find('.card-status');
+      this.time = find('.card-time');
       this.uploadMeter = find('.upload-meter');
       this.jobMeter = find('.job-meter');
       this.error = find('.card-error');
       this.transcript = find('.transcript');
       this.segments = find('.segments');
       this.copyButton = find('.copy');
+      this.copyTimesButton = find('.copy-times');
       this.copyStatus = find('.copy-status');
       this.cancelButton = find('.cancel');
       this.downloads = find('.downloads');
-      this.copyButton.addEventListener('click', () => this.copy());
+      this.partial = find('.partial-download');
+      this.tools = find('.card-tools');
+      this.findInput = find('.find-input');
+      this.findCount = find('.find-count');
+      this.playerBox = find('.player-box');
+      this.copyButton.addEventListener('click', () => this.copy(false));
+      this.copyTimesButton.addEventListener('click', () => this.copy(true));
       this.cancelButton.addEventListener('click', () => this.cancel());
-      this.copyButton.hidden = this.segments.children.length === 0;
+      for (const button of root.querySelectorAll('.view')) {
+        button.addEventListener('click', () => this.setView(button.dataset.view));
+      }
+      this.findInput.addEventListener('input', () => this.search(this.findInput.value));
+      this.findInput.addEventListener('keydown', (event) => {
+        if (event.key === 'Enter') {
+          event.preventDefault();
+          this.nextMatch(event.shiftKey ? -1 : 1);
+        }
+      });
+      this.segments.addEventListener('click', (event) => {
+        const line = event.target.closest('li');
+        if (line && this.player && (event.target.closest('.ts') || !window.getSelection().toString())) {
+          this.seek(Number(line.dataset.start));
+        }
+      });
+      this.showTools();
+      cards.add(this);
     }
 
-    // A new card for a file about to be uploaded.
-    static create(fileName) {
+    // A new card for a file about to be uploaded; the file itself plays in the card.
+    static create(file) {
+      const card = Card.blank(file.name);
+      card.attachPlayer(file);
+      card.setStatus('Waiting to upload', 'new');
+      card.cancelButton.hidden = false;
+      return card;
+    }
+
+    // A card for a job this tab did not upload (restored after a reload).
+    static restore(job) {
+      const card = Card.blank(job.file_name);
+      card.noPlayer('The recording was chosen before this page was reloaded; the server keeps no copy to play, so only the text is shown.');
+      card.update(job);
+      return card;
+    }
+
+    static blank(fileName) {
       const template = document.getElementById('card-template');
       const root = template.content.firstElementChild.cloneNode(true);
       const card = new Card(root);
       card.link.textContent = fileName;
       card.link.removeAttribute('href');
-      card.downloads.setAttribute('aria-label', `Downloads for ${fileName}`);
+      card.transcript.setAttribute('aria-label', `Transcript of ${fileName}`);
       document.getElementById('cards').prepend(root);
       document.getElementById('uploads').hidden = false;
       return card;
+    }
+
+    active() {
+      const status = this.root.dataset.status;
+      return status === 'uploading' || status === 'queued' || status === 'running';
+    }
+
+    attachPlayer(file) {
+      this.player = this.root.querySelector('.player');
+      this.player.src = URL.createObjectURL(file);
+      this.player.setAttribute('aria-label', `Play ${file.name}`);
+      this.root.querySelector('.player-note').textContent =
+        'Playing your own copy of the file, in this tab. Select a time to listen from there.';
+      this.playerBox.hidden = false;
+      this.player.addEventListener('timeupdate', () => this.follow(this.player.currentTime));
+    }
+
+    noPlayer(note) {
+      this.root.querySelector('.player').remove();
+      this.root.querySelector('.player-note').textContent = note;
+      this.playerBox.hidden = false;
+    }
+
+    seek(at) {
+      if (!this.player || Number.isNaN(at)) return;
+      this.player.currentTime = at;
+      this.follow(at);
+      this.player.play().catch(() => {
+        // Autoplay refused or no audio device: the position has moved, which is what was asked.
+      });
+    }
+
+    // Highlights the line being played.
+    follow(at) {
+      let current = null;
+      for (const line of this.segments.children) {
+        if (Number(line.dataset.start) <= at + 0.05) current = line;
+        else break;
+      }
+      for (const line of this.segments.querySelectorAll('li.current')) {
+        if (line !== current) line.classList.remove('current');
+      }
+      if (current && !current.classList.contains('current')) {
+        current.classList.add('current');
+        if (!this.player.paused) current.scrollIntoView({ block: 'nearest', behavior: motion.matches ? 'smooth' : 'auto' });
+      }
     }
 
     setStatus(text, state) {
       this.status.textContent = text;
       this.status.className = `card-status status-${state}`;
       this.root.dataset.status = state;
+      updateTitle();
     }
 
     uploading(fraction) {
@@ -153,10 +336,12 @@
       if (this.root.dataset.status !== 'uploading') this.setStatus('Uploading', 'uploading');
     }
 
-    refused(message) {
+    refused(message, state = 'failed', text = 'Not uploaded') {
+      this.request = null;
       this.uploadMeter.hidden = true;
-      this.setStatus('Not uploaded', 'failed');
-      this.showError(message);
+      this.cancelButton.hidden = true;
+      this.setStatus(text, state);
+      if (message) this.showError(message);
     }
 
     showError(message) {
@@ -165,6 +350,7 @@
     }
 
     update(job) {
+      const was = this.job && this.job.status;
       this.job = job;
       this.root.dataset.jobId = job.id;
       this.link.href = job.links.page;
@@ -173,13 +359,51 @@
       this.jobMeter.hidden = job.status !== 'running';
       this.setProgress(job.progress);
       this.cancelButton.hidden = FINISHED.has(job.status);
-      if (job.status === 'failed' && job.error) this.showError(job.error);
+      if (job.status === 'failed' && job.error) this.showError(sentence(job.error));
       if (job.status === 'done') this.finish(job);
+      if (job.status === 'cancelled') this.offerPartial();
+      if (job.status === 'running' && was !== 'running') this.runningSince = seconds(job.started_at) ?? Date.now() / 1000;
+      if (job.status === 'queued' && !this.queuedSince) this.queuedSince = seconds(job.created_at) ?? Date.now() / 1000;
+      if (was && !FINISHED.has(was) && FINISHED.has(job.status)) announceEnd(this);
+      this.tick();
     }
 
     setProgress(percent) {
       setMeter(this.jobMeter, percent);
       if (this.job) this.job.progress = percent;
+      updateTitle();
+      this.tick();
+    }
+
+    // The line under the status: how long, how much longer, how fast. Redrawn every
+    // second while the job is active; not a live region, which would talk every second.
+    tick() {
+      const job = this.job;
+      const now = Date.now() / 1000;
+      let text = '';
+      if (job && job.status === 'queued') {
+        text = `Waiting for ${clock(now - (this.queuedSince || now))}`;
+        const typical = recent.typicalRun();
+        if (typical && job.queue_position) {
+          text += ` · about ${clock(typical * job.queue_position)} until it starts (judged from recent jobs)`;
+        }
+      } else if (job && job.status === 'running') {
+        const elapsed = now - (this.runningSince || now);
+        text = `Running for ${clock(elapsed)}`;
+        const done = (job.progress || 0) / 100;
+        if (done >= 0.03 && elapsed >= 2) {
+          text += ` · about ${clock((elapsed * (1 - done)) / done)} left`;
+          if (job.duration_seconds) text += ` · ${((job.duration_seconds * done) / elapsed).toFixed(1)}× real time`;
+        } else {
+          text += ' · estimating the time left';
+        }
+      } else if (job && job.status === 'done' && job.started_at && job.finished_at) {
+        const took = Math.max(1, seconds(job.finished_at) - seconds(job.started_at));
+        text = `Took ${clock(took)}`;
+        if (job.duration_seconds) text += ` for ${clock(job.duration_seconds)} of audio (${(job.duration_seconds / took).toFixed(1)}× real time)`;
+      }
+      this.time.textContent = text;
+      this.time.hidden = text === '';
     }
 
     // A segment from the event stream; after a reconnect the stream repeats the ones
@@ -187,8 +411,41 @@
     addSegment(segment) {
       const text = (segment.text || '').trim();
       if (!text || this.segments.querySelector(`[data-segment="${segment.id}"]`)) return;
-      this.segments.append(segmentItem(segment.id, segment.start, text));
+      this.segments.append(this.segmentItem(segment.id, segment.start, segment.end, text));
       this.transcript.hidden = false;
+      this.showTools();
+    }
+
+    segmentItem(id, start, end, text) {
+      const item = document.createElement('li');
+      item.dataset.segment = String(id);
+      item.dataset.start = String(start);
+      item.dataset.end = String(end ?? start);
+      const stamp = element(this.player ? 'button' : 'span', 'ts', `[${clock(start)}]`);
+      if (this.player) {
+        stamp.type = 'button';
+        stamp.title = 'Play from here';
+      }
+      item.append(stamp, ' ', element('span', 'text', text));
+      const previous = this.segments.lastElementChild;
+      if (previous && start - Number(previous.dataset.end) >= PARAGRAPH_GAP) item.classList.add('para-start');
+      return item;
+    }
+
+    showTools() {
+      const lines = this.segments.children.length;
+      this.tools.hidden = lines === 0;
+      this.copyButton.hidden = lines === 0;
+      this.copyTimesButton.hidden = lines === 0;
+      if (lines > 0 && this.player) {
+        // Server-rendered or earlier lines get their play buttons now.
+        for (const stamp of this.segments.querySelectorAll('span.ts')) {
+          const button = element('button', 'ts', stamp.textContent);
+          button.type = 'button';
+          button.title = 'Play from here';
+          stamp.replaceWith(button);
+        }
+      }
     }
 
     async finish(job) {
@@ -206,27 +463,49 @@
         return;
       }
       const result = await response.json();
-      const items = result.segments.map((segment) => segmentItem(segment.id, segment.start, segment.text.trim()));
       const shown = [...this.segments.querySelectorAll('.text')].map((node) => node.textContent);
-      const final = items.map((item) => item.querySelector('.text').textContent);
+      const final = result.segments.map((segment) => segment.text.trim()).filter((text) => text);
       // Usually the live lines are the final ones; swapping them would make screen readers
       // read the whole transcript again, so they are swapped only when they differ.
       if (shown.join('\n') !== final.join('\n')) {
         this.segments.setAttribute('aria-live', 'off');
-        this.segments.replaceChildren(...items);
+        this.segments.replaceChildren();
+        for (const segment of result.segments) {
+          const text = segment.text.trim();
+          if (text) this.segments.append(this.segmentItem(segment.id, segment.start, segment.end, text));
+        }
         this.segments.setAttribute('aria-live', 'polite');
       }
-      this.transcript.hidden = items.length === 0;
-      this.copyButton.hidden = items.length === 0;
+      this.transcript.hidden = this.segments.children.length === 0;
+      this.showTools();
+      if (this.findInput.value) this.search(this.findInput.value);
       this.root.dataset.final = 'true';
     }
 
-    async copy() {
-      const text = [...this.segments.querySelectorAll('.text')].map((node) => node.textContent).join('\n');
+    // A cancelled job keeps no transcript on the server; what arrived can still be saved.
+    offerPartial() {
+      const lines = this.lines(false);
+      if (!lines) return;
+      if (this.partial.href) URL.revokeObjectURL(this.partial.href);
+      this.partial.href = URL.createObjectURL(new Blob([`${lines}\n`], { type: 'text/plain' }));
+      this.partial.download = `${this.job.file_name.replace(/\.[^.]*$/, '')} (partial).txt`;
+      this.partial.hidden = false;
+    }
+
+    lines(withTimes) {
+      return [...this.segments.children]
+        .map((line) => {
+          const text = line.querySelector('.text').textContent;
+          return withTimes ? `${line.querySelector('.ts').textContent} ${text}` : text;
+        })
+        .join('\n');
+    }
+
+    async copy(withTimes) {
       try {
         if (!navigator.clipboard) throw new Error('no clipboard');
-        await navigator.clipboard.writeText(text);
-        this.copyStatus.textContent = 'Copied.';
+        await navigator.clipboard.writeText(this.lines(withTimes));
+        this.copyStatus.textContent = withTimes ? 'Copied, with times.' : 'Copied.';
       } catch {
         // Plain http:// on another host has no clipboard API: select the text instead.
         const range = document.createRange();
@@ -238,14 +517,65 @@
       }
     }
 
+    setView(view) {
+      for (const button of this.root.querySelectorAll('.view')) {
+        button.setAttribute('aria-pressed', String(button.dataset.view === view));
+      }
+      this.segments.classList.toggle('paragraphs', view === 'paragraphs');
+    }
+
+    // Marks every match of `query` in the transcript and says how many there are.
+    search(query) {
+      const needle = query.trim().toLowerCase();
+      this.matches = [];
+      this.matchAt = -1;
+      for (const text of this.segments.querySelectorAll('.text')) {
+        const plain = text.textContent;
+        if (!needle) {
+          if (text.childElementCount) text.textContent = plain;
+          continue;
+        }
+        const lower = plain.toLowerCase();
+        const pieces = [];
+        let from = 0;
+        for (let at = lower.indexOf(needle); at !== -1; at = lower.indexOf(needle, at + needle.length)) {
+          pieces.push(plain.slice(from, at));
+          const mark = element('mark', null, plain.slice(at, at + needle.length));
+          this.matches.push(mark);
+          pieces.push(mark);
+          from = at + needle.length;
+        }
+        if (pieces.length || text.childElementCount) text.replaceChildren(...pieces, plain.slice(from));
+      }
+      const count = this.matches.length;
+      this.findCount.textContent = needle ? (count === 1 ? '1 match' : `${count} matches`) : '';
+      if (count) this.nextMatch(1);
+    }
+
+    nextMatch(step) {
+      if (this.matches.length === 0) return;
+      if (this.matchAt >= 0) this.matches[this.matchAt].classList.remove('here');
+      this.matchAt = (this.matchAt + step + this.matches.length) % this.matches.length;
+      const mark = this.matches[this.matchAt];
+      mark.classList.add('here');
+      mark.scrollIntoView({ block: 'center', behavior: motion.matches ? 'smooth' : 'auto' });
+      if (this.matches.length > 1) this.findCount.textContent = `${this.matchAt + 1} of ${this.matches.length} matches`;
+    }
+
     async cancel() {
-      if (!this.job) return;
+      // Still uploading, or waiting for its turn to upload: stop here; nothing reached a job.
+      if (!this.job) {
+        this.cancelled = true;
+        if (this.request) this.request.abort();
+        else this.refused(null, 'cancelled', 'Upload cancelled');
+        return;
+      }
       this.cancelButton.disabled = true;
       try {
         const response = await fetch(this.job.links.cancel, { method: 'POST' });
         if (response.ok) {
           this.update(await response.json());
-          refreshHistory();
+          recent.refresh();
         } else {
           showAlert(`${this.job.file_name}: ${await failure(response)}`);
         }
@@ -262,18 +592,10 @@
     meter.querySelector('.percent').textContent = `${percent}%`;
   }
 
-  function segmentItem(id, start, text) {
-    const item = document.createElement('li');
-    item.dataset.segment = String(id);
-    const stamp = document.createElement('span');
-    stamp.className = 'ts';
-    stamp.textContent = `[${clock(start)}]`;
-    const words = document.createElement('span');
-    words.className = 'text';
-    words.textContent = text;
-    item.append(stamp, ' ', words);
-    return item;
-  }
+  // Elapsed times move every second while something is active.
+  setInterval(() => {
+    for (const card of cards) if (card.job && !FINISHED.has(card.job.status)) card.tick();
+  }, 1000);
 
   // ----- following jobs --------------------------------------------------------------
 
@@ -298,8 +620,8 @@
   }
 
   function finished(card) {
-    refreshHistory();
-    if (card.job.status === 'failed' && card.job.error) showAlert(`${card.job.file_name}: ${card.job.error}`);
+    recent.refresh();
+    if (card.job.status === 'failed' && card.job.error) showAlert(`${card.job.file_name}: ${sentence(card.job.error)}`);
   }
 
   function stream(card) {
@@ -359,14 +681,29 @@
 
   // One upload at a time: they share the line, and each finishes sooner.
   let uploads = Promise.resolve();
+  let inFlight = 0;
+
+  // Leaving the page would drop an upload half sent; once sent, the job runs on without it.
+  window.addEventListener('beforeunload', (event) => {
+    if (inFlight > 0) {
+      event.preventDefault();
+      event.returnValue = '';
+    }
+  });
 
   function upload(card, file, options) {
+    if (card.cancelled) return Promise.resolve();
     return new Promise((resolve) => {
       const body = new FormData();
-      body.append('language', options.language);
-      body.append('translate', options.translate ? 'true' : 'false');
+      for (const [name, value] of Object.entries(options)) body.append(name, value);
       body.append('file', file, file.name);
       const request = new XMLHttpRequest();
+      card.request = request;
+      const done = () => {
+        inFlight -= 1;
+        card.request = null;
+        resolve();
+      };
       request.open('POST', '/api/jobs');
       request.responseType = 'json';
       request.upload.addEventListener('progress', (event) => {
@@ -376,29 +713,41 @@
         if (request.status === 202 && request.response) {
           card.update(request.response);
           follow(card);
-          refreshHistory();
+          recent.refresh();
         } else {
           const message = serverMessage(request.response, request.status);
           card.refused(message);
           showAlert(`${file.name}: ${message}`);
         }
-        resolve();
+        done();
+      });
+      request.addEventListener('abort', () => {
+        card.refused(null, 'cancelled', 'Upload cancelled');
+        done();
       });
       request.addEventListener('error', () => {
         const message = 'The upload broke off before the server answered; check the connection and the file size limit.';
         card.refused(message);
         showAlert(`${file.name}: ${message}`);
-        resolve();
+        done();
       });
+      inFlight += 1;
       card.uploading(0);
       request.send(body);
     });
   }
 
+  // ----- choosing files --------------------------------------------------------------
+
   function enhanceForm(form) {
     const input = form.querySelector('#file');
     const dropzone = form.querySelector('#dropzone');
-    const chosen = form.querySelector('#chosen');
+    const chosenBox = form.querySelector('#chosen');
+    const list = form.querySelector('#chosen-list');
+    const notes = form.querySelector('#file-notes');
+    const checks = form.dataset;
+    const notMedia = checks.notMedia.split(' ');
+    const chosen = [];
     // The no-JS form sends one file per post; with the script, any number.
     input.multiple = true;
     input.required = false;
@@ -406,13 +755,64 @@
     input.tabIndex = -1;
     dropzone.hidden = false;
 
-    const showChosen = () => {
-      const names = [...input.files].map((file) => file.name);
-      chosen.hidden = names.length === 0;
-      chosen.textContent = names.length === 1 ? `Chosen: ${names[0]}` : `${names.length} files chosen: ${names.join(', ')}`;
+    const note = (text, refused) => {
+      const line = element('p', refused ? 'refused' : null, text);
+      notes.append(line);
     };
-    const pick = () => input.click();
 
+    // The same checks the server makes first, in its words: size, then a declared type
+    // that is plainly not a recording. What passes may still be refused once decoded.
+    const problem = (file) => {
+      if (file.size > Number(checks.maxBytes)) return checks.tooLarge;
+      const type = (file.type || '').toLowerCase();
+      if (type && notMedia.some((prefix) => type.startsWith(prefix))) return checks.notAudio.replace('{type}', describe(type));
+      return null;
+    };
+
+    // A type named as the server names what it finds in a file's first bytes.
+    const describe = (type) => {
+      const [kind, sub] = type.split('/');
+      const name = (sub === 'jpeg' ? 'jpg' : sub.split(/[+.-]/).pop()).toUpperCase();
+      if (type === 'text/plain') return 'plain text';
+      if (kind === 'image') return `an image (${name})`;
+      if (kind === 'font') return `a font (${name})`;
+      if (type === 'application/pdf') return 'a document (PDF)';
+      if (type === 'application/zip') return 'an archive (ZIP)';
+      return type;
+    };
+
+    const render = () => {
+      list.replaceChildren(
+        ...chosen.map((file, index) => {
+          const item = element('li');
+          const remove = element('button', 'link-button', 'Remove');
+          remove.type = 'button';
+          remove.setAttribute('aria-label', `Remove ${file.name}`);
+          remove.addEventListener('click', () => {
+            chosen.splice(index, 1);
+            render();
+            (list.querySelector('button') || dropzone).focus();
+          });
+          item.append(element('span', 'chosen-name', file.name), element('span', 'chosen-size', megabytes(file.size)), remove);
+          return item;
+        }),
+      );
+      chosenBox.hidden = chosen.length === 0;
+    };
+
+    const add = (files) => {
+      notes.replaceChildren();
+      for (const file of files) {
+        const same = (other) => other.name === file.name && other.size === file.size && other.lastModified === file.lastModified;
+        const why = problem(file);
+        if (chosen.some(same)) note(`Skipped ${file.name}: it is already in the list.`, false);
+        else if (why) note(`${file.name}: ${why}`, true);
+        else chosen.push(file);
+      }
+      render();
+    };
+
+    const pick = () => input.click();
     dropzone.addEventListener('click', pick);
     dropzone.addEventListener('keydown', (event) => {
       if (event.key === 'Enter' || event.key === ' ') {
@@ -420,127 +820,332 @@
         pick();
       }
     });
-    for (const type of ['dragenter', 'dragover']) {
-      dropzone.addEventListener(type, (event) => {
-        event.preventDefault();
-        dropzone.classList.add('over');
-      });
-    }
-    for (const type of ['dragleave', 'drop']) {
-      dropzone.addEventListener(type, () => dropzone.classList.remove('over'));
-    }
-    dropzone.addEventListener('drop', (event) => {
-      event.preventDefault();
-      const merged = new DataTransfer();
-      for (const file of [...input.files, ...event.dataTransfer.files]) merged.items.add(file);
-      input.files = merged.files;
-      showChosen();
+    input.addEventListener('change', () => {
+      add([...input.files]);
+      // Choosing again adds to the list instead of replacing it.
+      input.value = '';
     });
-    // A file dropped beside the zone would otherwise replace the page with the file.
-    for (const type of ['dragover', 'drop']) {
-      window.addEventListener(type, (event) => {
-        if (!dropzone.contains(event.target)) event.preventDefault();
-      });
-    }
-    input.addEventListener('change', showChosen);
+    form.querySelector('#clear-files').addEventListener('click', () => {
+      chosen.length = 0;
+      notes.replaceChildren();
+      render();
+      dropzone.focus();
+    });
+
+    // The whole page takes dropped files; without this a file dropped beside the zone
+    // would replace the page with the file.
+    const carriesFiles = (event) => event.dataTransfer && [...event.dataTransfer.types].includes('Files');
+    let depth = 0;
+    window.addEventListener('dragenter', (event) => {
+      if (!carriesFiles(event)) return;
+      event.preventDefault();
+      depth += 1;
+      document.body.classList.add('dragging');
+    });
+    window.addEventListener('dragleave', () => {
+      depth = Math.max(0, depth - 1);
+      if (depth === 0) document.body.classList.remove('dragging');
+    });
+    window.addEventListener('dragover', (event) => {
+      if (carriesFiles(event)) event.preventDefault();
+    });
+    window.addEventListener('drop', (event) => {
+      depth = 0;
+      document.body.classList.remove('dragging');
+      if (!carriesFiles(event)) return;
+      event.preventDefault();
+      add([...event.dataTransfer.files]);
+    });
 
     form.addEventListener('submit', (event) => {
       event.preventDefault();
-      const files = [...input.files];
-      if (files.length === 0) {
-        clearAlerts();
+      clearAlerts();
+      if (chosen.length === 0) {
         showAlert('Choose or drop at least one recording first.');
         dropzone.focus();
         return;
       }
-      clearAlerts();
-      const options = { language: form.elements.language.value, translate: form.elements.translate.checked };
-      input.value = '';
-      showChosen();
-      for (const file of files) {
-        const card = Card.create(file.name);
+      const options = { prompt: form.elements.prompt.value };
+      if (form.elements.language) options.language = form.elements.language.value;
+      if (form.elements.translate) options.translate = form.elements.translate.checked ? 'true' : 'false';
+      const sending = chosen.splice(0);
+      notes.replaceChildren();
+      render();
+      for (const file of sending) {
+        const card = Card.create(file);
         uploads = uploads.then(() => upload(card, file, options));
       }
+      // The newest card is first in the list; bring it into view.
+      const newest = document.getElementById('cards').firstElementChild;
+      newest.scrollIntoView({ block: 'nearest', behavior: motion.matches ? 'smooth' : 'auto' });
     });
   }
 
   // ----- history ---------------------------------------------------------------------
 
-  const history = document.getElementById('history');
+  const recent = {
+    list: document.getElementById('history'),
+    etag: null,
+    query: '',
+    shown: HISTORY_PAGE,
+    next: null,
+    jobs: [],
+    request: null,
+    // Rows deleted but still undoable: id -> { row, timer }.
+    pending: new Map(),
 
-  function historyRow(job) {
-    const row = document.getElementById('history-template').content.firstElementChild.cloneNode(true);
-    row.dataset.jobId = job.id;
-    const link = row.querySelector('.history-link');
-    link.href = job.links.page;
-    link.textContent = job.file_name;
-    const badge = row.querySelector('.badge');
-    badge.className = `badge status-${job.status}`;
-    badge.textContent = STATUS_LABELS[job.status] || job.status;
-    const time = row.querySelector('time');
-    time.dateTime = job.created_at;
-    time.textContent = job.created_at;
-    row.querySelector('.delete-form').action = `${job.links.page}/delete`;
-    row.querySelector('.delete').setAttribute('aria-label', `Delete ${job.file_name}`);
-    localTimes(row);
-    return row;
-  }
+    row(job) {
+      const row = document.getElementById('history-template').content.firstElementChild.cloneNode(true);
+      row.dataset.jobId = job.id;
+      row.dataset.status = job.status;
+      const link = row.querySelector('.history-link');
+      link.href = job.links.page;
+      link.textContent = job.file_name;
+      const badge = row.querySelector('.badge');
+      badge.className = `badge status-${job.status}`;
+      badge.textContent = STATUS_LABELS[job.status] || job.status;
+      const time = row.querySelector('time');
+      time.dateTime = job.created_at;
+      time.textContent = job.created_at;
+      const text = row.querySelector('.row-download');
+      if (job.links.results.txt) {
+        text.href = job.links.results.txt;
+        text.hidden = false;
+      }
+      text.setAttribute('aria-label', `Download text of ${job.file_name}`);
+      const finished = FINISHED.has(job.status);
+      row.querySelector('.delete-form').action = `${job.links.page}/delete`;
+      row.querySelector('.delete-form').hidden = !finished;
+      row.querySelector('.delete').setAttribute('aria-label', `Delete ${job.file_name}`);
+      const cancel = row.querySelector('.row-cancel');
+      cancel.setAttribute('aria-label', `Cancel ${job.file_name}`);
+      cancel.hidden = finished;
+      localTimes(row);
+      return row;
+    },
 
-  let historyRequest = null;
+    url(limit, before) {
+      const query = this.query ? `&q=${encodeURIComponent(this.query)}` : '';
+      return `/api/jobs?limit=${limit}${before ? `&before=${before}` : ''}${query}`;
+    },
 
-  function refreshHistory() {
-    if (!history) return;
-    // Several jobs ending together need one redraw, not one each.
-    historyRequest ??= redrawHistory().finally(() => {
-      historyRequest = null;
-    });
-  }
+    // Several changes together need one redraw, not one each.
+    refresh() {
+      if (!this.list) return;
+      this.request ??= this.redraw().finally(() => {
+        this.request = null;
+      });
+    },
 
-  async function redrawHistory() {
-    const response = await fetch(`/api/jobs?limit=${HISTORY_LENGTH}`).catch(() => null);
-    if (!response) return;
-    if (!response.ok) {
-      showAlert(await failure(response));
-      return;
-    }
-    const { jobs } = await response.json();
-    // Keep keyboard focus on the same control of the same job across the redraw.
-    const focused = document.activeElement;
-    const focusedRow = history.contains(focused) ? focused.closest('.history-row') : null;
-    const focusedClass = focusedRow && (focused.classList.contains('delete') ? '.delete' : '.history-link');
-    history.replaceChildren(...jobs.map(historyRow));
-    document.getElementById('history-empty').hidden = jobs.length > 0;
-    if (focusedRow) {
-      const again = history.querySelector(`.history-row[data-job-id="${focusedRow.dataset.jobId}"] ${focusedClass}`);
-      if (again) again.focus();
-    }
-  }
-
-  function enhanceHistory() {
-    localTimes(history);
-    history.addEventListener('submit', async (event) => {
-      const form = event.target.closest('.delete-form');
-      if (!form) return;
-      event.preventDefault();
-      const row = form.closest('.history-row');
-      const response = await fetch(`/api/jobs/${row.dataset.jobId}`, { method: 'DELETE' });
-      if (response.status !== 204 && response.status !== 404) {
+    async redraw() {
+      const headers = this.etag ? { 'If-None-Match': this.etag } : {};
+      const response = await fetch(this.url(Math.min(this.shown, MAX_PAGE)), { headers }).catch(() => null);
+      if (!response || response.status === 304) return;
+      if (!response.ok) {
         showAlert(await failure(response));
         return;
       }
-      // Focus goes to the next row's delete button, else to the list's heading.
-      const next = row.nextElementSibling || row.previousElementSibling;
-      row.remove();
-      document.getElementById('history-empty').hidden = history.children.length > 0;
-      (next ? next.querySelector('.delete') : document.getElementById('history-title')).focus();
-    });
+      this.etag = response.headers.get('ETag');
+      const { jobs, next } = await response.json();
+      this.jobs = jobs;
+      this.next = next;
+      this.draw(jobs, false);
+    },
+
+    draw(jobs, append) {
+      // Keep keyboard focus on the same control of the same job across the redraw.
+      const focused = document.activeElement;
+      const focusedRow = this.list.contains(focused) ? focused.closest('.history-row') : null;
+      const focusedClass = focusedRow && ['delete', 'row-cancel', 'row-download', 'undo'].find((c) => focused.classList.contains(c));
+      const rows = jobs.map((job) => (this.pending.has(job.id) ? this.pending.get(job.id).row : this.row(job)));
+      if (append) this.list.append(...rows);
+      else this.list.replaceChildren(...rows);
+      this.empty();
+      // The link stays a page address (the no-JS history's), for opening in a new tab.
+      const older = document.getElementById('history-older');
+      const last = this.list.lastElementChild;
+      older.hidden = !this.next || !last;
+      if (last) older.href = `/?before=${last.dataset.jobId}&q=${encodeURIComponent(this.query)}#history-title`;
+      if (focusedRow) {
+        const again = this.list.querySelector(`.history-row[data-job-id="${focusedRow.dataset.jobId}"] .${focusedClass || 'history-link'}`);
+        if (again) again.focus();
+      }
+    },
+
+    empty() {
+      const empty = document.getElementById('history-empty');
+      empty.hidden = this.list.children.length > 0;
+      empty.textContent = this.query ? `No job matches “${this.query}”.` : 'No jobs yet.';
+    },
+
+    async older() {
+      // The first look at the list may still be on its way; it says where the next page is.
+      if (this.request) await this.request;
+      if (!this.next) return;
+      const response = await fetch(this.next).catch(() => null);
+      if (!response || !response.ok) {
+        if (response) showAlert(await failure(response));
+        return;
+      }
+      const { jobs, next } = await response.json();
+      const first = this.list.children.length;
+      this.next = next;
+      this.shown = this.list.children.length + jobs.length;
+      this.etag = null;
+      this.draw(jobs, true);
+      document.getElementById('history-status').textContent = `${jobs.length} older jobs shown.`;
+      const link = this.list.children[first] && this.list.children[first].querySelector('.history-link');
+      if (link) link.focus();
+    },
+
+    async search(query) {
+      this.query = query.trim();
+      this.shown = HISTORY_PAGE;
+      this.etag = null;
+      await this.redraw();
+      document.getElementById('history-status').textContent = this.query
+        ? `${this.list.children.length}${this.next ? '+' : ''} jobs match.`
+        : '';
+    },
+
+    // Deleting hides the row at once and offers Undo; the job goes when the time is up,
+    // or when the page is left.
+    remove(row) {
+      const id = row.dataset.jobId;
+      const name = row.querySelector('.history-link').textContent;
+      const saved = [...row.childNodes];
+      const undo = element('button', 'undo', 'Undo');
+      undo.type = 'button';
+      undo.setAttribute('aria-label', `Undo deleting ${name}`);
+      const message = element('span', 'history-link', `Deleted ${name}.`);
+      row.classList.add('deleted');
+      row.replaceChildren(message, undo);
+      const timer = setTimeout(() => this.commit(id), UNDO_MS);
+      this.pending.set(id, { row, timer });
+      undo.addEventListener('click', () => {
+        clearTimeout(timer);
+        this.pending.delete(id);
+        row.classList.remove('deleted');
+        row.replaceChildren(...saved);
+        row.querySelector('.delete').focus();
+        document.getElementById('history-status').textContent = `${name} is back.`;
+      });
+      undo.focus();
+      document.getElementById('history-status').textContent = `Deleted ${name}. Undo is available for a few seconds.`;
+    },
+
+    async commit(id, leaving = false) {
+      const pending = this.pending.get(id);
+      if (!pending) return;
+      this.pending.delete(id);
+      clearTimeout(pending.timer);
+      const response = await fetch(`/api/jobs/${id}`, { method: 'DELETE', keepalive: leaving }).catch(() => null);
+      if (leaving) return;
+      if (response && response.status !== 204 && response.status !== 404) {
+        showAlert(await failure(response));
+        this.etag = null;
+        this.refresh();
+        return;
+      }
+      const focusHere = pending.row.contains(document.activeElement);
+      const next = pending.row.nextElementSibling || pending.row.previousElementSibling;
+      pending.row.remove();
+      this.empty();
+      if (focusHere) {
+        const control = next && ['.delete-form:not([hidden]) .delete', '.row-cancel:not([hidden])', '.history-link']
+          .map((selector) => next.querySelector(selector))
+          .find(Boolean);
+        (control || document.getElementById('history-title')).focus();
+      }
+    },
+
+    async cancelJob(row) {
+      const response = await fetch(`/api/jobs/${row.dataset.jobId}/cancel`, { method: 'POST' });
+      if (!response.ok) showAlert(await failure(response));
+      this.refresh();
+    },
+
+    // Seconds a recent job took to run, for the queue's expected wait; null if unknown.
+    typicalRun() {
+      const runs = this.jobs
+        .filter((job) => job.status === 'done' && job.started_at && job.finished_at)
+        .slice(0, 10)
+        .map((job) => seconds(job.finished_at) - seconds(job.started_at));
+      return runs.length ? runs.reduce((a, b) => a + b, 0) / runs.length : null;
+    },
+
+    enhance() {
+      localTimes(this.list);
+      for (const row of this.list.querySelectorAll('.history-row')) {
+        row.querySelector('.row-cancel').hidden = FINISHED.has(row.dataset.status);
+      }
+      this.list.addEventListener('submit', (event) => {
+        const form = event.target.closest('.delete-form');
+        if (!form) return;
+        event.preventDefault();
+        this.remove(form.closest('.history-row'));
+      });
+      this.list.addEventListener('click', (event) => {
+        const cancel = event.target.closest('.row-cancel');
+        if (cancel) this.cancelJob(cancel.closest('.history-row'));
+      });
+      const search = document.getElementById('history-search');
+      const input = document.getElementById('history-q');
+      this.query = input.value.trim();
+      let typing = null;
+      search.addEventListener('submit', (event) => {
+        event.preventDefault();
+        clearTimeout(typing);
+        this.search(input.value);
+      });
+      input.addEventListener('input', () => {
+        clearTimeout(typing);
+        typing = setTimeout(() => this.search(input.value), 300);
+      });
+      document.getElementById('history-older').addEventListener('click', (event) => {
+        event.preventDefault();
+        this.older();
+      });
+      window.addEventListener('pagehide', () => {
+        for (const id of [...this.pending.keys()]) this.commit(id, true);
+      });
+      // The history follows jobs started elsewhere (another tab, the API) without a reload.
+      setInterval(() => {
+        if (!document.hidden) this.refresh();
+      }, HISTORY_POLL_MS);
+      document.addEventListener('visibilitychange', () => {
+        if (!document.hidden) this.refresh();
+      });
+      this.refresh();
+    },
+  };
+
+  // After a reload, running and queued jobs come back as cards that follow them live.
+  async function restoreCards() {
+    const active = [...recent.list.querySelectorAll('.history-row')].filter(
+      (row) => row.dataset.status === 'queued' || row.dataset.status === 'running',
+    );
+    for (const row of active.reverse()) {
+      const response = await fetch(`/api/jobs/${row.dataset.jobId}`).catch(() => null);
+      if (!response || !response.ok) continue;
+      const job = await response.json();
+      if (FINISHED.has(job.status)) continue;
+      const card = Card.restore(job);
+      follow(card);
+    }
   }
 
   // ----- start -----------------------------------------------------------------------
 
   const form = document.getElementById('upload-form');
-  if (form) enhanceForm(form);
-  if (history) enhanceHistory();
+  if (form) {
+    enhanceForm(form);
+    enhanceNotifications();
+  }
+  if (recent.list) {
+    recent.enhance();
+    restoreCards();
+  }
 
   // The job page: the server rendered the card; follow it live if it has not ended.
   const page = document.querySelector('main > .card');
@@ -553,7 +1158,15 @@
       file_name: card.link.textContent,
       links: { job: `/api/jobs/${id}`, events: page.dataset.events, cancel: page.dataset.cancel, page: `/jobs/${id}` },
     };
+    card.noPlayer('Playback is for files chosen on the upload page, in the same tab; the server keeps no copy of the audio.');
     card.cancelButton.hidden = FINISHED.has(card.job.status);
+    // Finished jobs: fetch the full record for the time line; running ones get it from the stream.
+    fetch(card.job.links.job)
+      .then((response) => (response.ok ? response.json() : null))
+      .then((job) => {
+        if (job && FINISHED.has(job.status)) card.update(job);
+      })
+      .catch(() => {});
     follow(card);
   }
 })();

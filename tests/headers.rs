@@ -9,7 +9,10 @@ use common::{Appliance, audio};
 use reqwest::blocking::Response;
 
 const EXPECTED: &[(&str, &str)] = &[
-    ("content-security-policy", "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
+    (
+        "content-security-policy",
+        "default-src 'self'; media-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    ),
     ("x-content-type-options", "nosniff"),
     ("x-frame-options", "DENY"),
     ("referrer-policy", "no-referrer"),

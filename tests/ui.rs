@@ -48,6 +48,12 @@ fn unescape(text: &str) -> String {
         .replace("&amp;", "&")
 }
 
+/// The server's message as the page shows it: a sentence.
+fn sentence(message: &str) -> String {
+    let mut chars = message.chars();
+    chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
 /// The transcript lines a job page shows.
 fn page_segments(html: &str) -> Vec<String> {
     html.split("<span class=\"text\">").skip(1).map(|rest| unescape(&rest[..rest.find("</span>").unwrap()])).collect()
@@ -106,22 +112,23 @@ fn the_page_links_only_hashed_assets_and_has_no_inline_code() {
 
     // The form works on its own: a real multipart post to /jobs with the API's fields.
     assert!(html.contains(
-        "<form id=\"upload-form\" class=\"upload\" method=\"post\" action=\"/jobs\" enctype=\"multipart/form-data\">"
+        "<form id=\"upload-form\" class=\"upload\" method=\"post\" action=\"/jobs\" enctype=\"multipart/form-data\""
     ));
-    for field in [
-        "name=\"file\"",
-        "name=\"language\"",
-        "name=\"translate\"",
-        "<label for=\"file\"",
-        "<label for=\"language\"",
-        "<label for=\"translate\"",
-    ] {
+    for field in ["name=\"file\"", "name=\"prompt\"", "<label for=\"file\"", "<label for=\"prompt\""] {
         assert!(html.contains(field), "missing {field}");
     }
-    // tiny.en knows only English, and says so.
-    assert!(html.contains("<option value=\"auto\" selected>"), "{html}");
-    assert!(html.contains("<option value=\"en\">English (this model only knows English)</option>"), "{html}");
-    assert!(html.contains("aria-describedby=\"translate-help\" disabled>"), "translate must be disabled: {html}");
+    // tiny.en knows only English: no language menu and no Translate, and the page says why.
+    assert!(!html.contains("name=\"language\"") && !html.contains("name=\"translate\""), "{html}");
+    assert!(html.contains("This model transcribes English only."), "{html}");
+    // The script checks files before sending them, in the server's words.
+    assert!(html.contains("data-too-large=\"The file is over the "), "{html}");
+    assert!(html.contains("data-not-audio=\"This is not audio we can read (looks like {type})"), "{html}");
+    // The history searches and pages without JavaScript too.
+    assert!(
+        html.contains(
+            "<form id=\"history-search\" class=\"history-search\" role=\"search\" method=\"get\" action=\"/\">"
+        )
+    );
 }
 
 #[test]
@@ -173,7 +180,7 @@ fn assets_are_typed_cached_forever_and_revalidated() {
 fn the_no_js_form_uploads_and_the_job_page_shows_the_transcript() {
     let appliance = Appliance::start(&[]);
     let client = no_redirects();
-    let form = multipart::Form::new().text("language", "auto").file("file", audio("jfk.wav")).unwrap();
+    let form = multipart::Form::new().text("prompt", "Ask not.").file("file", audio("jfk.wav")).unwrap();
     let response = client.post(format!("{}/jobs", appliance.url)).multipart(form).send().unwrap();
     assert_eq!(response.status(), 303);
     let location = response.headers()["location"].to_str().unwrap().to_owned();
@@ -218,7 +225,7 @@ fn a_refused_no_js_upload_shows_the_servers_message_and_status() {
     let text = "These are meeting notes, not a recording, saved with the wrong extension.\n".repeat(4);
     let upload = |path: &str| {
         let part = multipart::Part::text(text.clone()).file_name("notes.wav").mime_str("text/plain").unwrap();
-        let form = multipart::Form::new().text("language", "en").part("file", part);
+        let form = multipart::Form::new().text("prompt", "Kubernetes, Zürich").part("file", part);
         no_redirects().post(format!("{}{path}", appliance.url)).multipart(form).send().unwrap()
     };
     let api_message = common::assert_error(upload("/api/jobs"), 415, "unsupported_media_type");
@@ -229,10 +236,10 @@ fn a_refused_no_js_upload_shows_the_servers_message_and_status() {
     let html = response.text().unwrap();
     let alert_at = html.find("role=\"alert\"><p>").expect("the message is in the alert region");
     let shown = &html[alert_at + "role=\"alert\"><p>".len()..];
-    assert_eq!(unescape(&shown[..shown.find("</p>").unwrap()]), api_message);
-    // The form is there again, with the language that was chosen.
+    assert_eq!(unescape(&shown[..shown.find("</p>").unwrap()]), sentence(&api_message));
+    // The form is there again, with the words to expect that were sent.
     assert!(html.contains("action=\"/jobs\""));
-    assert!(html.contains("<option value=\"en\" selected>"), "{html}");
+    assert!(html.contains(">Kubernetes, Zürich</textarea>"), "{html}");
     // Reloading the address the refused post left behind (GET /jobs) lands on the form.
     let reload = no_redirects().get(format!("{}/jobs", appliance.url)).send().unwrap();
     assert_eq!(reload.status(), 303);
@@ -265,7 +272,7 @@ fn the_no_js_delete_removes_the_job_and_returns_to_the_page() {
     let page = client.get(format!("{}/jobs/{id}", appliance.url)).send().unwrap();
     assert_eq!(page.status(), 404);
     assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
-    assert!(page.text().unwrap().contains("no such job"));
+    assert!(page.text().unwrap().contains("No such job"));
 }
 
 #[test]
@@ -296,16 +303,43 @@ const OBSERVER: &str = "window.__seen = {};
     }).observe(document.getElementById('cards'), { subtree: true, childList: true });
     return true;";
 
-/// Drops a small text file on the drop zone, as a file manager would.
-const DROP_NOTES: &str =
-    "const notes = new File(['meeting notes, not a recording\\n'.repeat(4)], 'notes.txt', { type: 'text/plain' });
-    const data = new DataTransfer();
-    data.items.add(notes);
-    const zone = document.getElementById('dropzone');
-    for (const type of ['dragenter', 'dragover', 'drop']) {
-      zone.dispatchEvent(new DragEvent(type, { dataTransfer: data, bubbles: true, cancelable: true }));
+/// Drops files made in the page on `target`, as a file manager would: `files` is a script
+/// expression for an array of `File`s.
+fn drop_files(target: &str, files: &str) -> String {
+    format!(
+        "const data = new DataTransfer();
+        for (const file of {files}) data.items.add(file);
+        const target = {target};
+        for (const type of ['dragenter', 'dragover', 'drop']) {{
+          target.dispatchEvent(new DragEvent(type, {{ dataTransfer: data, bubbles: true, cancelable: true }}));
+        }}
+        return true;"
+    )
+}
+
+const NOTES: &str = "[new File(['meeting notes, not a recording\\n'.repeat(4)], 'notes.txt', { type: 'text/plain' })]";
+/// The same file (name, size, modified time) each time it is made.
+const SAME_CLIP: &str = "[new File(['RIFF....WAVE'], 'clip.wav', { type: 'audio/wav', lastModified: 1700000000000 })]";
+
+/// Saves a screenshot of the page as it is (the whole page, or the window) and checks it
+/// with axe-core: every state people are shown is checked for accessibility too.
+async fn look(browser: &Browser, name: &str, whole_page: bool) {
+    let path = screenshots().join(format!("{name}.png"));
+    if whole_page {
+        browser.screenshot_page(&path).await;
+    } else {
+        browser.screenshot(&path).await;
     }
-    return true;";
+    assert_eq!(browser.axe().await, Vec::<String>::new(), "axe-core finds violations in {name}");
+}
+
+/// No CSP violation, script error or console warning so far on this page.
+async fn assert_no_problems(browser: &Browser, what: &str) {
+    let (csp, errors) = browser.problems().await;
+    assert_eq!(csp, Vec::<String>::new(), "CSP violations: {what}");
+    assert_eq!(errors, Vec::<String>::new(), "script errors: {what}");
+    assert_eq!(browser.console().await, Vec::<String>::new(), "console messages: {what}");
+}
 
 #[test]
 fn a_browser_uploads_recordings_and_watches_them_become_transcripts() {
@@ -346,28 +380,27 @@ fn a_browser_uploads_recordings_and_watches_them_become_transcripts() {
         let focused = browser.js("const z = document.activeElement; return [z.id, z.getAttribute('role')];").await;
         assert_eq!(focused, serde_json::json!(["dropzone", "button"]));
         let input = client.find(Locator::Css("#file")).await.unwrap();
-        let paths = [audio("jfk.wav").canonicalize().unwrap(), copy.clone()];
-        let paths: Vec<&str> = paths.iter().map(|path| path.to_str().unwrap()).collect();
-        input.send_keys(&paths.join("\n")).await.unwrap();
-        browser.js(DROP_NOTES).await;
-        browser
-            .wait_for(
-                "the three files to be listed",
-                Duration::from_secs(5),
-                "document.getElementById('chosen').textContent === '3 files chosen: jfk.wav, jfk-again.wav, notes.txt'",
-            )
-            .await;
-        client.find(Locator::Css("#upload-form button[type=submit]")).await.unwrap().click().await.unwrap();
+        input.send_keys(audio("jfk.wav").canonicalize().unwrap().to_str().unwrap()).await.unwrap();
+        // Choosing again adds to the list rather than replacing it.
+        input.send_keys(copy.to_str().unwrap()).await.unwrap();
+        let listed = "[...document.querySelectorAll('#chosen-list .chosen-name')].map((n) => n.textContent).join(', ')";
+        browser.wait_for("the two files to be listed", Duration::from_secs(5), &format!("{listed} === 'jfk.wav, jfk-again.wav'")).await;
 
-        // The text file is refused, in the server's words, on its card and in the alert region.
-        let notes = card_named("notes.txt");
-        browser
-            .wait_for("the text file to be refused", Duration::from_secs(30), &format!("{notes}?.dataset.status === 'failed'"))
-            .await;
-        let shown = browser.js(&format!("return {notes}.querySelector('.card-error').textContent;")).await;
-        assert_eq!(shown, refusal.as_str());
-        let alerts = browser.js("return document.getElementById('alerts').textContent;").await;
-        assert_eq!(alerts, format!("notes.txt: {refusal}").as_str());
+        // A text file dropped beside the zone is refused before it is sent, in the server's words.
+        browser.js(&drop_files("document.querySelector('h1')", NOTES)).await;
+        let notes = browser.js("return document.getElementById('file-notes').textContent;").await;
+        assert_eq!(notes, format!("notes.txt: {}", sentence(&refusal)).as_str());
+        // The same file twice is listed once; one file can be taken off the list.
+        browser.js(&drop_files("document.getElementById('dropzone')", SAME_CLIP)).await;
+        browser.js(&drop_files("document.getElementById('dropzone')", SAME_CLIP)).await;
+        let notes = browser.js("return document.getElementById('file-notes').textContent;").await;
+        assert_eq!(notes, "Skipped clip.wav: it is already in the list.");
+        assert_eq!(browser.js(&format!("return {listed};")).await, "jfk.wav, jfk-again.wav, clip.wav");
+        client.set_window_size(1100, 1000).await.unwrap();
+        look(&browser, "file-list", false).await;
+        client.find(Locator::Css("#chosen-list button[aria-label='Remove clip.wav']")).await.unwrap().click().await.unwrap();
+        assert_eq!(browser.js(&format!("return {listed};")).await, "jfk.wav, jfk-again.wav");
+        client.find(Locator::Css("#upload-form button[type=submit]")).await.unwrap().click().await.unwrap();
 
         for name in ["jfk.wav", "jfk-again.wav"] {
             let card = card_named(name);
@@ -389,7 +422,9 @@ fn a_browser_uploads_recordings_and_watches_them_become_transcripts() {
             let text: Vec<&str> = lines.iter().map(|line| line[1].as_str().unwrap()).collect();
             assert!(wer(&reference("jfk.wav"), &text.join(" ")) <= 0.05, "{name}: {text:?}");
             let status = browser.js(&format!("return {card}.querySelector('.card-status').textContent;")).await;
-            assert_eq!(status, "Done: 00:11 of speech in 00:11, English");
+            assert_eq!(status, "Done: 00:11 of speech in 00:11 of audio, English");
+            let time = browser.js(&format!("return {card}.querySelector('.card-time').textContent;")).await;
+            assert!(time.as_str().unwrap().starts_with("Took "), "{time}");
         }
 
         // Live: each card went through the queue or ran while watched, and a card seen
@@ -399,7 +434,7 @@ fn a_browser_uploads_recordings_and_watches_them_become_transcripts() {
         for name in ["jfk.wav", "jfk-again.wav"] {
             let statuses: Vec<&str> =
                 seen[name]["statuses"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
-            assert_eq!(statuses.first(), Some(&"Uploading"), "{name}: {statuses:?}");
+            assert!(statuses.contains(&"Uploading"), "{name}: {statuses:?}");
             assert!(statuses.iter().any(|s| s.starts_with("Queued") || *s == "Transcribing"), "{name}: {statuses:?}");
             if statuses.contains(&"Transcribing") {
                 let live = seen[name]["segments"].as_array().unwrap().iter().filter(|s| s["final"] == false).count();
@@ -433,6 +468,27 @@ fn a_browser_uploads_recordings_and_watches_them_become_transcripts() {
             .await;
         eprintln!("the copy button said: {answer}");
 
+        // The chosen file plays in its card, from this browser's memory; a line's time
+        // moves the player there and marks the line.
+        let source = browser.js(&format!("return {card}.querySelector('audio.player').src;")).await;
+        assert!(source.as_str().unwrap().starts_with("blob:"), "{source}");
+        let line = format!("#cards .card[data-job-id=\"{id}\"] .segments li:last-child");
+        let start = browser.js(&format!("return Number(document.querySelector('{line}').dataset.start);")).await;
+        let start = start.as_f64().unwrap();
+        browser.wait_for("the audio to load", Duration::from_secs(10), &format!("{card}.querySelector('audio').readyState >= 1")).await;
+        // Somewhere else first, so the click has to move it.
+        browser.js(&format!("{card}.querySelector('audio').currentTime = {}; return true;", start + 5.0)).await;
+        client.find(Locator::Css(&format!("{line} button.ts"))).await.unwrap().click().await.unwrap();
+        let at = browser
+            .wait_for(
+                "the player to move to the line",
+                Duration::from_secs(5),
+                &format!("document.querySelector('{line}').classList.contains('current') && {card}.querySelector('audio').currentTime"),
+            )
+            .await;
+        browser.js(&format!("{card}.querySelector('audio').pause(); return true;")).await;
+        assert!((at.as_f64().unwrap() - start).abs() < 1.0, "the player is at {at}, the line starts at {start}");
+
         // The history was redrawn with both jobs, done.
         browser
             .wait_for(
@@ -442,19 +498,17 @@ fn a_browser_uploads_recordings_and_watches_them_become_transcripts() {
             )
             .await;
 
-        browser.screenshot_page(&screenshots().join("upload-done.png")).await;
-        let (csp, errors) = browser.problems().await;
-        assert_eq!(csp, Vec::<String>::new(), "CSP violations on the upload page");
-        assert_eq!(errors, Vec::<String>::new(), "script errors on the upload page");
+        look(&browser, "upload-done", true).await;
+        assert_no_problems(&browser, "the upload page").await;
 
         // The same page on a phone, light and dark, for people to look at.
         client.set_window_size(360, 1500).await.unwrap();
         let width = browser.js("return document.documentElement.scrollWidth;").await;
         assert!(width.as_u64().unwrap() <= 360, "the page scrolls sideways on a phone: {width}px wide");
-        browser.screenshot_page(&screenshots().join("upload-done-phone.png")).await;
+        look(&browser, "upload-done-phone", true).await;
         let dark = serde_json::json!({ "features": [{ "name": "prefers-color-scheme", "value": "dark" }] });
         browser.cdp("Emulation.setEmulatedMedia", dark).await;
-        browser.screenshot_page(&screenshots().join("upload-done-phone-dark.png")).await;
+        look(&browser, "upload-done-phone-dark", true).await;
         browser.cdp("Emulation.setEmulatedMedia", serde_json::json!({ "features": [] })).await;
         client.set_window_size(1100, 1000).await.unwrap();
 
@@ -463,12 +517,11 @@ fn a_browser_uploads_recordings_and_watches_them_become_transcripts() {
         browser
             .wait_for("the copy button on the job page", Duration::from_secs(10), "!document.querySelector('main .card .copy').hidden")
             .await;
-        browser.screenshot(&screenshots().join("job-page.png")).await;
-        let (csp, errors) = browser.problems().await;
-        assert_eq!((csp, errors), (Vec::new(), Vec::new()), "problems on the job page");
+        look(&browser, "job-page", false).await;
+        assert_no_problems(&browser, "the job page").await;
 
         // A long recording's page follows it live, and its Cancel button stops it.
-        let long = repeated_jfk(copies.path(), 20);
+        let long = common::long_wav(copies.path(), 20);
         let part = reqwest::multipart::Part::bytes(std::fs::read(&long).unwrap()).file_name("jfk-20-times.wav");
         let submitted = reqwest::Client::new()
             .post(format!("{}/api/jobs", appliance.url))
@@ -483,7 +536,7 @@ fn a_browser_uploads_recordings_and_watches_them_become_transcripts() {
         browser
             .wait_for(
                 "a segment to arrive live on the job page",
-                Duration::from_secs(60),
+                Duration::from_secs(180),
                 &format!(
                     "document.querySelector('main .card').dataset.status === 'running'
                         && !document.querySelector('main .card .job-meter').hidden
@@ -491,7 +544,9 @@ fn a_browser_uploads_recordings_and_watches_them_become_transcripts() {
                 ),
             )
             .await;
-        browser.screenshot(&screenshots().join("job-running.png")).await;
+        let time = browser.js("return document.querySelector('main .card .card-time').textContent;").await;
+        assert!(time.as_str().unwrap().starts_with("Running for "), "{time}");
+        look(&browser, "job-running", false).await;
         client.find(Locator::Css("main .card button.cancel")).await.unwrap().click().await.unwrap();
         browser
             .wait_for(
@@ -503,20 +558,40 @@ fn a_browser_uploads_recordings_and_watches_them_become_transcripts() {
             .await;
         let cancelled = reqwest::get(format!("{}/api/jobs/{long_id}", appliance.url)).await.unwrap();
         assert_eq!(cancelled.json::<serde_json::Value>().await.unwrap()["status"], "cancelled");
-        let (csp, errors) = browser.problems().await;
-        assert_eq!((csp, errors), (Vec::new(), Vec::new()), "problems on the live job page");
+        // The server keeps no text of a cancelled job; what arrived can be saved from the page.
+        let partial = browser
+            .js("const a = document.querySelector('main .card .partial-download'); return [a.hidden, a.href, a.download];")
+            .await;
+        assert_eq!(partial[0], false, "{partial}");
+        assert!(partial[1].as_str().unwrap().starts_with("blob:"), "{partial}");
+        assert_eq!(partial[2], "jfk-20-times (partial).txt");
+        look(&browser, "job-cancelled", false).await;
+        assert_no_problems(&browser, "the live job page").await;
 
-        // Delete from the history with the script: the row goes, and so does the job.
+        // Delete from the history with the script: it can be undone for a few seconds, then
+        // the row goes, and so does the job.
         client.goto(&format!("{}/", appliance.url)).await.unwrap();
         let row = format!("#history .history-row[data-job-id=\"{id}\"]");
         client.find(Locator::Css(&format!("{row} button.delete"))).await.unwrap().click().await.unwrap();
+        let focused = browser.js("return document.activeElement.textContent;").await;
+        assert_eq!(focused, "Undo", "focus moves to Undo");
+        look(&browser, "history-undo", false).await;
+        assert_eq!(reqwest::get(format!("{}/api/jobs/{id}", appliance.url)).await.unwrap().status(), 200);
+        client.find(Locator::Css(&format!("{row} button.undo"))).await.unwrap().click().await.unwrap();
+        browser.wait_for("the row to come back", Duration::from_secs(5), &format!("document.querySelector('{row} .history-link')?.href")).await;
+        assert_eq!(browser.js("return document.activeElement.className;").await, "delete");
+        // A running job is cancelled from its row, not deleted.
+        let running = browser.js("return document.querySelectorAll('#history .row-cancel:not([hidden])').length;").await;
+        assert_eq!(running, 0);
+        client.find(Locator::Css(&format!("{row} button.delete"))).await.unwrap().click().await.unwrap();
         browser
-            .wait_for("the row to go", Duration::from_secs(10), &format!("!document.querySelector('{row}')"))
+            .wait_for("the row to go", Duration::from_secs(20), &format!("!document.querySelector('{row}')"))
             .await;
         let focused = browser.js("return document.activeElement.className;").await;
         assert_eq!(focused, "delete", "focus moves to the next row's delete button");
         let gone = reqwest::get(format!("{}/api/jobs/{id}", appliance.url)).await.unwrap();
         assert_eq!(gone.status(), 404);
+        assert_no_problems(&browser, "the history").await;
 
         // The recorder does see violations: an inline script is blocked and reported.
         browser
@@ -531,39 +606,264 @@ fn a_browser_uploads_recordings_and_watches_them_become_transcripts() {
     eprintln!("browser test took {:.1} s", started.elapsed().as_secs_f64());
 }
 
-/// jfk.wav's samples `times` over, as a plain 16-bit PCM WAV: a recording long enough to
-/// be watched while it runs.
-fn repeated_jfk(dir: &std::path::Path, times: usize) -> PathBuf {
-    let bytes = std::fs::read(audio("jfk.wav")).unwrap();
-    let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
-    // Walk the RIFF chunks to the samples (jfk.wav is 16 kHz mono 16-bit, with a LIST chunk).
-    let mut at = 12;
-    let samples = loop {
-        let size = u32_at(at + 4) as usize;
-        if &bytes[at..at + 4] == b"data" {
-            break bytes[at + 8..at + 8 + size].repeat(times);
-        }
-        at += 8 + size + size % 2;
-    };
-    let mut wav = Vec::with_capacity(44 + samples.len());
-    wav.extend_from_slice(b"RIFF");
-    wav.extend_from_slice(&(36 + samples.len() as u32).to_le_bytes());
-    wav.extend_from_slice(b"WAVEfmt ");
-    // Chunk size, PCM, mono, 16 kHz, bytes per second, bytes per frame, bits per sample.
-    for (value, width) in [(16u32, 4), (1, 2), (1, 2), (16_000, 4), (32_000, 4), (2, 2), (16, 2)] {
-        wav.extend_from_slice(&value.to_le_bytes()[..width]);
-    }
-    wav.extend_from_slice(b"data");
-    wav.extend_from_slice(&(samples.len() as u32).to_le_bytes());
-    wav.extend_from_slice(&samples);
-    let path = dir.join(format!("jfk-{times}-times.wav"));
-    std::fs::write(&path, wav).unwrap();
-    path
-}
-
 /// A script expression for the card of an upload with this file name.
 fn card_named(name: &str) -> String {
     format!(
         "[...document.querySelectorAll('#cards .card')].find((c) => c.querySelector('.card-link').textContent === '{name}')"
     )
+}
+
+#[test]
+fn the_job_list_searches_names_and_text_pages_and_answers_304_when_unchanged() {
+    let appliance = Appliance::start(&[]);
+    let copies = tempfile::tempdir().unwrap();
+    let mut ids = Vec::new();
+    for name in ["alpha.wav", "beta.wav", "gamma.wav"] {
+        let copy = copies.path().join(name);
+        std::fs::copy(audio("jfk.wav"), &copy).unwrap();
+        ids.push(appliance.submit(&copy, &[]));
+    }
+    for id in &ids {
+        appliance.wait_finished(id, Duration::from_secs(180));
+    }
+    let client = appliance.client();
+    let list = |query: &str| -> serde_json::Value {
+        let response = client.get(format!("{}/api/jobs?{query}", appliance.url)).send().unwrap();
+        assert_eq!(response.status(), 200, "{query}");
+        response.json().unwrap()
+    };
+    let names = |page: &serde_json::Value| -> Vec<String> {
+        page["jobs"].as_array().unwrap().iter().map(|job| job["file_name"].as_str().unwrap().to_owned()).collect()
+    };
+    // By transcript text, by file name (any case), and nothing for a word never said.
+    assert_eq!(names(&list("q=COUNTRY")), ["gamma.wav", "beta.wav", "alpha.wav"]);
+    assert_eq!(names(&list("q=Beta")), ["beta.wav"]);
+    assert_eq!(names(&list("q=zebra")), Vec::<String>::new());
+    // Pages of a search keep the search.
+    let first = list("limit=2&q=country");
+    assert_eq!(names(&first), ["gamma.wav", "beta.wav"]);
+    let next = first["next"].as_str().unwrap();
+    assert!(next.contains("&q=country"), "{next}");
+    let second: serde_json::Value = client.get(format!("{}{next}", appliance.url)).send().unwrap().json().unwrap();
+    assert_eq!(names(&second), ["alpha.wav"]);
+    assert!(second["next"].is_null());
+
+    // A poll that finds nothing new is a bodiless 304; a change gives a new body and tag.
+    let response = client.get(format!("{}/api/jobs", appliance.url)).send().unwrap();
+    let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+    let unchanged = client.get(format!("{}/api/jobs", appliance.url)).header("if-none-match", &etag).send().unwrap();
+    assert_eq!(unchanged.status(), 304);
+    assert!(unchanged.bytes().unwrap().is_empty());
+    client.delete(format!("{}/api/jobs/{}", appliance.url, ids[1])).send().unwrap();
+    let changed = client.get(format!("{}/api/jobs", appliance.url)).header("if-none-match", &etag).send().unwrap();
+    assert_eq!(changed.status(), 200);
+    assert_ne!(changed.headers()["etag"].to_str().unwrap(), etag);
+
+    // The page searches the same way without JavaScript.
+    let html = client.get(format!("{}/?q=alpha", appliance.url)).send().unwrap().text().unwrap();
+    assert!(html.contains(">alpha.wav</a>") && !html.contains(">gamma.wav</a>"), "{html}");
+    assert!(html.contains("value=\"alpha\""), "the search box keeps the words: {html}");
+    let html = client.get(format!("{}/?q=zebra", appliance.url)).send().unwrap().text().unwrap();
+    assert!(html.contains("No job matches “zebra”."), "{html}");
+    // A done job's row offers its text.
+    assert!(html.contains("class=\"history-search\""));
+    let html = client.get(format!("{}/", appliance.url)).send().unwrap().text().unwrap();
+    assert!(html.contains(&format!("href=\"/api/jobs/{}/result?format=txt\" download", ids[0])), "{html}");
+}
+
+/// Waits until no job is queued or running.
+fn wait_idle(appliance: &Appliance) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let list: serde_json::Value =
+            appliance.client().get(format!("{}/api/jobs?limit=100", appliance.url)).send().unwrap().json().unwrap();
+        let busy =
+            list["jobs"].as_array().unwrap().iter().any(|job| job["status"] == "queued" || job["status"] == "running");
+        if !busy {
+            return;
+        }
+        assert!(Instant::now() < deadline, "jobs still active: {list}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn the_page_survives_a_reload_keeps_its_history_current_and_cancels_uploads() {
+    let appliance = Appliance::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    // About a minute of speech: long enough to reload while it runs, and to search.
+    let long = common::long_wav(dir.path(), 6);
+    // About 21 MB: sent slowly, so its upload can be cancelled half way.
+    let big = common::long_wav(dir.path(), 60);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let browser = Browser::start(1100, 1000).await;
+        let client = &browser.client;
+        client.goto(&format!("{}/", appliance.url)).await.unwrap();
+        let enhanced = "!document.getElementById('dropzone').hidden";
+        browser.wait_for("the script to enhance the form", Duration::from_secs(10), enhanced).await;
+        let input = client.find(Locator::Css("#file")).await.unwrap();
+        input.send_keys(long.to_str().unwrap()).await.unwrap();
+        client.find(Locator::Css("#upload-form button[type=submit]")).await.unwrap().click().await.unwrap();
+        let card = "document.querySelector('#cards .card')";
+        browser
+            .wait_for(
+                "the long job to run",
+                Duration::from_secs(180),
+                &format!("{card}.dataset.status === 'running' && {card}.querySelectorAll('.segments li').length > 0"),
+            )
+            .await;
+        let id = browser.js(&format!("return {card}.dataset.jobId;")).await.as_str().unwrap().to_owned();
+        let title = browser.js("return document.title;").await;
+        assert!(title.as_str().unwrap().starts_with('('), "the tab title shows progress: {title}");
+        look(&browser, "running", false).await;
+
+        // Reloading mid-job brings the card back, following the job to its end.
+        client.refresh().await.unwrap();
+        let restored = format!("document.querySelector('#cards .card[data-job-id=\"{id}\"]')");
+        browser.wait_for("the card to come back", Duration::from_secs(10), &restored).await;
+        let status = browser.js(&format!("return {restored}.dataset.status;")).await;
+        assert!(status == "running" || status == "done", "{status}");
+        let note = browser.js(&format!("return {restored}.querySelector('.player-note').textContent;")).await;
+        assert!(note.as_str().unwrap().contains("keeps no copy"), "{note}");
+        look(&browser, "restored", false).await;
+        browser
+            .wait_for("the restored card to finish", Duration::from_secs(240), &format!("{restored}.dataset.final === 'true'"))
+            .await;
+
+        // Search in the transcript: every "country" is marked, and the count says so.
+        let find = format!("#cards .card[data-job-id=\"{id}\"] .find-input");
+        client.find(Locator::Css(&find)).await.unwrap().send_keys("country").await.unwrap();
+        let marks = browser
+            .wait_for("matches to be marked", Duration::from_secs(5), &format!("{restored}.querySelectorAll('mark').length"))
+            .await;
+        assert!(marks.as_u64().unwrap() >= 6, "{marks} matches of 'country' in six times the speech");
+        let count = browser.js(&format!("return {restored}.querySelector('.find-count').textContent;")).await;
+        assert_eq!(count, format!("1 of {marks} matches").as_str());
+        look(&browser, "search", false).await;
+        client.find(Locator::Css(&format!("#cards .card[data-job-id=\"{id}\"] .view[data-view=paragraphs]"))).await.unwrap().click().await.unwrap();
+        assert_eq!(browser.js(&format!("return {restored}.querySelector('.segments').className;")).await, "segments paragraphs");
+        look(&browser, "paragraphs", false).await;
+
+        // A job sent by someone else (here, the API) appears in the history without a reload,
+        // and its row follows it to the end.
+        browser.js("window.__same_page = true; return true;").await;
+        let part = reqwest::multipart::Part::bytes(std::fs::read(audio("jfk.wav")).unwrap()).file_name("from-api.wav");
+        let submitted = reqwest::Client::new()
+            .post(format!("{}/api/jobs", appliance.url))
+            .multipart(reqwest::multipart::Form::new().part("file", part))
+            .send()
+            .await
+            .unwrap();
+        let other = submitted.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+        browser
+            .wait_for(
+                "the history to show the API's job done",
+                Duration::from_secs(120),
+                &format!("document.querySelector('#history .history-row[data-job-id=\"{other}\"] .badge.status-done')"),
+            )
+            .await;
+        assert_eq!(browser.js("return window.__same_page === true;").await, true, "the page was reloaded");
+        assert_no_problems(&browser, "reload, search and history").await;
+
+        // An upload can be cancelled while it is being sent; nothing of it stays behind.
+        tokio::task::block_in_place(|| wait_idle(&appliance));
+        browser.cdp("Network.enable", serde_json::json!({})).await;
+        let slow = serde_json::json!({ "offline": false, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 400_000 });
+        browser.cdp("Network.emulateNetworkConditions", slow).await;
+        let input = client.find(Locator::Css("#file")).await.unwrap();
+        input.send_keys(big.to_str().unwrap()).await.unwrap();
+        client.find(Locator::Css("#upload-form button[type=submit]")).await.unwrap().click().await.unwrap();
+        let uploading = "document.querySelector('#cards .card[data-status=uploading]')";
+        browser.wait_for("the upload to start", Duration::from_secs(10), uploading).await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while appliance.temp_files().is_empty() {
+            assert!(Instant::now() < deadline, "the upload never reached the server");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        look(&browser, "uploading", false).await;
+        client.find(Locator::Css("#cards .card[data-status=uploading] button.cancel")).await.unwrap().click().await.unwrap();
+        browser
+            .wait_for(
+                "the upload to be cancelled",
+                Duration::from_secs(10),
+                "document.querySelector('#cards .card .card-status').textContent === 'Upload cancelled'",
+            )
+            .await;
+        tokio::task::block_in_place(|| appliance.assert_temp_empty());
+        let jobs: serde_json::Value = reqwest::get(format!("{}/api/jobs", appliance.url)).await.unwrap().json().await.unwrap();
+        assert_eq!(jobs["jobs"].as_array().unwrap().len(), 2, "a cancelled upload makes no job: {jobs}");
+        let normal = serde_json::json!({ "offline": false, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1 });
+        browser.cdp("Network.emulateNetworkConditions", normal).await;
+        assert_no_problems(&browser, "the cancelled upload").await;
+        browser.close().await;
+    });
+}
+
+#[test]
+fn a_long_history_pages_and_searches() {
+    let appliance = Appliance::start(&["--rate-limit-per-minute", "100000"]);
+    // 200 jobs, cancelled as soon as they are accepted: the history's length is what counts.
+    let client = appliance.client();
+    let jfk = std::fs::read(audio("jfk.wav")).unwrap();
+    for n in 0..200 {
+        let part = multipart::Part::bytes(jfk.clone()).file_name(format!("meeting-{n:03}.wav"));
+        let response = client
+            .post(format!("{}/api/jobs", appliance.url))
+            .multipart(multipart::Form::new().part("file", part))
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 202);
+        let id = response.json::<serde_json::Value>().unwrap()["id"].as_str().unwrap().to_owned();
+        client.post(format!("{}/api/jobs/{id}/cancel", appliance.url)).send().unwrap();
+    }
+    wait_idle(&appliance);
+
+    // Without JavaScript: twenty rows and a link to the next twenty.
+    let html = client.get(format!("{}/", appliance.url)).send().unwrap().text().unwrap();
+    assert_eq!(html.matches("class=\"history-link\" href=\"/jobs/").count(), 20);
+    let older =
+        attributes(&html, "href").into_iter().find(|href| href.starts_with("/?before=")).expect("a link to older jobs");
+    let html = client.get(format!("{}{}", appliance.url, unescape(older))).send().unwrap().text().unwrap();
+    assert!(html.contains(">meeting-179.wav</a>") && !html.contains(">meeting-180.wav</a>"), "{html}");
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let browser = Browser::start(1100, 1000).await;
+        let client = &browser.client;
+        client.goto(&format!("{}/", appliance.url)).await.unwrap();
+        let paint = browser
+            .wait_for(
+                "the first paint",
+                Duration::from_secs(10),
+                "performance.getEntriesByName('first-contentful-paint')[0]?.startTime",
+            )
+            .await;
+        eprintln!("first contentful paint of the page with a 200-job history: {paint} ms");
+        // "Show older jobs" appends pages until all 200 are listed.
+        for shown in [40, 60] {
+            client.find(Locator::Id("history-older")).await.unwrap().click().await.unwrap();
+            browser
+                .wait_for(
+                    "older jobs",
+                    Duration::from_secs(10),
+                    &format!("document.querySelectorAll('#history .history-row').length === {shown}"),
+                )
+                .await;
+        }
+        look(&browser, "history-long", false).await;
+        // Searching by name narrows the list as one types.
+        client.find(Locator::Id("history-q")).await.unwrap().send_keys("meeting-07").await.unwrap();
+        browser
+            .wait_for(
+                "the search to narrow the list",
+                Duration::from_secs(10),
+                "document.querySelectorAll('#history .history-row').length === 10",
+            )
+            .await;
+        look(&browser, "history-search", false).await;
+        assert_no_problems(&browser, "the long history").await;
+        browser.close().await;
+    });
 }

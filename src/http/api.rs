@@ -11,6 +11,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use bytes::Buf;
 use futures_util::{Stream, TryStreamExt as _};
 use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
 use uuid::Uuid;
 use warp::filters::BoxedFilter;
 use warp::http::{HeaderValue, StatusCode, header};
@@ -45,7 +46,10 @@ pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
         .and(with_state(state))
         .and(caller())
         .and(warp::query::<ListQuery>())
-        .map(|state: Arc<AppState>, caller: Caller, query: ListQuery| respond(list_jobs(&state, &caller, &query)));
+        .and(warp::header::optional::<String>("if-none-match"))
+        .map(|state: Arc<AppState>, caller: Caller, query: ListQuery, if_none_match: Option<String>| {
+            respond(list_jobs(&state, &caller, &query, if_none_match.as_deref()))
+        });
     let get = at_id(Endpoint::JobGet).and(with_state(state)).and(caller()).map(
         |id: String, state: Arc<AppState>, caller: Caller| {
             respond(parse_id(&id).and_then(|id| {
@@ -177,6 +181,8 @@ pub(crate) fn bool_field(form: &Received, name: &'static str, default: bool) -> 
 struct ListQuery {
     limit: Option<usize>,
     before: Option<String>,
+    /// Only jobs whose file name or transcript contains this, ignoring case.
+    q: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -186,14 +192,55 @@ struct JobList {
     next: Option<String>,
 }
 
-fn list_jobs(state: &AppState, caller: &Caller, query: &ListQuery) -> Result<Response, ApiError> {
+/// A page of the caller's jobs. The ETag is a digest of the body, so a client polling for
+/// changes (the page keeps its history current this way) gets a bodiless 304 while
+/// nothing it would see has changed: no job added, removed, advanced or finished.
+fn list_jobs(
+    state: &AppState,
+    caller: &Caller,
+    query: &ListQuery,
+    if_none_match: Option<&str>,
+) -> Result<Response, ApiError> {
     let limit = query.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
     let before = query.before.as_deref().map(parse_id).transpose()?;
-    let (page, more) = state.jobs.list(&caller.scope, before, limit);
-    let next =
-        if more { page.last().map(|last| format!("/api/jobs?limit={limit}&before={}", last.record.id)) } else { None };
+    let search = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    let (page, more) = state.jobs.list(&caller.scope, before, limit, search);
+    let next = match (more, page.last()) {
+        (true, Some(last)) => {
+            let search = search.map(|q| format!("&q={}", percent_encode(q))).unwrap_or_default();
+            Some(format!("/api/jobs?limit={limit}&before={}{search}", last.record.id))
+        }
+        _ => None,
+    };
     let jobs = page.iter().map(|snapshot| JobView::new(state, snapshot)).collect();
-    Ok(json(StatusCode::OK, &JobList { jobs, next }))
+    let body = serde_json::to_vec(&JobList { jobs, next }).map_err(|error| ApiError::Internal(Box::new(error)))?;
+    let digest = sha2::Sha256::digest(&body);
+    let etag = format!("\"{}\"", digest[..8].iter().map(|byte| format!("{byte:02x}")).collect::<String>());
+    let mut response = if if_none_match.is_some_and(|header| super::ui::etag_matches(header, &etag)) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let mut response = body.into_response();
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        response
+    };
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    Ok(response)
+}
+
+/// Text as a URL's query string or an RFC 5987 header value carries it: unreserved bytes
+/// as they are, the rest as `%XX`.
+pub(crate) fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 #[derive(Debug, Deserialize)]
@@ -221,13 +268,7 @@ fn attachment(file_name: &str, format: Format) -> String {
     let name = format!("{stem}.{}", format.extension());
     let ascii: String =
         name.chars().map(|c| if c.is_ascii_alphanumeric() || "._- ".contains(c) { c } else { '_' }).collect();
-    let encoded: String = name
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b".-_".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }
-        })
-        .collect();
-    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{}", percent_encode(&name))
 }
 
 /// A job as the API shows it.

@@ -30,7 +30,7 @@ use warp::reply::Response;
 use warp::{Filter, Reply};
 
 pub use self::api::{JobView, submit_upload};
-pub(crate) use self::api::{bool_field, job_request, parse_id, upload_request};
+pub(crate) use self::api::{bool_field, job_request, parse_id, percent_encode, upload_request};
 use self::routes::{Endpoint, at};
 use crate::auth::{Authenticator, Identity, RateLimits};
 use crate::config::Config;
@@ -239,8 +239,10 @@ async fn recover(rejection: warp::Rejection) -> Result<Response, Infallible> {
 }
 
 /// The page runs only our own script and style, is never framed, and leaks nothing.
+/// `media-src blob:` lets the page play a file the user chose from an object URL, in the
+/// browser, without uploading it again.
 pub const CONTENT_SECURITY_POLICY: &str =
-    "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+    "default-src 'self'; media-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 /// SECURITY: on every response, errors and assets included, so no path is left out.
 pub fn add_security_headers(headers: &mut warp::http::HeaderMap) {
@@ -251,8 +253,8 @@ pub fn add_security_headers(headers: &mut warp::http::HeaderMap) {
         ("referrer-policy", "no-referrer"),
         (
             "permissions-policy",
-            "camera=(), microphone=(self), geolocation=(), payment=(), usb=(), serial=(), bluetooth=(), \
-             midi=(), magnetometer=(), gyroscope=(), accelerometer=(), display-capture=(), interest-cohort=()",
+            "camera=(), microphone=(self), geolocation=(), payment=(), usb=(), serial=(), \
+             midi=(), magnetometer=(), gyroscope=(), accelerometer=(), display-capture=()",
         ),
         ("cross-origin-opener-policy", "same-origin"),
         ("cross-origin-resource-policy", "same-origin"),

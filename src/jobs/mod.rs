@@ -269,11 +269,36 @@ impl Jobs {
         if scope.allows(&snapshot.record) { Ok(snapshot) } else { Err(JobError::NotFound) }
     }
 
-    /// The caller's jobs, newest first, `limit` at a time after the job `before`.
+    /// The caller's jobs, newest first, `limit` at a time after the job `before`, only those
+    /// whose file name or transcript contains `search` (ignoring case) when one is given.
     /// Returns the page and whether more follow.
-    pub fn list(&self, scope: &Scope, before: Option<Uuid>, limit: usize) -> (Vec<Snapshot>, bool) {
-        let mut page: Vec<JobRecord> =
-            self.store.newest_first(before).filter(|record| scope.allows(record)).take(limit + 1).collect();
+    pub fn list(
+        &self,
+        scope: &Scope,
+        before: Option<Uuid>,
+        limit: usize,
+        search: Option<&str>,
+    ) -> (Vec<Snapshot>, bool) {
+        let search = search.map(str::to_lowercase);
+        let matches = |record: &JobRecord| match &search {
+            None => true,
+            Some(needle) => {
+                record.file_name.to_lowercase().contains(needle)
+                    || (record.status == Status::Done
+                        && self
+                            .store
+                            .result(record.id)
+                            .ok()
+                            .flatten()
+                            .is_some_and(|transcript| transcript.text().to_lowercase().contains(needle)))
+            }
+        };
+        let mut page: Vec<JobRecord> = self
+            .store
+            .newest_first(before)
+            .filter(|record| scope.allows(record) && matches(record))
+            .take(limit + 1)
+            .collect();
         let more = page.len() > limit;
         page.truncate(limit);
         let inner = self.lock();

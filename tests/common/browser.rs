@@ -7,7 +7,9 @@
 //! chromedriver on a free port and a fresh profile directory, so tests run in parallel.
 //!
 //! Before any page script runs, every document gets listeners that record Content Security
-//! Policy violations and uncaught errors in `window.__csp` and `window.__errors`.
+//! Policy violations and uncaught errors in `window.__csp` and `window.__errors`; what the
+//! browser itself logs to the console (a refused header, a failed request) is read from
+//! chromedriver's log by [`Browser::console`].
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -105,6 +107,7 @@ impl Browser {
         let capabilities = json!({
             "browserName": "chrome",
             "goog:chromeOptions": { "binary": chromium, "args": args },
+            "goog:loggingPrefs": { "browser": "ALL" },
         });
         let Value::Object(capabilities) = capabilities else { unreachable!() };
         let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
@@ -163,6 +166,42 @@ impl Browser {
         (list(&value[0]), list(&value[1]))
     }
 
+    /// Console messages at warning level or above since the last call (chromedriver's
+    /// browser log, which hands each entry out once).
+    pub async fn console(&self) -> Vec<String> {
+        let entries = self.client.issue_cmd(BrowserLog).await.unwrap_or_else(|error| panic!("browser log: {error}"));
+        entries
+            .as_array()
+            .map(|entries| {
+                entries
+                    .iter()
+                    .filter(|entry| matches!(entry["level"].as_str(), Some("SEVERE" | "WARNING")))
+                    .map(|entry| format!("{}: {}", entry["level"].as_str().unwrap_or(""), entry["message"]))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Runs axe-core on the page as it is now and returns its violations, one line each
+    /// (rule, impact, and where). `tests/fixtures/axe.min.js` is axe-core 4.14.1 from npm
+    /// (MPL-2.0), unmodified; it runs only in tests and never ships.
+    pub async fn axe(&self) -> Vec<String> {
+        static AXE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/axe.min.js")).unwrap()
+        });
+        // WebDriver scripts are not the page's, so the CSP does not stop this one.
+        if self.js("return typeof window.axe === 'undefined';").await == true {
+            self.js(&format!("{}\nreturn true;", *AXE)).await;
+        }
+        let script = "const done = arguments[arguments.length - 1];
+            axe.run(document, { resultTypes: ['violations'] })
+              .then((r) => done(r.violations.map((v) =>
+                `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)))
+              .catch((e) => done([`axe failed: ${e}`]));";
+        let value = self.client.execute_async(script, Vec::new()).await.unwrap_or_else(|error| panic!("axe: {error}"));
+        value.as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect()
+    }
+
     /// Saves a PNG of the viewport.
     pub async fn screenshot(&self, path: &Path) {
         let png = self.client.screenshot().await.unwrap();
@@ -203,6 +242,20 @@ async fn wait_for_driver(url: &str, log: &Path) {
 
 fn read_log(log: &Path) -> String {
     std::fs::read_to_string(log).unwrap_or_default()
+}
+
+/// `POST /session/{id}/se/log`: chromedriver's console log for the session.
+#[derive(Debug)]
+struct BrowserLog;
+
+impl WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (warp::http::Method, Option<String>) {
+        (warp::http::Method::POST, Some(json!({ "type": "browser" }).to_string()))
+    }
 }
 
 /// `POST /session/{id}/goog/cdp/execute`: chromedriver's door to the DevTools protocol.

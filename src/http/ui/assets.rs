@@ -112,7 +112,7 @@ fn content_type(file: &str) -> String {
 
 /// `If-None-Match` is `*` or a list of entity tags, each maybe weak (`W/"…"`); weak
 /// comparison is the right one for a conditional GET (RFC 9110, 13.1.2).
-fn etag_matches(header: &str, etag: &str) -> bool {
+pub(crate) fn etag_matches(header: &str, etag: &str) -> bool {
     header.split(',').map(str::trim).any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
 }
 

@@ -2,7 +2,7 @@
 //! assets that upgrade it to live uploads, progress and transcripts.
 //!
 //! Routes: `GET /` (form and history, or the login form to a visitor without a session
-//! when authentication is on), `POST /jobs` (the no-JS form: 303 to the job's page,
+//! when authentication is on; `?q=` searches the history and `?before=` pages it), `POST /jobs` (the no-JS form: 303 to the job's page,
 //! or the form again with the server's message and status; `GET /jobs` goes back to `/`),
 //! `GET /jobs/{id}` (one job, refreshing itself until it ends), `POST /jobs/{id}/delete`
 //! (303 back to `/`), `POST /login` and `POST /logout` (`session.rs`), and
@@ -16,7 +16,6 @@ mod assets;
 mod pages;
 mod session;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use askama::Template;
@@ -25,12 +24,14 @@ use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
-use self::pages::{CardView, ErrorPage, HistoryRow, IndexPage, JobPage, Layout, LoginPage};
+pub(crate) use self::assets::etag_matches;
+use self::pages::{CardView, ErrorPage, HistoryRow, IndexPage, JobPage, Layout, LoginPage, UploadChecks};
 use crate::auth::Identity;
 use crate::errors::ApiError;
 use crate::http::routes::{Endpoint, at, at_id};
 use crate::http::{
-    AppState, Caller, JobView, caller, error_response, job_request, parse_id, upload_request, with_state,
+    AppState, Caller, JobView, caller, error_response, job_request, parse_id, percent_encode, upload_request,
+    with_state,
 };
 use crate::jobs::Status;
 use crate::upload::Received;
@@ -42,14 +43,14 @@ pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
     let index = at(Endpoint::Index)
         .and(with_state(state))
         .and(warp::ext::optional::<Caller>())
-        .and(warp::query::<HashMap<String, String>>())
-        .map(|state: Arc<AppState>, caller: Option<Caller>, query: HashMap<String, String>| {
-            let next = query.get("next").and_then(|next| session::same_origin_path(next));
+        .and(warp::query::<HistoryQuery>())
+        .map(|state: Arc<AppState>, caller: Option<Caller>, query: HistoryQuery| {
+            let next = query.next.as_deref().and_then(session::same_origin_path);
             match (caller, next) {
                 // Logged in meanwhile (another tab): straight to the linked page.
                 (Some(_), Some(next)) => see_other(next),
                 (Some(caller), None) => {
-                    page(&state, &caller, index_page(&state, &caller, &FormValues::default(), None))
+                    page(&state, &caller, index_page(&state, &caller, &FormValues::default(), &query, None))
                 }
                 (None, next) => login_page(&state, None, next),
             }
@@ -65,7 +66,13 @@ pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
             match submitted {
                 Ok(snapshot) => see_other(&format!("/jobs/{}", snapshot.record.id)),
                 // The form again, saying what was refused, with the refusal's own status.
-                Err(error) => match index_page(&state, &caller, &form, Some(error.client_message())) {
+                Err(error) => match index_page(
+                    &state,
+                    &caller,
+                    &form,
+                    &HistoryQuery::default(),
+                    Some(pages::sentence(&error.client_message())),
+                ) {
                     Ok(html) => html_error(&error, html),
                     Err(failure) => page(&state, &caller, Err(failure)),
                 },
@@ -109,6 +116,7 @@ pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
 struct FormValues {
     language: String,
     translate: bool,
+    prompt: String,
 }
 
 impl FormValues {
@@ -116,8 +124,18 @@ impl FormValues {
         FormValues {
             language: form.field("language").unwrap_or("auto").trim().to_ascii_lowercase(),
             translate: form.field("translate").is_some_and(|value| matches!(value.trim(), "true" | "1" | "on" | "yes")),
+            prompt: form.field("prompt").unwrap_or_default().to_owned(),
         }
     }
+}
+
+/// `GET /?q=...&before=...`: the history's search and page, as the job API's list takes them.
+#[derive(Debug, Default, serde::Deserialize)]
+struct HistoryQuery {
+    q: Option<String>,
+    before: Option<String>,
+    /// Where a visitor sent to the login form goes after logging in.
+    next: Option<String>,
 }
 
 fn layout(state: &AppState, caller: Option<&Caller>) -> Layout {
@@ -132,7 +150,7 @@ fn layout(state: &AppState, caller: Option<&Caller>) -> Layout {
 fn login_page(state: &AppState, error: Option<&ApiError>, next: Option<&str>) -> Response {
     let login = LoginPage {
         layout: layout(state, None),
-        error: error.map(ApiError::client_message),
+        error: error.map(|error| pages::sentence(&error.client_message())),
         no_keys: !state.auth.has_live_keys(),
         session_hours: state.config.session_hours,
         next: next.map(str::to_owned),
@@ -149,9 +167,21 @@ fn render(template: &impl Template) -> Result<String, ApiError> {
 }
 
 /// The form and the history; `error` is the server's sentence after a refused upload.
-fn index_page(state: &AppState, caller: &Caller, form: &FormValues, error: Option<String>) -> Result<String, ApiError> {
+fn index_page(
+    state: &AppState,
+    caller: &Caller,
+    form: &FormValues,
+    query: &HistoryQuery,
+    error: Option<String>,
+) -> Result<String, ApiError> {
     let multilingual = state.jobs.engine().is_multilingual();
-    let (recent, _) = state.jobs.list(&caller.scope, None, HISTORY_LENGTH);
+    let search = query.q.as_deref().map(str::trim).unwrap_or_default();
+    let before = query.before.as_deref().map(parse_id).transpose()?;
+    let (recent, more) = state.jobs.list(&caller.scope, before, HISTORY_LENGTH, Some(search).filter(|q| !q.is_empty()));
+    let older_url = match (more, recent.last()) {
+        (true, Some(last)) => Some(format!("/?before={}&q={}#history-title", last.record.id, percent_encode(search))),
+        _ => None,
+    };
     let history = recent.iter().map(|snapshot| HistoryRow::new(&JobView::new(state, snapshot))).collect();
     render(&IndexPage {
         layout: layout(state, Some(caller)),
@@ -159,8 +189,11 @@ fn index_page(state: &AppState, caller: &Caller, form: &FormValues, error: Optio
         languages: pages::languages(multilingual, &form.language),
         multilingual,
         translate: form.translate,
-        max_upload_mb: state.upload_limits.max_file_bytes / 1_000_000,
+        prompt: form.prompt.clone(),
+        checks: UploadChecks::new(state.upload_limits.max_file_bytes),
+        search: search.to_owned(),
         history,
+        older_url,
         card: CardView::blank(),
         blank_row: HistoryRow::blank(),
     })
@@ -184,7 +217,7 @@ fn page(state: &AppState, caller: &Caller, rendered: Result<String, ApiError>) -
     match rendered {
         Ok(html) => warp::reply::html(html).into_response(),
         Err(error) => {
-            let message = error.client_message();
+            let message = pages::sentence(&error.client_message());
             let status = error.reply().status;
             let html = render(&ErrorPage { layout: layout(state, Some(caller)), status, message })
                 .unwrap_or_else(|_| error.client_message());

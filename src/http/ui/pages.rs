@@ -10,9 +10,11 @@ use askama::Template;
 
 use super::assets::{AssetUrls, URLS};
 use crate::engine::Segment;
+use crate::errors::{DecodeError, UploadError};
 use crate::formats::Format;
 use crate::http::JobView;
 use crate::jobs::Status;
+use crate::upload::NOT_MEDIA_TYPES;
 
 /// What every page's frame shows: asset links, the model in use, and who is logged in.
 pub struct Layout {
@@ -51,11 +53,49 @@ pub struct IndexPage {
     pub languages: Vec<LanguageOption>,
     pub multilingual: bool,
     pub translate: bool,
-    pub max_upload_mb: u64,
+    /// The vocabulary prompt the refused form sent, to fill in again.
+    pub prompt: String,
+    pub checks: UploadChecks,
+    /// The history's search words, as `GET /?q=` carries them.
+    pub search: String,
     pub history: Vec<HistoryRow>,
+    /// `/?before=...` for the next page of the history, when there is one.
+    pub older_url: Option<String>,
     /// The markup the script clones for each file it uploads, so there is one card design.
     pub card: CardView,
     pub blank_row: HistoryRow,
+}
+
+/// What the script checks before uploading a file, with the server's own sentences, so the
+/// page refuses exactly what the server would, in the same words, without sending it.
+pub struct UploadChecks {
+    pub max_upload_mb: u64,
+    pub max_bytes: u64,
+    pub too_large: String,
+    /// The refusal of a file that is not audio, with `{type}` where its type goes.
+    pub not_audio: String,
+    /// Type prefixes that are plainly not a recording, space-separated.
+    pub not_media: String,
+}
+
+impl UploadChecks {
+    pub fn new(max_bytes: u64) -> UploadChecks {
+        let max_upload_mb = max_bytes / 1_000_000;
+        UploadChecks {
+            max_upload_mb,
+            max_bytes,
+            too_large: sentence(&UploadError::TooLarge { limit_mb: max_upload_mb }.to_string()),
+            not_audio: sentence(&DecodeError::NotAudio { found: "{type}".to_owned() }.to_string()),
+            not_media: NOT_MEDIA_TYPES.join(" "),
+        }
+    }
+}
+
+/// The server's messages are clauses in lower case (API clients quote them mid-sentence);
+/// the page shows them as sentences.
+pub fn sentence(message: &str) -> String {
+    let mut chars = message.chars();
+    chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
 /// `GET /jobs/{id}`: one job; refreshes itself without JS until it has ended.
@@ -141,6 +181,9 @@ pub struct SegmentRow {
     pub id: usize,
     /// `mm:ss`, or `h:mm:ss` past the first hour.
     pub start: String,
+    /// Start and end in seconds, for the player the script adds.
+    pub start_seconds: f64,
+    pub end_seconds: f64,
     pub text: String,
 }
 
@@ -206,7 +249,7 @@ impl CardView {
             page_url: job.links.page.clone(),
             events_url: job.links.events.clone(),
             cancel_url: job.links.cancel.clone(),
-            error: job.error.clone(),
+            error: job.error.clone().map(|error| sentence(&error)),
             segments: segment_rows(segments),
             downloads,
             heading: 2,
@@ -239,7 +282,7 @@ pub fn status_text(job: &JobView) -> String {
                     .speech_seconds
                     .map(|speech| format!("{} of speech in ", clock((speech * 1000.0) as u64)))
                     .unwrap_or_default();
-                format!("Done: {speech}{}, {}", clock((seconds * 1000.0) as u64), language_name(language))
+                format!("Done: {speech}{} of audio, {}", clock((seconds * 1000.0) as u64), language_name(language))
             }
             _ => "Done".to_owned(),
         },
@@ -257,7 +300,13 @@ fn segment_rows(segments: &[Segment]) -> Vec<SegmentRow> {
     segments
         .iter()
         .enumerate()
-        .map(|(id, segment)| SegmentRow { id, start: clock(segment.start_ms), text: segment.text.trim().to_owned() })
+        .map(|(id, segment)| SegmentRow {
+            id,
+            start: clock(segment.start_ms),
+            start_seconds: segment.start_ms as f64 / 1000.0,
+            end_seconds: segment.end_ms as f64 / 1000.0,
+            text: segment.text.trim().to_owned(),
+        })
         .filter(|row| !row.text.is_empty())
         .collect()
 }
@@ -281,6 +330,10 @@ pub struct HistoryRow {
     pub created_label: String,
     pub page_url: String,
     pub delete_url: String,
+    /// Ended (done, failed, cancelled): it may be deleted; until then it may be cancelled.
+    pub finished: bool,
+    /// The transcript as text, once done; empty until then.
+    pub text_url: String,
 }
 
 impl HistoryRow {
@@ -294,6 +347,8 @@ impl HistoryRow {
             created_at: job.created_at.clone(),
             page_url: job.links.page.clone(),
             delete_url: format!("{}/delete", job.links.page),
+            finished: job.status.is_finished(),
+            text_url: job.links.results.get("txt").cloned().unwrap_or_default(),
         }
     }
 
@@ -308,6 +363,8 @@ impl HistoryRow {
             created_label: String::new(),
             page_url: String::new(),
             delete_url: String::new(),
+            finished: true,
+            text_url: String::new(),
         }
     }
 }
@@ -373,6 +430,15 @@ mod tests {
     }
 
     #[test]
+    fn messages_become_sentences() {
+        assert_eq!(sentence("the file is over the limit"), "The file is over the limit");
+        assert_eq!(sentence(""), "");
+        let checks = UploadChecks::new(500_000_000);
+        assert!(checks.too_large.starts_with("The file is over the 500 MB limit"), "{}", checks.too_large);
+        assert!(checks.not_audio.contains("(looks like {type})"), "{}", checks.not_audio);
+    }
+
+    #[test]
     fn utc_labels_drop_seconds() {
         assert_eq!(utc_label("2025-01-31T09:05:07Z"), "2025-01-31 09:05 UTC");
         assert_eq!(utc_label("garbage"), "garbage");
@@ -389,8 +455,20 @@ mod tests {
         assert_eq!(
             rows,
             [
-                SegmentRow { id: 0, start: "00:00".to_owned(), text: "Hello".to_owned() },
-                SegmentRow { id: 2, start: "01:02".to_owned(), text: "<b>world</b>".to_owned() },
+                SegmentRow {
+                    id: 0,
+                    start: "00:00".to_owned(),
+                    start_seconds: 0.0,
+                    end_seconds: 1.0,
+                    text: "Hello".to_owned()
+                },
+                SegmentRow {
+                    id: 2,
+                    start: "01:02".to_owned(),
+                    start_seconds: 62.0,
+                    end_seconds: 63.0,
+                    text: "<b>world</b>".to_owned()
+                },
             ]
         );
     }
@@ -399,7 +477,13 @@ mod tests {
     fn templates_escape_user_text() {
         let mut card = CardView::blank();
         card.file_name = "<script>alert(1)</script>.wav".to_owned();
-        card.segments = vec![SegmentRow { id: 0, start: "00:00".to_owned(), text: "a & <b>".to_owned() }];
+        card.segments = vec![SegmentRow {
+            id: 0,
+            start: "00:00".to_owned(),
+            start_seconds: 0.0,
+            end_seconds: 1.0,
+            text: "a & <b>".to_owned(),
+        }];
         let html = JobPage { layout: Layout::new("tiny.en", None), card }.render().unwrap();
         assert!(!html.contains("<script>alert"), "{html}");
         assert!(html.contains("&#60;script&#62;alert(1)&#60;/script&#62;.wav"), "{html}");
