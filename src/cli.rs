@@ -190,6 +190,12 @@ pub struct ServeArgs {
     #[arg(long, value_name = "HOURS", env = "WHISPER_APPLIANCE_SESSION_HOURS")]
     pub session_hours: Option<u64>,
 
+    /// This appliance's name among several behind one nginx: two lowercase hex digits, e.g. `a1`,
+    /// different on each. Every job id then ends with it, so nginx routes each request for a job to
+    /// the appliance that holds it (nginx/cluster.conf.example) [default: none, one appliance].
+    #[arg(long, value_name = "HEX2", env = "WHISPER_APPLIANCE_NODE")]
+    pub node: Option<String>,
+
     /// Print the effective configuration (secrets redacted) and exit.
     #[arg(long)]
     pub print_config: bool,

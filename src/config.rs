@@ -55,6 +55,7 @@ struct FileConfig {
     max_concurrent_uploads: Option<usize>,
     session_secret_file: Option<PathBuf>,
     session_hours: Option<u64>,
+    node: Option<String>,
 }
 
 /// Where `serve` gets its listening socket.
@@ -92,6 +93,34 @@ fn parse_listen(text: String) -> Result<Listen, ConfigError> {
     text.parse().map(Listen::Address).map_err(|_| ConfigError::BadListen { value: text })
 }
 
+/// An appliance's name among several behind one nginx: one byte, written as two lowercase hex
+/// digits. The last byte of every job id it mints (see `upload`), so that nginx can tell from a job's
+/// URL which appliance holds the job (nginx/cluster.conf.example maps the id's last two digits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Node(pub u8);
+
+impl fmt::Display for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:02x}", self.0)
+    }
+}
+
+impl Serialize for Node {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// Exactly two lowercase hex digits: the spelling nginx's map matches, so no other spelling of
+/// the same byte can be configured here and missed there.
+fn parse_node(text: String) -> Result<Node, ConfigError> {
+    let valid = text.len() == 2 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    match u8::from_str_radix(&text, 16) {
+        Ok(byte) if valid => Ok(Node(byte)),
+        _ => Err(ConfigError::BadNode { value: text }),
+    }
+}
+
 /// The effective configuration of a running server.
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
@@ -117,6 +146,8 @@ pub struct Config {
     /// Only where the secret is read from; the secret itself never enters the config.
     pub session_secret_file: Option<PathBuf>,
     pub session_hours: u64,
+    /// Set when this appliance is one of several behind nginx; job ids carry it.
+    pub node: Option<Node>,
 }
 
 impl Config {
@@ -184,6 +215,7 @@ impl Config {
                 "session_hours",
                 args.session_hours.or(file.session_hours).unwrap_or(DEFAULT_SESSION_HOURS),
             )?,
+            node: args.node.clone().or(file.node).map(parse_node).transpose()?,
         };
         Ok(config)
     }
@@ -286,6 +318,7 @@ const KNOWN_ENV_VARS: &[&str] = &[
     "WHISPER_APPLIANCE_MAX_CONCURRENT_UPLOADS",
     "WHISPER_APPLIANCE_SESSION_SECRET_FILE",
     "WHISPER_APPLIANCE_SESSION_HOURS",
+    "WHISPER_APPLIANCE_NODE",
     // Read by auth::Secret, not by clap.
     "WHISPER_APPLIANCE_SESSION_SECRET",
 ];
@@ -346,6 +379,15 @@ mod tests {
         assert_eq!(address.to_string(), "127.0.0.1:5000");
         for bad in ["Systemd", "systemd:5000", "localhost:5000", ""] {
             assert!(matches!(parse_listen(bad.into()), Err(ConfigError::BadListen { .. })), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_node_is_exactly_two_lowercase_hex_digits() {
+        assert_eq!(parse_node("a1".into()).unwrap(), Node(0xa1));
+        assert_eq!(parse_node("00".into()).unwrap().to_string(), "00");
+        for bad in ["A1", "a", "a1b", "g1", "+1", " a1", ""] {
+            assert!(matches!(parse_node(bad.into()), Err(ConfigError::BadNode { .. })), "{bad}");
         }
     }
 

@@ -392,6 +392,8 @@ pub enum ConfigError {
         "CORS origin {value:?} must be exactly scheme://host[:port], such as https://app.example.org; `*` is never allowed"
     )]
     BadOrigin { value: String },
+    #[error("node {value:?} must be exactly two lowercase hex digits, such as a1, and different on each appliance")]
+    BadNode { value: String },
 }
 
 // ---------------------------------------------------------------------------------------

@@ -57,7 +57,7 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
 async fn serve(config: Config, socket: Socket) -> Result<(), ServeError> {
     tracing::info!(config = %config.to_toml().replace('\n', "; "), "starting");
     check_safe_to_start(&config, socket.address()?)?;
-    let temp = TempDir::open(&config.temp_dir)
+    let temp = TempDir::open(&config.temp_dir, config.node)
         .map_err(|source| ServeError::StateDir { path: config.temp_dir.clone(), source })?;
     check_private_dir(&config.state_dir)?;
     check_private_dir(&config.temp_dir)?;
