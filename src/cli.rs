@@ -3,14 +3,15 @@
 //! Every flag's doc comment is its `--help` text, and the .deb's man pages are written
 //! from the same definitions by the binary being packaged (the hidden `man` command), so
 //! help and man page cannot drift. Flags that configure a long-running service also read
-//! a `WHISPER_APPLIANCE_*` environment variable; values stay `Option` so that "not given"
-//! remains visible to the code that resolves defaults.
+//! a `WHISPER_APPLIANCE_*` environment variable; `serve`'s settings are declared once, in
+//! [`Config`], and flattened in here.
 
 use std::path::{Path, PathBuf};
 
 use clap::{Args, CommandFactory as _, Parser, Subcommand, ValueEnum};
 
-use crate::auth::Role;
+use crate::auth::{ENV_SECRET, Role};
+use crate::config::{Config, DEFAULT_MODEL};
 use crate::formats::Format;
 use crate::model::Quantization;
 
@@ -47,6 +48,32 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out_dir: PathBuf,
     },
+}
+
+/// Warns about each `WHISPER_APPLIANCE_*` variable that no command reads (a misspelt one
+/// would otherwise be ignored silently).
+pub(crate) fn warn_unknown_env_vars() {
+    let known = known_env_vars();
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("WHISPER_APPLIANCE_")
+            && !known.iter().any(|known| *known == name)
+            && !name.starts_with("WHISPER_APPLIANCE_TEST_")
+        {
+            tracing::warn!(variable = %name, "unknown WHISPER_APPLIANCE_ variable ignored; see `whisper-appliance serve --help`");
+        }
+    }
+}
+
+/// Every variable a command reads: those clap declares, and the session secret.
+fn known_env_vars() -> Vec<String> {
+    fn walk(command: &clap::Command, seen: &mut Vec<String>) {
+        seen.extend(command.get_arguments().filter_map(clap::Arg::get_env).map(|e| e.to_string_lossy().into_owned()));
+        command.get_subcommands().for_each(|sub| walk(sub, seen));
+    }
+    let mut seen = vec![ENV_SECRET.to_owned()];
+    walk(&Cli::command(), &mut seen);
+    seen
 }
 
 /// Writes `whisper-appliance.1` and a page per visible subcommand (`whisper-appliance-serve.1`...).
@@ -97,104 +124,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE", env = "WHISPER_APPLIANCE_CONFIG")]
     pub config: Option<PathBuf>,
 
-    /// Address and port to listen on, or `systemd` to take the listening socket systemd passes
-    /// (socket activation, as the packaged service does) [default: 127.0.0.1:5000].
-    #[arg(long, value_name = "ADDR:PORT|systemd", env = "WHISPER_APPLIANCE_LISTEN")]
-    pub listen: Option<String>,
-
-    /// Directory for the job database, secrets and, unless --temp-dir says otherwise, uploads
-    /// [default: $STATE_DIRECTORY from systemd, else /var/lib/whisper-appliance].
-    #[arg(long, value_name = "DIR", env = "WHISPER_APPLIANCE_STATE_DIR")]
-    pub state_dir: Option<PathBuf>,
-
-    /// Directory for uploads while their jobs run [default: $CACHE_DIRECTORY/uploads from
-    /// systemd, else STATE_DIR/uploads].
-    #[arg(long, value_name = "DIR", env = "WHISPER_APPLIANCE_TEMP_DIR")]
-    pub temp_dir: Option<PathBuf>,
-
-    /// The ggml model file [default: STATE_DIR/models/ggml-tiny.en.bin].
-    #[arg(long, value_name = "FILE", env = "WHISPER_APPLIANCE_MODEL")]
-    pub model: Option<PathBuf>,
-
-    /// Transcriptions run at the same time [default: 1].
-    #[arg(long, value_name = "N", env = "WHISPER_APPLIANCE_WORKERS")]
-    pub workers: Option<usize>,
-
-    /// CPU threads per transcription [default: the cores available divided by --workers].
-    #[arg(long, value_name = "N", env = "WHISPER_APPLIANCE_THREADS")]
-    pub threads: Option<usize>,
-
-    /// Jobs that may wait for a worker; more get 503 with Retry-After [default: 32].
-    #[arg(long, value_name = "N", env = "WHISPER_APPLIANCE_QUEUE_SIZE")]
-    pub queue_size: Option<usize>,
-
-    /// Largest accepted upload in megabytes (10^6 bytes) [default: 500].
-    #[arg(long, value_name = "MB", env = "WHISPER_APPLIANCE_MAX_UPLOAD_MB")]
-    pub max_upload_mb: Option<u64>,
-
-    /// Seconds an upload may send nothing before it is abandoned with 408 [default: 60].
-    #[arg(long, value_name = "SECONDS", env = "WHISPER_APPLIANCE_UPLOAD_IDLE_TIMEOUT_SECS")]
-    pub upload_idle_timeout_secs: Option<u64>,
-
-    /// Hours a finished job and its transcript are kept before deletion [default: 168, 7 days].
-    #[arg(long, value_name = "HOURS", env = "WHISPER_APPLIANCE_RETENTION_HOURS")]
-    pub retention_hours: Option<u64>,
-
-    /// Seconds a running job may take to finish on SIGTERM before it is re-queued [default: 30].
-    #[arg(long, value_name = "SECONDS", env = "WHISPER_APPLIANCE_SHUTDOWN_GRACE_SECS")]
-    pub shutdown_grace_secs: Option<u64>,
-
-    /// Require an API key, a browser session or a trusted proxy's user on every request
-    /// but health checks [default: true]. Off is refused on a non-loopback address unless
-    /// --insecure-public-bind is given.
-    #[arg(long, value_name = "BOOL", env = "WHISPER_APPLIANCE_AUTH")]
-    pub auth: Option<bool>,
-
-    /// Allow listening on a non-loopback address with authentication off (trusted networks only).
-    #[arg(long, env = "WHISPER_APPLIANCE_INSECURE_PUBLIC_BIND")]
-    pub insecure_public_bind: bool,
-
-    /// Allow running as root (refused by default: run as a service user such as `whisper`).
-    #[arg(long, env = "WHISPER_APPLIANCE_ALLOW_ROOT")]
-    pub allow_root: bool,
-
-    /// Accept the user name that a proxy on loopback (the shipped nginx with basic auth)
-    /// passes in X-Forwarded-User, and its X-Forwarded-For and X-Forwarded-Proto [default: false].
-    #[arg(long, value_name = "BOOL", env = "WHISPER_APPLIANCE_TRUSTED_PROXY")]
-    pub trusted_proxy: Option<bool>,
-
-    /// A proxy user name that gets the admin role; repeat for several.
-    #[arg(long = "proxy-admin", value_name = "NAME", env = "WHISPER_APPLIANCE_PROXY_ADMINS", value_delimiter = ',')]
-    pub proxy_admins: Vec<String>,
-
-    /// An origin (`https://host:port`) whose pages may call the API with an API key; repeat
-    /// for several. CORS is off when none is listed.
-    #[arg(long = "cors-origin", value_name = "ORIGIN", env = "WHISPER_APPLIANCE_CORS_ORIGINS", value_delimiter = ',')]
-    pub cors_origins: Vec<String>,
-
-    /// Requests per minute per API key (per client address without one) [default: 100].
-    #[arg(long, value_name = "N", env = "WHISPER_APPLIANCE_RATE_LIMIT_PER_MINUTE")]
-    pub rate_limit_per_minute: Option<u32>,
-
-    /// Uploads in progress at once per API key or client address [default: 4].
-    #[arg(long, value_name = "N", env = "WHISPER_APPLIANCE_MAX_CONCURRENT_UPLOADS")]
-    pub max_concurrent_uploads: Option<usize>,
-
-    /// File holding the secret that signs browser sessions [default: systemd's
-    /// $CREDENTIALS_DIRECTORY/session-secret, then $WHISPER_APPLIANCE_SESSION_SECRET, then
-    /// STATE_DIR/session-secret, generated on first start].
-    #[arg(long, value_name = "FILE", env = "WHISPER_APPLIANCE_SESSION_SECRET_FILE")]
-    pub session_secret_file: Option<PathBuf>,
-
-    /// Hours a browser session lasts [default: 12].
-    #[arg(long, value_name = "HOURS", env = "WHISPER_APPLIANCE_SESSION_HOURS")]
-    pub session_hours: Option<u64>,
-
-    /// This appliance's name among several behind one nginx: two lowercase hex digits, e.g. `a1`,
-    /// different on each. Every job id then ends with it, so nginx routes each request for a job to
-    /// the appliance that holds it (nginx/cluster.conf.example) [default: none, one appliance].
-    #[arg(long, value_name = "HEX2", env = "WHISPER_APPLIANCE_NODE")]
-    pub node: Option<String>,
+    #[command(flatten)]
+    pub settings: Config,
 
     /// Print the effective configuration (secrets redacted) and exit.
     #[arg(long)]
@@ -208,8 +139,8 @@ pub struct TranscribeArgs {
     pub files: Vec<PathBuf>,
 
     /// The whisper.cpp (ggml) model file, e.g. one written by `model import`.
-    #[arg(long, value_name = "PATH", env = "WHISPER_APPLIANCE_MODEL")]
-    pub model: Option<PathBuf>,
+    #[arg(long, value_name = "PATH", env = "WHISPER_APPLIANCE_MODEL", default_value = DEFAULT_MODEL)]
+    pub model: PathBuf,
 
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = Format::Txt)]
@@ -297,5 +228,26 @@ impl ValueEnum for Format {
 
     fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
         Some(clap::builder::PossibleValue::new(self.extension()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_env_var_has_the_prefix_and_every_setting_one() {
+        let known = known_env_vars();
+        assert!(known.iter().all(|name| name.starts_with("WHISPER_APPLIANCE_")), "{known:?}");
+        let serve = Cli::command().find_subcommand("serve").expect("serve exists").clone();
+        for arg in serve.get_arguments().filter(|arg| arg.get_long().is_some_and(|long| long != "print-config")) {
+            let env = arg.get_env().map(|env| env.to_string_lossy().into_owned());
+            assert!(env.is_some(), "{} has no variable", arg.get_id());
+        }
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
     }
 }

@@ -1,239 +1,239 @@
-//! One validated [`Config`] for `serve`, resolved field by field: flag or
-//! `WHISPER_APPLIANCE_*` variable (clap merges those two), then the TOML file, then the default.
+//! Every `serve` setting, declared once as a field of [`Config`], and the layering that
+//! fills it: flag, then `WHISPER_APPLIANCE_*` variable (clap reads both), then the TOML
+//! file, then the default.
 //!
-//! Every path derives from the state directory unless set on its own. Nothing is read
-//! from the working directory implicitly. Unknown keys in the file are refused (a typo in
-//! a setting must not silently fall back to a default) and unknown `WHISPER_APPLIANCE_*`
-//! variables are warned about.
+//! One struct is both the clap argument group and the serde shape of the file, so a setting
+//! has one name, one type, one help text and one default; the known environment variables
+//! are read off the same definitions. Values are checked as they are parsed (a bad `listen`
+//! or a zero `workers` is a usage error, from a flag or from the file alike). Every path is
+//! made absolute and derives from the state directory unless set on its own; nothing is
+//! read from the working directory implicitly. Unknown keys in the file are refused (a typo
+//! must not silently fall back to a default); unknown `WHISPER_APPLIANCE_*` variables are
+//! warned about.
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize, Serializer};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::cli::ServeArgs;
 use crate::engine::default_threads;
 use crate::errors::ConfigError;
 
 /// Where the packaged configuration lives.
-pub const DEFAULT_CONFIG_FILE: &str = "/etc/whisper-appliance/config.toml";
+const DEFAULT_CONFIG_FILE: &str = "/etc/whisper-appliance/config.toml";
+/// The state directory when neither a setting nor systemd's `$STATE_DIRECTORY` names one.
 const DEFAULT_STATE_DIR: &str = "/var/lib/whisper-appliance";
-const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
-const DEFAULT_QUEUE_SIZE: usize = 32;
-const DEFAULT_MAX_UPLOAD_MB: u64 = 500;
-const DEFAULT_RETENTION_HOURS: u64 = 7 * 24;
-const DEFAULT_UPLOAD_IDLE_SECS: u64 = 60;
-const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 30;
-const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 100;
-const DEFAULT_CONCURRENT_UPLOADS: usize = 4;
-const DEFAULT_SESSION_HOURS: u64 = 12;
+/// The model every command uses unless told otherwise: where the model package installs it.
+pub(crate) const DEFAULT_MODEL: &str = "/usr/share/whisper-appliance/models/ggml-tiny.en.bin";
 
-/// The keys a config file may hold: the long flag names with underscores.
-#[derive(Debug, Default, Deserialize)]
+/// The effective configuration of a running server: what clap parsed, with the file and
+/// the defaults layered under it by [`Config::load`].
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FileConfig {
-    listen: Option<String>,
-    state_dir: Option<PathBuf>,
-    temp_dir: Option<PathBuf>,
-    model: Option<PathBuf>,
-    workers: Option<usize>,
-    threads: Option<usize>,
-    queue_size: Option<usize>,
-    max_upload_mb: Option<u64>,
-    upload_idle_timeout_secs: Option<u64>,
-    retention_hours: Option<u64>,
-    shutdown_grace_secs: Option<u64>,
-    auth: Option<bool>,
-    insecure_public_bind: Option<bool>,
-    allow_root: Option<bool>,
-    trusted_proxy: Option<bool>,
-    proxy_admins: Option<Vec<String>>,
-    cors_origins: Option<Vec<String>>,
-    rate_limit_per_minute: Option<u32>,
-    max_concurrent_uploads: Option<usize>,
-    session_secret_file: Option<PathBuf>,
-    session_hours: Option<u64>,
-    node: Option<String>,
-}
-
-/// Where `serve` gets its listening socket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Listen {
-    /// Bind this address itself.
-    Address(SocketAddr),
-    /// Take the socket systemd passes (socket activation: `whisper-appliance.socket`), so
-    /// the service can run without a network of its own (`PrivateNetwork=yes`).
-    Systemd,
-}
-
-/// The value of `listen` that asks for systemd's socket.
-const LISTEN_SYSTEMD: &str = "systemd";
-
-impl fmt::Display for Listen {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Listen::Address(address) => address.fmt(f),
-            Listen::Systemd => f.write_str(LISTEN_SYSTEMD),
-        }
-    }
-}
-
-impl Serialize for Listen {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-fn parse_listen(text: String) -> Result<Listen, ConfigError> {
-    if text == LISTEN_SYSTEMD {
-        return Ok(Listen::Systemd);
-    }
-    text.parse().map(Listen::Address).map_err(|_| ConfigError::BadListen { value: text })
-}
-
-/// An appliance's name among several behind one nginx: one byte, written as two lowercase hex
-/// digits. The last byte of every job id it mints (see `upload`), so that nginx can tell from a job's
-/// URL which appliance holds the job (nginx/cluster.conf.example maps the id's last two digits).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Node(pub u8);
-
-impl fmt::Display for Node {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:02x}", self.0)
-    }
-}
-
-impl Serialize for Node {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-/// Exactly two lowercase hex digits: the spelling nginx's map matches, so no other spelling of
-/// the same byte can be configured here and missed there.
-fn parse_node(text: String) -> Result<Node, ConfigError> {
-    let valid = text.len() == 2 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-    match u8::from_str_radix(&text, 16) {
-        Ok(byte) if valid => Ok(Node(byte)),
-        _ => Err(ConfigError::BadNode { value: text }),
-    }
-}
-
-/// The effective configuration of a running server.
-#[derive(Debug, Clone, Serialize)]
 pub struct Config {
+    /// Address and port to listen on, or `systemd` to take the listening socket systemd passes
+    /// (socket activation, as the packaged service does).
+    #[arg(long, value_name = "ADDR:PORT|systemd", env = "WHISPER_APPLIANCE_LISTEN", default_value = "127.0.0.1:5000")]
     pub listen: Listen,
-    pub state_dir: PathBuf,
-    pub temp_dir: PathBuf,
+
+    /// Directory for the job database, secrets and, unless --temp-dir says otherwise, uploads
+    /// [default: $STATE_DIRECTORY from systemd, else /var/lib/whisper-appliance].
+    #[arg(long, value_name = "DIR", env = "WHISPER_APPLIANCE_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+
+    /// Directory for uploads while their jobs run [default: $CACHE_DIRECTORY/uploads from
+    /// systemd, else STATE_DIR/uploads].
+    #[arg(long, value_name = "DIR", env = "WHISPER_APPLIANCE_TEMP_DIR")]
+    temp_dir: Option<PathBuf>,
+
+    /// The ggml model file.
+    #[arg(long, value_name = "FILE", env = "WHISPER_APPLIANCE_MODEL", default_value = DEFAULT_MODEL)]
     pub model: PathBuf,
+
+    /// Transcriptions run at the same time.
+    #[arg(long, value_name = "N", env = "WHISPER_APPLIANCE_WORKERS", default_value_t = 1, value_parser = positive::<usize>)]
+    #[serde(deserialize_with = "at_least_one")]
     pub workers: usize,
-    pub threads: usize,
+
+    /// CPU threads per transcription [default: the cores available divided by --workers].
+    #[arg(long, value_name = "N", env = "WHISPER_APPLIANCE_THREADS", value_parser = positive::<usize>)]
+    #[serde(default, deserialize_with = "some_at_least_one")]
+    threads: Option<usize>,
+
+    /// Jobs that may wait for a worker; more get 503 with Retry-After.
+    #[arg(long, value_name = "N", env = "WHISPER_APPLIANCE_QUEUE_SIZE", default_value_t = 32, value_parser = positive::<usize>)]
+    #[serde(deserialize_with = "at_least_one")]
     pub queue_size: usize,
+
+    /// Largest accepted upload in megabytes (10^6 bytes).
+    #[arg(long, value_name = "MB", env = "WHISPER_APPLIANCE_MAX_UPLOAD_MB", default_value_t = 500, value_parser = positive::<u64>)]
+    #[serde(deserialize_with = "at_least_one")]
     pub max_upload_mb: u64,
+
+    /// Seconds an upload may send nothing before it is abandoned with 408.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "WHISPER_APPLIANCE_UPLOAD_IDLE_TIMEOUT_SECS",
+        default_value_t = 60,
+        value_parser = positive::<u64>
+    )]
+    #[serde(deserialize_with = "at_least_one")]
     pub upload_idle_timeout_secs: u64,
+
+    /// Hours a finished job and its transcript are kept before deletion (168: 7 days).
+    #[arg(
+        long,
+        value_name = "HOURS",
+        env = "WHISPER_APPLIANCE_RETENTION_HOURS",
+        default_value_t = 7 * 24,
+        value_parser = positive::<u64>
+    )]
+    #[serde(deserialize_with = "at_least_one")]
     pub retention_hours: u64,
+
+    /// Seconds a running job may take to finish on SIGTERM before it is re-queued.
+    #[arg(long, value_name = "SECONDS", env = "WHISPER_APPLIANCE_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
+
+    /// Require an API key, a browser session or a trusted proxy's user on every request
+    /// but health checks. Off is refused on a non-loopback address unless
+    /// --insecure-public-bind is given.
+    #[arg(long, value_name = "BOOL", env = "WHISPER_APPLIANCE_AUTH", default_value_t = true, action = clap::ArgAction::Set)]
     pub auth: bool,
+
+    /// Allow listening on a non-loopback address with authentication off (trusted networks only).
+    #[arg(long, env = "WHISPER_APPLIANCE_INSECURE_PUBLIC_BIND")]
     pub insecure_public_bind: bool,
+
+    /// Allow running as root (refused by default: run as a service user such as `whisper`).
+    #[arg(long, env = "WHISPER_APPLIANCE_ALLOW_ROOT")]
     pub allow_root: bool,
+
+    /// Accept the user name that a proxy on loopback (the shipped nginx with basic auth)
+    /// passes in X-Forwarded-User, and its X-Forwarded-For and X-Forwarded-Proto.
+    #[arg(
+        long,
+        value_name = "BOOL",
+        env = "WHISPER_APPLIANCE_TRUSTED_PROXY",
+        default_value_t = false,
+        action = clap::ArgAction::Set
+    )]
     pub trusted_proxy: bool,
+
+    /// A proxy user name that gets the admin role; repeat for several.
+    #[arg(long = "proxy-admin", value_name = "NAME", env = "WHISPER_APPLIANCE_PROXY_ADMINS", value_delimiter = ',')]
+    #[serde(default)]
     pub proxy_admins: Vec<String>,
+
+    /// An origin (`https://host:port`) whose pages may call the API with an API key; repeat
+    /// for several. CORS is off when none is listed.
+    #[arg(
+        long = "cors-origin",
+        value_name = "ORIGIN",
+        env = "WHISPER_APPLIANCE_CORS_ORIGINS",
+        value_delimiter = ',',
+        value_parser = cors_origin
+    )]
+    #[serde(default, deserialize_with = "cors_origins")]
     pub cors_origins: Vec<String>,
+
+    /// Requests per minute per API key (per client address without one).
+    #[arg(
+        long,
+        value_name = "N",
+        env = "WHISPER_APPLIANCE_RATE_LIMIT_PER_MINUTE",
+        default_value_t = 100,
+        value_parser = positive::<u32>
+    )]
+    #[serde(deserialize_with = "at_least_one")]
     pub rate_limit_per_minute: u32,
+
+    /// Uploads in progress at once per API key or client address.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "WHISPER_APPLIANCE_MAX_CONCURRENT_UPLOADS",
+        default_value_t = 4,
+        value_parser = positive::<usize>
+    )]
+    #[serde(deserialize_with = "at_least_one")]
     pub max_concurrent_uploads: usize,
-    /// Only where the secret is read from; the secret itself never enters the config.
+
+    /// File holding the secret that signs browser sessions [default: systemd's
+    /// $CREDENTIALS_DIRECTORY/session-secret, then $WHISPER_APPLIANCE_SESSION_SECRET, then
+    /// STATE_DIR/session-secret, generated on first start].
+    #[arg(long, value_name = "FILE", env = "WHISPER_APPLIANCE_SESSION_SECRET_FILE")]
     pub session_secret_file: Option<PathBuf>,
+
+    /// Hours a browser session lasts.
+    #[arg(long, value_name = "HOURS", env = "WHISPER_APPLIANCE_SESSION_HOURS", default_value_t = 12, value_parser = positive::<u64>)]
+    #[serde(deserialize_with = "at_least_one")]
     pub session_hours: u64,
-    /// Set when this appliance is one of several behind nginx; job ids carry it.
+
+    /// This appliance's name among several behind one nginx: two lowercase hex digits, e.g. `a1`,
+    /// different on each. Every job id then ends with it, so that nginx routes each request for a
+    /// job to the appliance holding it (nginx/cluster.conf.example) [default: none, one appliance].
+    #[arg(long, value_name = "HEX2", env = "WHISPER_APPLIANCE_NODE")]
     pub node: Option<Node>,
 }
 
 impl Config {
-    pub fn load(args: &ServeArgs) -> Result<Config, ConfigError> {
-        warn_unknown_env_vars();
-        let file = read_file(args.config.as_deref())?;
-        let state_dir = args
-            .state_dir
-            .clone()
-            .or(file.state_dir)
-            .or_else(|| std::env::var_os("STATE_DIRECTORY").map(PathBuf::from))
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
-        let state_dir = absolute(&state_dir)?;
-        let temp_dir = args
+    /// Layers the file under what clap parsed: a key from the file replaces a value only
+    /// where neither a flag nor a variable gave one. Then fills in the derived defaults.
+    pub(crate) fn load(parsed: &Config, matches: &ArgMatches, file: Option<&Path>) -> Result<Config, ConfigError> {
+        let (path, file) = read_file(file)?;
+        let mut layered = toml::Table::try_from(parsed).expect("the config holds only strings, numbers and lists");
+        // Every value in the file is checked, even one that a flag overrides.
+        let mut whole_file = layered.clone();
+        whole_file.extend(file.clone());
+        if let Err(source) = whole_file.try_into::<Config>() {
+            return Err(ConfigError::ParseFile { path, source });
+        }
+        for (key, value) in file {
+            // `read_file` let through only settings' names, which are clap's ids.
+            let given = matches!(matches.value_source(&key), Some(ValueSource::CommandLine | ValueSource::EnvVariable));
+            if !given {
+                layered.insert(key, value);
+            }
+        }
+        let mut config: Config = layered.try_into().map_err(|source| ConfigError::ParseFile { path, source })?;
+        let state_dir = resolve_state_dir(config.state_dir.take())?;
+        let temp_dir = config
             .temp_dir
-            .clone()
-            .or(file.temp_dir)
+            .take()
             .or_else(|| std::env::var_os("CACHE_DIRECTORY").map(|cache| PathBuf::from(cache).join("uploads")))
             .unwrap_or_else(|| state_dir.join("uploads"));
-        let model = args.model.clone().or(file.model).unwrap_or_else(|| state_dir.join("models/ggml-tiny.en.bin"));
-        let listen_text = args.listen.clone().or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
-        let listen = parse_listen(listen_text)?;
-        let workers = positive("workers", args.workers.or(file.workers).unwrap_or(1))?;
-        let threads = args.threads.or(file.threads).unwrap_or_else(|| (default_threads() / workers).max(1));
-        let config = Config {
-            listen,
-            temp_dir: absolute(&temp_dir)?,
-            model: absolute(&model)?,
-            state_dir,
-            workers,
-            threads: positive("threads", threads)?,
-            queue_size: positive("queue_size", args.queue_size.or(file.queue_size).unwrap_or(DEFAULT_QUEUE_SIZE))?,
-            max_upload_mb: positive(
-                "max_upload_mb",
-                args.max_upload_mb.or(file.max_upload_mb).unwrap_or(DEFAULT_MAX_UPLOAD_MB),
-            )?,
-            upload_idle_timeout_secs: positive(
-                "upload_idle_timeout_secs",
-                args.upload_idle_timeout_secs.or(file.upload_idle_timeout_secs).unwrap_or(DEFAULT_UPLOAD_IDLE_SECS),
-            )?,
-            retention_hours: positive(
-                "retention_hours",
-                args.retention_hours.or(file.retention_hours).unwrap_or(DEFAULT_RETENTION_HOURS),
-            )?,
-            shutdown_grace_secs: args
-                .shutdown_grace_secs
-                .or(file.shutdown_grace_secs)
-                .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS),
-            auth: args.auth.or(file.auth).unwrap_or(true),
-            insecure_public_bind: args.insecure_public_bind || file.insecure_public_bind.unwrap_or(false),
-            allow_root: args.allow_root || file.allow_root.unwrap_or(false),
-            trusted_proxy: args.trusted_proxy.or(file.trusted_proxy).unwrap_or(false),
-            proxy_admins: non_empty(&args.proxy_admins).or(file.proxy_admins).unwrap_or_default(),
-            cors_origins: cors_origins(non_empty(&args.cors_origins).or(file.cors_origins).unwrap_or_default())?,
-            rate_limit_per_minute: positive(
-                "rate_limit_per_minute",
-                args.rate_limit_per_minute.or(file.rate_limit_per_minute).unwrap_or(DEFAULT_RATE_LIMIT_PER_MINUTE),
-            )?,
-            max_concurrent_uploads: positive(
-                "max_concurrent_uploads",
-                args.max_concurrent_uploads.or(file.max_concurrent_uploads).unwrap_or(DEFAULT_CONCURRENT_UPLOADS),
-            )?,
-            session_secret_file: args.session_secret_file.clone().or(file.session_secret_file),
-            session_hours: positive(
-                "session_hours",
-                args.session_hours.or(file.session_hours).unwrap_or(DEFAULT_SESSION_HOURS),
-            )?,
-            node: args.node.clone().or(file.node).map(parse_node).transpose()?,
-        };
+        config.temp_dir = Some(absolute(&temp_dir)?);
+        config.state_dir = Some(state_dir);
+        config.model = absolute(&config.model)?;
+        config.threads = Some(config.threads.unwrap_or_else(|| (default_threads() / config.workers).max(1)));
         Ok(config)
     }
 
-    /// The state directory `keys` uses: flag, then the config file, then as `serve` would.
-    pub fn state_dir_for_keys(state_dir: Option<&Path>, config_file: Option<&Path>) -> Result<PathBuf, ConfigError> {
-        let file = read_file(config_file)?;
-        let dir = state_dir
-            .map(Path::to_owned)
-            .or(file.state_dir)
-            .or_else(|| std::env::var_os("STATE_DIRECTORY").map(PathBuf::from))
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
-        absolute(&dir)
+    /// Where the job database, keys and secrets live (absolute).
+    pub fn state_dir(&self) -> &Path {
+        self.state_dir.as_deref().expect("Config::load resolves the state directory")
+    }
+
+    /// Where uploads wait for their jobs (absolute).
+    pub fn temp_dir(&self) -> &Path {
+        self.temp_dir.as_deref().expect("Config::load resolves the temp directory")
+    }
+
+    /// CPU threads per transcription.
+    pub fn threads(&self) -> usize {
+        self.threads.expect("Config::load resolves the thread count")
     }
 
     /// The job database.
     pub fn database_dir(&self) -> PathBuf {
-        self.state_dir.join("jobs.sled")
+        self.state_dir().join("jobs.sled")
     }
 
     pub fn max_upload_bytes(&self) -> u64 {
@@ -250,150 +250,218 @@ impl Config {
 
     /// The configuration as TOML, for `--print-config` and the start-up log.
     pub fn to_toml(&self) -> String {
-        toml::to_string(self).expect("the config holds only strings and numbers")
+        toml::to_string(self).expect("the config holds only strings, numbers and lists")
     }
 }
 
-fn read_file(named: Option<&Path>) -> Result<FileConfig, ConfigError> {
-    let path = named.unwrap_or(Path::new(DEFAULT_CONFIG_FILE));
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(error) if named.is_none() && error.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(FileConfig::default());
-        }
-        Err(source) => return Err(ConfigError::ReadFile { path: path.to_owned(), source }),
-    };
-    toml::from_str(&text).map_err(|source| ConfigError::ParseFile { path: path.to_owned(), source })
+/// The state directory of every command (`serve`, `keys`): the setting (flag, variable or
+/// file), then systemd's `$STATE_DIRECTORY`, then `/var/lib/whisper-appliance`; absolute.
+pub(crate) fn resolve_state_dir(setting: Option<PathBuf>) -> Result<PathBuf, ConfigError> {
+    let dir = setting
+        .or_else(|| std::env::var_os("STATE_DIRECTORY").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
+    absolute(&dir)
 }
 
-fn non_empty(values: &[String]) -> Option<Vec<String>> {
-    (!values.is_empty()).then(|| values.to_vec())
+/// The `state_dir` a config file sets, for commands that read only that (`keys`); the file
+/// is checked as `serve` would check it.
+pub(crate) fn state_dir_in_file(file: Option<&Path>) -> Result<Option<PathBuf>, ConfigError> {
+    let (path, table) = read_file(file)?;
+    table
+        .get("state_dir")
+        .map(|value| value.clone().try_into().map_err(|source| ConfigError::ParseFile { path, source }))
+        .transpose()
+}
+
+/// The file's keys, or none when the default file does not exist (a named one must); a key
+/// that names no setting is refused.
+fn read_file(named: Option<&Path>) -> Result<(PathBuf, toml::Table), ConfigError> {
+    let path = named.unwrap_or(Path::new(DEFAULT_CONFIG_FILE)).to_owned();
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) if named.is_none() && error.kind() == std::io::ErrorKind::NotFound => {
+            return Ok((path, toml::Table::new()));
+        }
+        Err(source) => return Err(ConfigError::ReadFile { path, source }),
+    };
+    let table: toml::Table = match toml::from_str(&text) {
+        Ok(table) => table,
+        Err(source) => return Err(ConfigError::ParseFile { path, source }),
+    };
+    let known = setting_names();
+    if let Some(unknown) = table.keys().find(|key| !known.contains(key)) {
+        return Err(ConfigError::UnknownKey { key: unknown.clone(), path });
+    }
+    Ok((path, table))
+}
+
+/// The settings' names: clap's argument ids, which are the fields' and the file's keys.
+fn setting_names() -> Vec<String> {
+    Config::augment_args(clap::Command::new("config")).get_arguments().map(|arg| arg.get_id().to_string()).collect()
+}
+
+/// Where `serve` gets its listening socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listen {
+    /// Bind this address itself.
+    Address(SocketAddr),
+    /// Take the socket systemd passes (socket activation: `whisper-appliance.socket`), so
+    /// the service can run without a network of its own (`PrivateNetwork=yes`).
+    Systemd,
+}
+
+/// The value of `listen` that asks for systemd's socket.
+const LISTEN_SYSTEMD: &str = "systemd";
+
+impl FromStr for Listen {
+    type Err = ConfigError;
+
+    fn from_str(text: &str) -> Result<Listen, ConfigError> {
+        if text == LISTEN_SYSTEMD {
+            return Ok(Listen::Systemd);
+        }
+        text.parse().map(Listen::Address).map_err(|_| ConfigError::BadListen { value: text.to_owned() })
+    }
+}
+
+impl fmt::Display for Listen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Listen::Address(address) => address.fmt(f),
+            Listen::Systemd => f.write_str(LISTEN_SYSTEMD),
+        }
+    }
+}
+
+impl Serialize for Listen {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Listen {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Listen, D::Error> {
+        String::deserialize(deserializer)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// An appliance's name among several behind one nginx: one byte, written as two lowercase hex
+/// digits. The last byte of every job id it mints (see `upload`), so that nginx can tell from a
+/// job's URL which appliance holds the job (nginx/cluster.conf.example maps the id's last two digits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Node(pub u8);
+
+/// Exactly two lowercase hex digits: the spelling nginx's map matches, so no other spelling of
+/// the same byte can be configured here and missed there.
+impl FromStr for Node {
+    type Err = ConfigError;
+
+    fn from_str(text: &str) -> Result<Node, ConfigError> {
+        let valid = text.len() == 2 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        match u8::from_str_radix(text, 16) {
+            Ok(byte) if valid => Ok(Node(byte)),
+            _ => Err(ConfigError::BadNode { value: text.to_owned() }),
+        }
+    }
+}
+
+impl fmt::Display for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:02x}", self.0)
+    }
+}
+
+impl Serialize for Node {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Node, D::Error> {
+        String::deserialize(deserializer)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// clap's check of a count that must be at least 1.
+fn positive<T: FromStr + PartialOrd + Default>(text: &str) -> Result<T, String> {
+    match text.parse::<T>() {
+        Ok(value) if value > T::default() => Ok(value),
+        _ => Err("must be a whole number, at least 1".to_owned()),
+    }
+}
+
+/// The file's check of a count that must be at least 1.
+fn at_least_one<'de, D: Deserializer<'de>, T: Deserialize<'de> + PartialOrd + Default>(
+    deserializer: D,
+) -> Result<T, D::Error> {
+    let value = T::deserialize(deserializer)?;
+    if value > T::default() { Ok(value) } else { Err(serde::de::Error::custom("must be at least 1")) }
+}
+
+fn some_at_least_one<'de, D: Deserializer<'de>, T: Deserialize<'de> + PartialOrd + Default>(
+    deserializer: D,
+) -> Result<Option<T>, D::Error> {
+    at_least_one(deserializer).map(Some)
 }
 
 /// SECURITY: CORS origins are exact `scheme://host[:port]` values; `*` is refused, since
 /// the API is reached with credentials.
-fn cors_origins(origins: Vec<String>) -> Result<Vec<String>, ConfigError> {
-    origins
-        .into_iter()
-        .map(|origin| {
-            let origin = origin.trim().trim_end_matches('/').to_owned();
-            let valid = (origin.starts_with("https://") || origin.starts_with("http://"))
-                && !origin.contains('*')
-                && origin.splitn(4, '/').count() == 3;
-            if valid { Ok(origin) } else { Err(ConfigError::BadOrigin { value: origin }) }
-        })
-        .collect()
+fn cors_origin(text: &str) -> Result<String, ConfigError> {
+    let origin = text.trim().trim_end_matches('/').to_owned();
+    let valid = (origin.starts_with("https://") || origin.starts_with("http://"))
+        && !origin.contains('*')
+        && origin.splitn(4, '/').count() == 3;
+    if valid { Ok(origin) } else { Err(ConfigError::BadOrigin { value: origin }) }
 }
 
-fn positive<T: PartialOrd + Default + Copy>(name: &'static str, value: T) -> Result<T, ConfigError> {
-    if value > T::default() { Ok(value) } else { Err(ConfigError::NotPositive { name }) }
+fn cors_origins<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    Vec::<String>::deserialize(deserializer)?
+        .iter()
+        .map(|origin| cors_origin(origin).map_err(serde::de::Error::custom))
+        .collect()
 }
 
 /// Paths are made absolute once so that logs and `--print-config` say exactly what is used.
 fn absolute(path: &Path) -> Result<PathBuf, ConfigError> {
-    std::path::absolute(path).map_err(|source| ConfigError::ReadFile { path: path.to_owned(), source })
-}
-
-/// The variables clap reads, so that a misspelt one is reported instead of ignored.
-const KNOWN_ENV_VARS: &[&str] = &[
-    "WHISPER_APPLIANCE_CONFIG",
-    "WHISPER_APPLIANCE_LISTEN",
-    "WHISPER_APPLIANCE_STATE_DIR",
-    "WHISPER_APPLIANCE_TEMP_DIR",
-    "WHISPER_APPLIANCE_MODEL",
-    "WHISPER_APPLIANCE_WORKERS",
-    "WHISPER_APPLIANCE_THREADS",
-    "WHISPER_APPLIANCE_QUEUE_SIZE",
-    "WHISPER_APPLIANCE_MAX_UPLOAD_MB",
-    "WHISPER_APPLIANCE_UPLOAD_IDLE_TIMEOUT_SECS",
-    "WHISPER_APPLIANCE_RETENTION_HOURS",
-    "WHISPER_APPLIANCE_SHUTDOWN_GRACE_SECS",
-    "WHISPER_APPLIANCE_AUTH",
-    "WHISPER_APPLIANCE_INSECURE_PUBLIC_BIND",
-    "WHISPER_APPLIANCE_ALLOW_ROOT",
-    "WHISPER_APPLIANCE_TRUSTED_PROXY",
-    "WHISPER_APPLIANCE_PROXY_ADMINS",
-    "WHISPER_APPLIANCE_CORS_ORIGINS",
-    "WHISPER_APPLIANCE_RATE_LIMIT_PER_MINUTE",
-    "WHISPER_APPLIANCE_MAX_CONCURRENT_UPLOADS",
-    "WHISPER_APPLIANCE_SESSION_SECRET_FILE",
-    "WHISPER_APPLIANCE_SESSION_HOURS",
-    "WHISPER_APPLIANCE_NODE",
-    // Read by auth::Secret, not by clap.
-    "WHISPER_APPLIANCE_SESSION_SECRET",
-];
-
-fn warn_unknown_env_vars() {
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        if name.starts_with("WHISPER_APPLIANCE_")
-            && !KNOWN_ENV_VARS.contains(&name.as_ref())
-            && !name.starts_with("WHISPER_APPLIANCE_TEST_")
-        {
-            tracing::warn!(variable = %name, "unknown WHISPER_APPLIANCE_ variable ignored; see `whisper-appliance serve --help`");
-        }
-    }
+    std::path::absolute(path).map_err(|source| ConfigError::Absolute { path: path.to_owned(), source })
 }
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
-
     use super::*;
-    use crate::cli::Cli;
-
-    #[test]
-    fn every_env_var_has_the_prefix_and_is_known() {
-        fn walk(command: &clap::Command, seen: &mut Vec<String>) {
-            for arg in command.get_arguments() {
-                if let Some(env) = arg.get_env() {
-                    seen.push(env.to_string_lossy().into_owned());
-                }
-            }
-            for sub in command.get_subcommands() {
-                walk(sub, seen);
-            }
-        }
-        let mut seen = Vec::new();
-        walk(&Cli::command(), &mut seen);
-        assert!(!seen.is_empty());
-        for name in seen {
-            assert!(name.starts_with("WHISPER_APPLIANCE_"), "{name}");
-            assert!(KNOWN_ENV_VARS.contains(&name.as_str()), "{name} is missing from KNOWN_ENV_VARS");
-        }
-    }
 
     #[test]
     fn cors_origins_must_be_exact() {
-        assert_eq!(cors_origins(vec!["https://a.example/".into()]).unwrap(), vec!["https://a.example"]);
+        assert_eq!(cors_origin("https://a.example/").unwrap(), "https://a.example");
         for bad in ["*", "https://*.example", "a.example", "https://a.example/path"] {
-            assert!(cors_origins(vec![bad.into()]).is_err(), "{bad}");
+            assert!(cors_origin(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn listen_is_an_address_or_systemd() {
-        assert_eq!(parse_listen("systemd".into()).unwrap(), Listen::Systemd);
-        let address = parse_listen("127.0.0.1:5000".into()).unwrap();
+        assert_eq!("systemd".parse::<Listen>().unwrap(), Listen::Systemd);
+        let address: Listen = "127.0.0.1:5000".parse().unwrap();
         assert_eq!(address, Listen::Address(([127, 0, 0, 1], 5000).into()));
         assert_eq!(address.to_string(), "127.0.0.1:5000");
         for bad in ["Systemd", "systemd:5000", "localhost:5000", ""] {
-            assert!(matches!(parse_listen(bad.into()), Err(ConfigError::BadListen { .. })), "{bad}");
+            assert!(matches!(bad.parse::<Listen>(), Err(ConfigError::BadListen { .. })), "{bad}");
         }
     }
 
     #[test]
     fn a_node_is_exactly_two_lowercase_hex_digits() {
-        assert_eq!(parse_node("a1".into()).unwrap(), Node(0xa1));
-        assert_eq!(parse_node("00".into()).unwrap().to_string(), "00");
+        assert_eq!("a1".parse::<Node>().unwrap(), Node(0xa1));
+        assert_eq!("00".parse::<Node>().unwrap().to_string(), "00");
         for bad in ["A1", "a", "a1b", "g1", "+1", " a1", ""] {
-            assert!(matches!(parse_node(bad.into()), Err(ConfigError::BadNode { .. })), "{bad}");
+            assert!(matches!(bad.parse::<Node>(), Err(ConfigError::BadNode { .. })), "{bad}");
         }
     }
 
     #[test]
-    fn unknown_file_keys_are_refused() {
-        let error = toml::from_str::<FileConfig>("max_upload_mbs = 5").unwrap_err();
-        assert!(error.to_string().contains("unknown field `max_upload_mbs`"), "{error}");
+    fn counts_must_be_positive() {
+        assert_eq!(positive::<usize>("3"), Ok(3));
+        assert!(positive::<usize>("0").is_err() && positive::<u64>("-1").is_err() && positive::<u32>("x").is_err());
     }
 }

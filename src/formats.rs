@@ -10,6 +10,7 @@ use std::str::FromStr;
 use serde::Serialize;
 
 use crate::engine::{Segment, Transcript};
+use crate::errors::UnknownFormat;
 
 /// An output format for a finished transcript.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
@@ -75,11 +76,6 @@ impl FromStr for Format {
             .ok_or_else(|| UnknownFormat(name.to_owned()))
     }
 }
-
-/// A format name that is not one of txt, srt, vtt, json or tsv.
-#[derive(Debug, thiserror::Error)]
-#[error("unknown format {0:?}; use one of txt, srt, vtt, json, tsv")]
-pub struct UnknownFormat(pub String);
 
 /// Segment texts as whisper gives them carry a leading space; subtitles and lines want none.
 fn lines(segments: &[Segment]) -> impl Iterator<Item = (usize, &Segment, &str)> {

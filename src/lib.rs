@@ -11,24 +11,27 @@
 //! `audio`, `engine` and `formats` know nothing of HTTP, databases or the command line,
 //! so the CLI (`transcribe`) and the server reuse them unchanged.
 
+// What other programs use: the binary (`cli`, `commands`, `errors`), the tests (`audio`,
+// `errors`) and the benches (`audio`, `engine`). Everything else is private, so the
+// compiler reports what nothing uses.
 pub mod audio;
-pub mod auth;
 pub mod cli;
-pub mod config;
+pub mod commands;
 pub mod engine;
 pub mod errors;
-pub mod formats;
-pub mod http;
-pub mod jobs;
-pub mod listen;
-pub mod logging;
-pub mod metrics;
-pub mod model;
-pub mod openai;
-pub mod serve;
-pub mod transcribe;
-pub mod ui;
-pub mod upload;
+
+mod auth;
+mod config;
+mod formats;
+mod http;
+mod jobs;
+mod listen;
+mod logging;
+mod metrics;
+mod model;
+mod openai;
+mod ui;
+mod upload;
 
 use std::sync::LazyLock;
 

@@ -85,10 +85,7 @@ fn response_format(form: &Received) -> Result<ResponseFormat, ApiError> {
         "srt" => Ok(ResponseFormat::Srt),
         "vtt" => Ok(ResponseFormat::Vtt),
         "verbose_json" => Ok(ResponseFormat::VerboseJson),
-        other => Err(ApiError::BadRequest {
-            message: format!("response_format {other:?} is not supported; use json, text, srt, verbose_json or vtt"),
-            param: Some("response_format"),
-        }),
+        other => Err(ApiError::BadResponseFormat { value: other.to_owned() }),
     }
 }
 
@@ -101,21 +98,18 @@ fn openai_request(state: &AppState, form: &Received, translate: bool) -> Result<
         Some(model) => return Err(ApiError::UnknownModel { model: model.to_owned(), served }),
     }
     if form.fields_named("timestamp_granularities[]").any(|granularity| granularity.trim() == "word") {
-        return Err(ApiError::BadRequest {
-            message: "word timestamps are not supported; ask for segment timestamps".to_owned(),
-            param: Some("timestamp_granularities[]"),
-        });
+        return Err(ApiError::WordTimestamps);
     }
     // Translations take no language: the source language is detected.
     let language = if translate { "auto" } else { form.field("language").unwrap_or("auto") };
     let mut request = Request::new(language, translate)?;
     request.prompt = form.field("prompt").map(str::to_owned).filter(|prompt| !prompt.trim().is_empty());
     if let Some(text) = form.field("temperature").map(str::trim).filter(|t| !t.is_empty()) {
-        let temperature =
-            text.parse::<f32>().ok().filter(|t| (0.0..=1.0).contains(t)).ok_or_else(|| ApiError::BadRequest {
-                message: format!("temperature must be a number from 0 to 1, not {text:?}"),
-                param: Some("temperature"),
-            })?;
+        let temperature = text
+            .parse::<f32>()
+            .ok()
+            .filter(|t| (0.0..=1.0).contains(t))
+            .ok_or_else(|| ApiError::BadTemperature { value: text.to_owned() })?;
         request.temperature = Some(temperature);
     }
     Ok(request)
@@ -157,7 +151,7 @@ async fn answer(state: &AppState, caller: &Caller, id: Uuid, format: ResponseFor
         Status::Failed => {
             return Err(ApiError::TranscriptionFailed { reason: record.error.unwrap_or_default() });
         }
-        status => return Err(JobError::NotDone { status }.into()),
+        status => return Err(JobError::NotDone { status: status.name() }.into()),
     }
     let transcript = state.jobs.result(id, &caller.scope)?;
     let mut response = match format {

@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use crate::audio::{self, Sniffed, SourceInfo};
 use crate::config::Node;
-use crate::errors::UploadError;
+use crate::errors::{DecodeError, UploadError};
 
 const UPLOAD_SUFFIX: &str = "upload";
 const PARTIAL_SUFFIX: &str = "partial";
@@ -41,10 +41,6 @@ impl TempDir {
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
         Ok(TempDir { path: path.to_owned(), node })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     fn file(&self, id: Uuid, suffix: &str) -> PathBuf {
@@ -293,14 +289,14 @@ pub fn check(path: &Path, file_name: &str, declared_type: Option<&str>) -> Resul
     let mut head = Vec::with_capacity(8192);
     std::fs::File::open(path).and_then(|file| file.take(8192).read_to_end(&mut head)).map_err(UploadError::Write)?;
     match audio::sniff(&head) {
-        Sniffed::NotMedia(found) => return Err(UploadError::NotAudio { found }),
+        Sniffed::NotMedia(found) => return Err(UploadError::Undecodable(DecodeError::NotAudio { found })),
         Sniffed::Media(_) => {}
         // Raw AAC, some MPEG streams and odd WAV variants have no magic infer knows, so the
         // name and declared type only refuse what is plainly something else.
         Sniffed::Unknown => {
             let guessed = mime_guess::from_path(file_name).first_raw();
             if let Some(claimed) = [declared_type, guessed].into_iter().flatten().find(|t| is_plainly_not_media(t)) {
-                return Err(UploadError::NotAudio { found: claimed.to_owned() });
+                return Err(UploadError::Undecodable(DecodeError::NotAudio { found: claimed.to_owned() }));
             }
         }
     }

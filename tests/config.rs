@@ -128,3 +128,29 @@ fn a_missing_model_names_the_package_and_the_command() {
     assert!(message.contains("model import"), "{message}");
     assert_eq!(message.lines().filter(|line| line.contains("error")).count(), 1, "one clear line: {message}");
 }
+
+#[test]
+fn bad_values_are_usage_errors_from_a_flag_a_variable_or_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.toml");
+    let refused = |args: &[&str], env: &[(&str, &str)], expected: &str| {
+        let mut all = vec!["--config", file.to_str().unwrap(), "--print-config"];
+        all.extend_from_slice(args);
+        let output = serve(&all, env);
+        assert_eq!(output.status.code(), Some(2), "{args:?} {env:?}: {}", stderr(&output));
+        assert!(stderr(&output).contains(expected), "{args:?} {env:?}: {}", stderr(&output));
+    };
+    std::fs::write(&file, "").unwrap();
+    refused(&["--listen", "localhost:5000"], &[], "is not ADDRESS:PORT");
+    refused(&[], &[("WHISPER_APPLIANCE_LISTEN", "5000")], "is not ADDRESS:PORT");
+    refused(&["--workers", "0"], &[], "at least 1");
+    std::fs::write(&file, "listen = \"systemd:5000\"\n").unwrap();
+    refused(&[], &[], "is not ADDRESS:PORT");
+    std::fs::write(&file, "workers = 0\n").unwrap();
+    refused(&[], &[], "at least 1");
+    std::fs::write(&file, "cors_origins = [\"*\"]\n").unwrap();
+    refused(&[], &[], "`*` is never allowed");
+    // The file is checked whole, even where a flag overrides it.
+    std::fs::write(&file, "workers = 0\n").unwrap();
+    refused(&["--workers", "2"], &[], "at least 1");
+}

@@ -48,9 +48,9 @@ fn files_that_are_not_usable_audio_get_their_own_4xx() {
     let appliance = Appliance::start(&[]);
     let cases = [
         ("empty.wav", 400, "empty_file", "the file is empty"),
-        ("text.wav", 415, "unsupported_media_type", "(it looks like plain text)"),
-        ("image.mp3", 415, "unsupported_media_type", "(it looks like an image (PNG))"),
-        ("document.m4a", 415, "unsupported_media_type", "(it looks like a document (PDF))"),
+        ("text.wav", 415, "unsupported_media_type", "(looks like plain text)"),
+        ("image.mp3", 415, "unsupported_media_type", "(looks like an image (PNG))"),
+        ("document.m4a", 415, "unsupported_media_type", "(looks like a document (PDF))"),
         ("video_only.mp4", 415, "unsupported_media_type", "this mp4 file has no audio track"),
         ("ac3.mkv", 415, "unsupported_media_type", "AC-3 (Dolby Digital), which we cannot decode"),
         ("rate_zero.wav", 415, "unsupported_media_type", "claims a sample rate of 0 Hz"),

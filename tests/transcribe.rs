@@ -375,7 +375,8 @@ fn usage_errors_are_refused_before_any_work() {
         ),
     );
 
-    // An output folder that cannot be made is reported at once, not after transcribing.
+    // An output folder that cannot be made is reported at once, not after transcribing; the
+    // message, then its cause (the system's words) once, on a line of its own.
     let blocker = scratch.path().join("a-file");
     std::fs::write(&blocker, "").unwrap();
     let mut args = os(&["--output-dir"]);
@@ -384,6 +385,27 @@ fn usage_errors_are_refused_before_any_work() {
     args.push(audio("jfk.mp3").into());
     let result = transcribe(&args);
     assert_eq!(result.code, Some(1));
-    let prefix = format!("error: cannot make the output folder {}: ", blocker.join("out").display());
-    assert!(result.stderr.starts_with(&prefix) && result.stderr.lines().count() == 1, "{}", result.stderr);
+    let lines: Vec<&str> = result.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", result.stderr);
+    assert_eq!(lines[0], format!("error: cannot make the output folder {}", blocker.join("out").display()));
+    assert_eq!(lines[1], "caused by: Not a directory (os error 20)");
+}
+
+#[test]
+fn a_reader_that_stops_early_is_not_a_failure() {
+    // `transcribe talk.wav | head -c0`: the reader is gone before the transcript is written.
+    let mut child = Command::new(BINARY)
+        .arg("transcribe")
+        .arg("--model")
+        .arg(model())
+        .arg(audio("jfk.wav"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{:?}: {stderr}", output.status);
+    assert!(!stderr.contains("error"), "{stderr}");
 }

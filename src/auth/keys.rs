@@ -184,53 +184,6 @@ fn all(tree: &sled::Tree) -> Result<Vec<KeyRecord>, KeyError> {
     tree.iter().values().map(|value| serde_json::from_slice(&value?).map_err(KeyError::Corrupt)).collect()
 }
 
-/// The `keys` command: the key goes to stdout alone (for scripts), everything else to stderr.
-pub fn run(args: &crate::cli::KeysArgs) -> Result<(), crate::errors::CommandError> {
-    use crate::cli::KeysCommand;
-    let state_dir = crate::config::Config::state_dir_for_keys(args.state_dir.as_deref(), args.config.as_deref())?;
-    let store = KeyStore::new(&state_dir);
-    match &args.command {
-        KeysCommand::Create { name, role } => {
-            let (record, key) = store.create(name, *role)?;
-            println!("{key}");
-            eprintln!(
-                "created key {} named {:?} with role {}; it is shown only this once, store it now",
-                record.id,
-                record.name,
-                record.role.name()
-            );
-        }
-        KeysCommand::List => {
-            let when = |ms: Option<u64>| {
-                ms.map_or_else(
-                    || "-".to_owned(),
-                    |ms| {
-                        let at = std::time::UNIX_EPOCH + Duration::from_millis(ms);
-                        humantime::format_rfc3339_seconds(at).to_string()
-                    },
-                )
-            };
-            println!("{:<12}  {:<20}  {:<5}  {:<20}  {:<20}  REVOKED", "ID", "NAME", "ROLE", "CREATED", "LAST USED");
-            for key in store.list()? {
-                println!(
-                    "{:<12}  {:<20}  {:<5}  {:<20}  {:<20}  {}",
-                    key.id,
-                    key.name,
-                    key.role.name(),
-                    when(Some(key.created_ms)),
-                    when(key.last_used_ms),
-                    when(key.revoked_ms)
-                );
-            }
-        }
-        KeysCommand::Revoke { key } => {
-            let record = store.revoke(key)?;
-            eprintln!("revoked key {} named {:?}; a running server refuses it within seconds", record.id, record.name);
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

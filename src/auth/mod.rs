@@ -16,9 +16,10 @@ use std::time::SystemTime;
 
 use subtle::ConstantTimeEq as _;
 
-pub use self::keys::{KEY_PREFIX, KeyRecord, KeyStore, Role, hash_key, run as run_keys};
+pub use self::keys::{KeyRecord, KeyStore, Role, hash_key};
 pub use self::limits::{RateInfo, RateLimits, UploadPermit};
-pub use self::session::{COOKIE as SESSION_COOKIE, Secret, SecretSource};
+pub(crate) use self::session::ENV_SECRET;
+pub use self::session::{COOKIE as SESSION_COOKIE, Secret};
 use crate::errors::{AuthError, KeyError};
 use crate::jobs::{Scope, now_ms};
 
@@ -109,10 +110,6 @@ impl Authenticator {
         };
         authenticator.reload()?;
         Ok(authenticator)
-    }
-
-    pub fn settings(&self) -> &AuthSettings {
-        &self.settings
     }
 
     fn reload(&self) -> Result<(), KeyError> {

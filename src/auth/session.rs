@@ -19,7 +19,8 @@ use crate::errors::SecretError;
 pub const COOKIE: &str = "wa_session";
 /// The shortest secret accepted: 256 bits.
 const MIN_SECRET_BYTES: usize = 32;
-const ENV_SECRET: &str = "WHISPER_APPLIANCE_SESSION_SECRET";
+/// Read here rather than by clap; `cli` lists it among the known variables.
+pub(crate) const ENV_SECRET: &str = "WHISPER_APPLIANCE_SESSION_SECRET";
 const CREDENTIAL_NAME: &str = "session-secret";
 
 /// Key material whose `Debug` shows nothing.

@@ -204,6 +204,9 @@ impl Engine {
     /// The check comes first because whisper.cpp aborts the whole process on some
     /// malformed files instead of returning an error.
     pub fn load(path: &Path, options: &EngineOptions) -> Result<Engine, EngineError> {
+        if !path.exists() {
+            return Err(EngineError::NoModel { path: path.to_owned() });
+        }
         let summary = model::inspect(path)?;
         whisper_rs::install_logging_hooks();
         let compiled = compiled_backends()[0];
@@ -260,10 +263,6 @@ impl Engine {
     /// The device transcriptions really run on: the GPU only if whisper.cpp initialised one.
     pub fn backend(&self) -> Backend {
         self.backend
-    }
-
-    pub fn threads(&self) -> usize {
-        self.threads
     }
 
     /// Whether the model knows more languages than English (and can translate).

@@ -105,11 +105,6 @@ pub fn parse_id(text: &str) -> Result<Uuid, ApiError> {
     Uuid::try_parse(text).map_err(|_| ApiError::Job(JobError::NotFound))
 }
 
-/// Streams a multipart upload to disk, checks it and queues a job for it. The gate has
-/// already refused uploads that are too large by their length or find the queue full.
-///
-/// `options` reads the job's settings from the form's text fields; it runs before the
-/// file's content is checked, so a bad option is reported without decoding anything.
 /// What an upload route hands to [`submit_upload`]: a POST's state, caller, declared content
 /// type and body, the body still streaming in.
 pub(crate) fn upload_request(
@@ -131,6 +126,11 @@ pub(crate) fn upload_request(
         .and(warp::body::stream())
 }
 
+/// Streams a multipart upload to disk, checks it and queues a job for it. The gate has
+/// already refused uploads that are too large by their length or find the queue full.
+///
+/// `options` reads the job's settings from the form's text fields; it runs before the
+/// file's content is checked, so a bad option is reported without decoding anything.
 pub async fn submit_upload<S, B>(
     state: &AppState,
     caller: &Caller,
@@ -168,10 +168,7 @@ pub(crate) fn job_request(form: &Received) -> Result<Request, ApiError> {
         None | Some("" | "false" | "0" | "off" | "no") => false,
         Some("true" | "1" | "on" | "yes") => true,
         Some(other) => {
-            return Err(ApiError::BadRequest {
-                message: format!("translate must be true or false, not {other:?}"),
-                param: Some("translate"),
-            });
+            return Err(ApiError::BadTranslate { value: other.to_owned() });
         }
     };
     let mut request = Request::new(form.field("language").unwrap_or("auto"), translate)?;
@@ -208,9 +205,7 @@ struct ResultQuery {
 }
 
 fn result(state: &AppState, caller: &Caller, id: &str, format: Option<&str>) -> Result<Response, ApiError> {
-    let format: Format = format.unwrap_or("txt").parse().map_err(|error: crate::formats::UnknownFormat| {
-        ApiError::BadRequest { message: error.to_string(), param: Some("format") }
-    })?;
+    let format: Format = format.unwrap_or("txt").parse()?;
     let id = parse_id(id)?;
     let transcript = state.jobs.result(id, &caller.scope)?;
     let record = state.jobs.get(id, &caller.scope)?.record;

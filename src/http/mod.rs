@@ -1,6 +1,6 @@
 //! warp routes: the job API, the OpenAI-compatible API, health, metrics and the page.
 //!
-//! Input: HTTP requests, already wrapped by [`crate::serve`] with a request id, security
+//! Input: HTTP requests, already wrapped by `commands::serve` with a request id, security
 //! headers and the audit log. Output: responses. No business logic lives here: handlers
 //! call [`crate::upload`], [`crate::jobs`] and [`crate::formats`], and every error goes
 //! through [`ApiError::reply`], the one table that maps errors onto statuses.
@@ -22,7 +22,7 @@ pub use self::api::{JobView, submit_upload};
 pub(crate) use self::api::{job_request, parse_id, upload_request};
 use crate::auth::{Authenticator, Identity, RateLimits};
 use crate::config::Config;
-use crate::errors::ApiError;
+use crate::errors::{ApiError, Causes};
 use crate::jobs::{Jobs, Scope};
 use crate::metrics::Metrics;
 use crate::upload::Limits;
@@ -153,11 +153,7 @@ struct ErrorDetail<'a> {
 pub fn error_response(error: &ApiError) -> Response {
     let reply = error.reply();
     if error.is_internal() {
-        let chain = std::iter::successors(std::error::Error::source(error), |e| e.source())
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(": ");
-        tracing::error!(error = %error, cause = %chain, "request failed");
+        tracing::error!(error = %error, cause = %Causes(error), "request failed");
     }
     let body = ErrorBody {
         error: ErrorDetail { message: error.client_message(), kind: reply.kind, code: reply.code, param: reply.param },
@@ -188,11 +184,11 @@ async fn recover(rejection: warp::Rejection) -> Result<Response, Infallible> {
     {
         ApiError::BadBody
     } else if let Some(query) = rejection.find::<warp::reject::InvalidQuery>() {
-        ApiError::BadRequest { message: format!("the query string is not valid: {query}"), param: None }
+        ApiError::BadQuery { detail: query.to_string() }
     } else if rejection.find::<warp::reject::InvalidHeader>().is_some()
         || rejection.find::<warp::reject::MissingHeader>().is_some()
     {
-        ApiError::BadRequest { message: "a required header is missing or malformed".to_owned(), param: None }
+        ApiError::BadHeader
     } else {
         ApiError::Internal(format!("unhandled rejection: {rejection:?}").into())
     };

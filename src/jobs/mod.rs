@@ -132,10 +132,6 @@ impl Jobs {
         &self.temp
     }
 
-    pub fn capacity(&self) -> usize {
-        self.capacity
-    }
-
     pub fn queue_depth(&self) -> usize {
         self.lock().queue.len()
     }
@@ -217,7 +213,7 @@ impl Jobs {
     pub fn result(&self, id: Uuid, scope: &Scope) -> Result<Transcript, JobError> {
         let snapshot = self.get(id, scope)?;
         if snapshot.record.status != Status::Done {
-            return Err(JobError::NotDone { status: snapshot.record.status });
+            return Err(JobError::NotDone { status: snapshot.record.status.name() });
         }
         self.store.result(id)?.ok_or(JobError::NotFound)
     }
@@ -241,7 +237,7 @@ impl Jobs {
                     running.cancel.cancel();
                 }
             }
-            status => return Err(JobError::AlreadyFinished { status }),
+            status => return Err(JobError::AlreadyFinished { status: status.name() }),
         }
         let mut record = snapshot.record;
         record.status = Status::Cancelled;

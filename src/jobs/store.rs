@@ -12,7 +12,7 @@ use sled::Transactional as _;
 use uuid::Uuid;
 
 use crate::engine::{Request, Transcript};
-use crate::errors::StoreError;
+use crate::errors::{Causes, StoreError};
 
 /// Where a job stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -178,7 +178,7 @@ impl Store {
         self.jobs.iter().values().filter_map(|value| match value.map_err(StoreError::from).and_then(|v| decode(&v)) {
             Ok(record) => Some(record),
             Err(error) => {
-                tracing::error!(%error, "skipping an unreadable job record");
+                tracing::error!(%error, cause = %Causes(&error), "skipping an unreadable job record");
                 None
             }
         })
@@ -203,11 +203,6 @@ impl Store {
     pub fn check(&self) -> Result<(), StoreError> {
         self.jobs.first()?;
         Ok(())
-    }
-
-    /// The underlying database, for other trees that live beside the jobs (API keys).
-    pub fn database(&self) -> &sled::Db {
-        &self.db
     }
 }
 

@@ -12,7 +12,7 @@ use std::time::Instant;
 use super::{JobRecord, Jobs, Running, Snapshot, Status, now_ms};
 use crate::audio;
 use crate::engine::{CancelToken, Observer, Transcript};
-use crate::errors::EngineError;
+use crate::errors::{Causes, EngineError};
 
 /// Starts `count` workers that run until [`Jobs::shut_down`].
 pub fn spawn_workers(jobs: &Arc<Jobs>, count: usize) -> Vec<JoinHandle<()>> {
@@ -52,7 +52,7 @@ impl Jobs {
                     Ok(Some(record)) => record,
                     Ok(None) => continue,
                     Err(error) => {
-                        tracing::error!(job = %id, %error, "cannot read a queued job; skipping it");
+                        tracing::error!(job = %id, %error, cause = %Causes(&error), "cannot read a queued job; skipping it");
                         continue;
                     }
                 };
@@ -61,7 +61,7 @@ impl Jobs {
                 record.attempts += 1;
                 // Durable before whisper.cpp runs, so a job that crashes the process is counted.
                 if let Err(error) = self.store.put(&record).and_then(|()| self.store.flush()) {
-                    tracing::error!(job = %id, %error, "cannot mark a job running; skipping it");
+                    tracing::error!(job = %id, %error, cause = %Causes(&error), "cannot mark a job running; skipping it");
                     continue;
                 }
                 let cancel = CancelToken::default();
@@ -112,8 +112,7 @@ impl Jobs {
             Ok(transcript) => Outcome::Done(transcript),
             Err(EngineError::Cancelled) => Outcome::Cancelled,
             Err(error) => {
-                let source = std::error::Error::source(&error).map(ToString::to_string);
-                tracing::warn!(job = %record.id, %error, ?source, "transcription failed");
+                tracing::warn!(job = %record.id, %error, cause = %Causes(&error), "transcription failed");
                 Outcome::Failed(error.to_string())
             }
         }
@@ -160,7 +159,7 @@ impl Jobs {
             record.finished_at_ms = Some(now_ms());
         }
         if let Err(error) = self.store.finish(&record, transcript.as_ref()).and_then(|()| self.store.flush()) {
-            tracing::error!(job = %id, %error, "cannot store a finished job");
+            tracing::error!(job = %id, %error, cause = %Causes(&error), "cannot store a finished job");
         }
         if record.status.is_finished() {
             self.temp.remove_upload(id);

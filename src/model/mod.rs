@@ -28,17 +28,11 @@ mod source;
 mod vocab;
 
 use std::fmt;
-use std::path::{Path, PathBuf};
 
 pub use ggml::TensorType;
 pub use import::import;
 pub use inspect::inspect;
 pub use quantize::{Quantization, quantize};
-
-use crate::errors::ModelError;
-
-/// Where the model package installs tiny.en, and so where commands look without `--model`.
-pub const DEFAULT_MODEL_PATH: &str = "/usr/share/whisper-appliance/models/ggml-tiny.en.bin";
 
 /// The eleven hyper-parameters at the head of a ggml whisper file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,36 +225,6 @@ impl fmt::Display for ModelSummary {
         writeln!(f, "{:<14} {} ({})", "tensors", self.tensor_count, types.join(", "))?;
         write!(f, "{:<14} {:.1} MB ({} bytes)", "size", self.file_size as f64 / 1e6, self.file_size)
     }
-}
-
-/// `model import`: convert, then print what was written.
-pub fn run_import(sources: &[PathBuf], out: &Path) -> Result<(), ModelError> {
-    let summary = import(sources, out)?;
-    println!("wrote {} ({}, {} tensors)", out.display(), summary.name(), summary.tensor_count);
-    Ok(())
-}
-
-/// `model quantize`: convert, then print what was written.
-pub fn run_quantize(input: &Path, out: &Path, to: Quantization) -> Result<(), ModelError> {
-    let summary = quantize(input, out, to)?;
-    let before = std::fs::metadata(input).map(|m| m.len()).unwrap_or(0);
-    println!(
-        "wrote {} ({}, {} weights, {:.1} MB from {:.1} MB)",
-        out.display(),
-        summary.name(),
-        summary.weights,
-        summary.file_size as f64 / 1e6,
-        before as f64 / 1e6
-    );
-    Ok(())
-}
-
-/// `model info`: print the header of a ggml file.
-pub fn run_info(file: &Path) -> Result<(), ModelError> {
-    let summary = inspect(file)?;
-    println!("{:<14} {}", "file", file.display());
-    println!("{summary}");
-    Ok(())
 }
 
 #[cfg(test)]

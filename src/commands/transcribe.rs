@@ -1,13 +1,12 @@
 //! The `transcribe` command: files in, transcripts out, one model load for all of them.
 //!
 //! One file prints to stdout; several need `--output-dir` (made if missing) and get one
-//! output file each.
-//! A file that fails is reported on one line of stderr and the others still run; the
-//! exit code says whether any failed. Progress bars go to stderr only when it is a
-//! terminal, so piping stdout into another program stays clean.
+//! output file each. A file that fails is reported on stderr (a line, then a `caused by:`
+//! line per cause) and the others still run; the exit code says whether any failed. A
+//! closed stdout ends the command with success. Progress bars go to stderr only when it is
+//! a terminal, so piping stdout into another program stays clean.
 
 use std::collections::HashSet;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -16,39 +15,40 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::audio;
 use crate::cli::TranscribeArgs;
 use crate::engine::{CancelToken, Engine, EngineOptions, Observer, Request, Transcript, default_threads};
-use crate::errors::{CommandError, InputError};
+use crate::errors::{CommandError, InputError, report};
 use crate::formats::Format;
-use crate::model;
 
-pub fn run(args: TranscribeArgs) -> Result<(), CommandError> {
+pub(super) fn run(args: TranscribeArgs) -> Result<(), CommandError> {
     if args.files.len() > 1 && args.output_dir.is_none() {
         return Err(CommandError::OutputDirRequired);
     }
     let request = Request::new(&args.language, args.translate)?;
-    let model_path = args.model.unwrap_or_else(|| PathBuf::from(model::DEFAULT_MODEL_PATH));
-    if !model_path.exists() {
-        return Err(CommandError::NoModel { path: model_path });
-    }
-    // Made before any work, so a mistyped folder is reported at once, not after hours of audio.
-    if let Some(dir) = &args.output_dir {
-        std::fs::create_dir_all(dir).map_err(|source| CommandError::OutputDir { path: dir.clone(), source })?;
-    }
     let options = EngineOptions {
         threads: args.threads.unwrap_or_else(default_threads),
         use_gpu: true,
         ..EngineOptions::default()
     };
-    let engine = Engine::load(&model_path, &options)?;
+    let engine = Engine::load(&args.model, &options)?;
     engine.check(&request)?;
+    // Made before any audio is read, so a mistyped folder is reported at once, not after hours.
+    if let Some(dir) = &args.output_dir {
+        std::fs::create_dir_all(dir).map_err(|source| CommandError::OutputDir { path: dir.clone(), source })?;
+    }
 
     let outputs = output_paths(&args.files, args.output_dir.as_deref(), args.format);
     let mut failed = 0;
     for (input, output) in args.files.iter().zip(&outputs) {
-        let result = transcribe_one(&engine, input, &request)
-            .and_then(|transcript| write_output(&transcript, args.format, output.as_deref()));
+        let transcript = transcribe_one(&engine, input, &request);
+        let result = match (transcript, output) {
+            (Ok(transcript), Some(path)) => std::fs::write(path, args.format.render(&transcript))
+                .map_err(|source| InputError::Write { path: path.clone(), source }),
+            // Only ever one input: stdout's errors (a closed pipe above all) end the command.
+            (Ok(transcript), None) => return super::print(&args.format.render(&transcript)),
+            (Err(error), _) => Err(error),
+        };
         if let Err(error) = result {
             failed += 1;
-            eprintln!("error: {}: {}", input.display(), error);
+            eprintln!("error: {}: {}", input.display(), report(&error));
         }
     }
     match failed {
@@ -99,22 +99,6 @@ fn output_paths(files: &[PathBuf], dir: Option<&Path>, format: Format) -> Vec<Op
             Some(dir.join(name))
         })
         .collect()
-}
-
-fn write_output(transcript: &Transcript, format: Format, output: Option<&Path>) -> Result<(), InputError> {
-    let rendered = format.render(transcript);
-    match output {
-        Some(path) => {
-            std::fs::write(path, rendered).map_err(|source| InputError::Write { path: path.to_owned(), source })
-        }
-        None => {
-            let mut stdout = std::io::stdout().lock();
-            stdout
-                .write_all(rendered.as_bytes())
-                .and_then(|()| stdout.flush())
-                .map_err(|source| InputError::Write { path: PathBuf::from("<stdout>"), source })
-        }
-    }
 }
 
 #[cfg(test)]

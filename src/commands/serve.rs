@@ -16,14 +16,15 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use clap::ArgMatches;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use libsystemd::daemon::{self, NotifyState};
 
 use crate::auth::{AuthSettings, Authenticator, KeyStore, RateLimits, Secret};
-use crate::cli::ServeArgs;
+use crate::cli::{self, ServeArgs};
 use crate::config::Config;
 use crate::engine::{Engine, EngineOptions};
-use crate::errors::ServeError;
+use crate::errors::{Causes, ServeError};
 use crate::http::{self, AppState};
 use crate::jobs::{Jobs, Store, spawn_workers};
 use crate::listen::Socket;
@@ -41,8 +42,9 @@ const KEY_RELOAD_EVERY: Duration = Duration::from_secs(2);
 /// Key last-use times are written every this many reload ticks (a minute).
 const KEY_USE_FLUSH_EVERY_TICKS: u64 = 30;
 
-pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
-    let config = Config::load(args)?;
+pub(super) fn run(args: &ServeArgs, matches: &ArgMatches) -> Result<(), ServeError> {
+    cli::warn_unknown_env_vars();
+    let config = Config::load(&args.settings, matches, args.config.as_deref())?;
     if args.print_config {
         print!("{}", config.to_toml());
         return Ok(());
@@ -57,11 +59,11 @@ pub fn run(args: &ServeArgs) -> Result<(), ServeError> {
 async fn serve(config: Config, socket: Socket) -> Result<(), ServeError> {
     tracing::info!(config = %config.to_toml().replace('\n', "; "), "starting");
     check_safe_to_start(&config, socket.address()?)?;
-    let temp = TempDir::open(&config.temp_dir, config.node)
-        .map_err(|source| ServeError::StateDir { path: config.temp_dir.clone(), source })?;
-    check_private_dir(&config.state_dir)?;
-    check_private_dir(&config.temp_dir)?;
-    let (secret, source) = Secret::load(config.session_secret_file.as_deref(), &config.state_dir)?;
+    let temp = TempDir::open(config.temp_dir(), config.node)
+        .map_err(|source| ServeError::StateDir { path: config.temp_dir().to_owned(), source })?;
+    check_private_dir(config.state_dir())?;
+    check_private_dir(config.temp_dir())?;
+    let (secret, source) = Secret::load(config.session_secret_file.as_deref(), config.state_dir())?;
     tracing::info!(?source, "session secret loaded");
     let settings = AuthSettings {
         required: config.auth,
@@ -69,19 +71,16 @@ async fn serve(config: Config, socket: Socket) -> Result<(), ServeError> {
         proxy_admins: config.proxy_admins.clone(),
         session_seconds: config.session_hours * 3600,
     };
-    let auth = Authenticator::new(KeyStore::new(&config.state_dir), settings, secret)?;
+    let auth = Authenticator::new(KeyStore::new(config.state_dir()), settings, secret)?;
     if config.auth && !auth.has_live_keys() && !config.trusted_proxy {
         tracing::warn!(
             "authentication is on and no API key exists yet: create one with `whisper-appliance keys create --name <you> --role admin`"
         );
     }
     let store = Store::open(&config.database_dir())?;
-    if !config.model.exists() {
-        return Err(ServeError::NoModel { path: config.model.clone() });
-    }
     let engine = Engine::load(
         &config.model,
-        &EngineOptions { threads: config.threads, use_gpu: true, ..EngineOptions::default() },
+        &EngineOptions { threads: config.threads(), use_gpu: true, ..EngineOptions::default() },
     )?;
     let metrics = Arc::new(Metrics::default());
     let jobs =
@@ -164,7 +163,7 @@ async fn serve(config: Config, socket: Socket) -> Result<(), ServeError> {
         tracing::info!("closing connections that are still open");
     }
     if let Err(error) = state.auth.flush_uses() {
-        tracing::warn!(%error, "cannot record when keys were last used");
+        tracing::warn!(%error, cause = %Causes(&error), "cannot record when keys were last used");
     }
     tracing::info!("stopped");
     Ok(())
@@ -219,7 +218,7 @@ async fn keep_keys_fresh(state: Arc<AppState>) {
         match outcome {
             Ok(Ok(true)) => tracing::info!(target: "audit", event = "keys_reloaded", "API keys changed; reloaded"),
             Ok(Ok(false)) => {}
-            Ok(Err(error)) => tracing::warn!(%error, "cannot reload API keys"),
+            Ok(Err(error)) => tracing::warn!(%error, cause = %Causes(&error), "cannot reload API keys"),
             Err(error) => tracing::error!(%error, "the key reload panicked"),
         }
     }
@@ -245,7 +244,7 @@ async fn sweep_expired(jobs: Arc<Jobs>) {
         match tokio::task::spawn_blocking(move || sweeping.sweep_expired()).await {
             Ok(Ok(0)) => {}
             Ok(Ok(removed)) => tracing::info!(removed, "deleted expired jobs"),
-            Ok(Err(error)) => tracing::error!(%error, "cannot delete expired jobs"),
+            Ok(Err(error)) => tracing::error!(%error, cause = %Causes(&error), "cannot delete expired jobs"),
             Err(error) => tracing::error!(%error, "the retention sweep panicked"),
         }
     }
