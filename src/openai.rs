@@ -18,8 +18,8 @@ use warp::{Filter, Reply};
 
 use crate::engine::Request;
 use crate::errors::{ApiError, JobError};
-use crate::formats::Format;
-use crate::http::{AppState, Caller, json, respond, submit_upload};
+use crate::formats::{self, Format};
+use crate::http::{AppState, Caller, bool_field, json, respond, submit_upload};
 use crate::jobs::{Jobs, Scope, Status};
 use crate::upload::Received;
 
@@ -40,13 +40,13 @@ pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
             .and(warp::header::optional::<String>("content-type"))
             .and(warp::body::stream())
             .then(move |state: Arc<AppState>, caller: Caller, content_type, body| async move {
-                let mut openai_format = ResponseFormat::Json;
+                let mut openai_format = (ResponseFormat::Json, false);
                 let options = |form: &Received| {
-                    openai_format = response_format(form)?;
+                    openai_format = (response_format(form)?, word_timestamps(form)?);
                     openai_request(&state, form, translate)
                 };
                 let snapshot = submit_upload(&state, &caller, content_type, body, options).await?;
-                answer(&state, &caller, snapshot.record.id, openai_format).await
+                answer(&state, &caller, snapshot.record.id, openai_format.0, openai_format.1).await
             })
             .map(respond)
     };
@@ -89,7 +89,16 @@ fn response_format(form: &Received) -> Result<ResponseFormat, ApiError> {
     }
 }
 
-/// Checks OpenAI's fields and turns them into an engine request.
+/// Whether `timestamp_granularities[]` asks for words, which only `verbose_json` can carry.
+fn word_timestamps(form: &Received) -> Result<bool, ApiError> {
+    let words = form.fields_named("timestamp_granularities[]").any(|granularity| granularity.trim() == "word");
+    if words && response_format(form)? != ResponseFormat::VerboseJson {
+        return Err(ApiError::WordTimestamps);
+    }
+    Ok(words)
+}
+
+/// Checks OpenAI's fields (and our `vad`) and turns them into an engine request.
 fn openai_request(state: &AppState, form: &Received, translate: bool) -> Result<Request, ApiError> {
     let served = state.jobs.engine().summary().name();
     match form.field("model").map(str::trim) {
@@ -97,13 +106,11 @@ fn openai_request(state: &AppState, form: &Received, translate: bool) -> Result<
         Some(model) if model == OPENAI_MODEL || model == served => {}
         Some(model) => return Err(ApiError::UnknownModel { model: model.to_owned(), served }),
     }
-    if form.fields_named("timestamp_granularities[]").any(|granularity| granularity.trim() == "word") {
-        return Err(ApiError::WordTimestamps);
-    }
     // Translations take no language: the source language is detected.
     let language = if translate { "auto" } else { form.field("language").unwrap_or("auto") };
     let mut request = Request::new(language, translate)?;
     request.prompt = form.field("prompt").map(str::to_owned).filter(|prompt| !prompt.trim().is_empty());
+    request.vad = bool_field(form, "vad", true)?;
     if let Some(text) = form.field("temperature").map(str::trim).filter(|t| !t.is_empty()) {
         let temperature = text
             .parse::<f32>()
@@ -138,7 +145,13 @@ struct TextOnly {
     text: String,
 }
 
-async fn answer(state: &AppState, caller: &Caller, id: Uuid, format: ResponseFormat) -> Result<Response, ApiError> {
+async fn answer(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+    format: ResponseFormat,
+    words: bool,
+) -> Result<Response, ApiError> {
     let mut guard = AbandonGuard { jobs: Arc::clone(&state.jobs), id, armed: true };
     if let Some(mut live) = state.jobs.subscribe(id, &caller.scope)? {
         // An error means the job left the live set: it has ended either way.
@@ -157,6 +170,7 @@ async fn answer(state: &AppState, caller: &Caller, id: Uuid, format: ResponseFor
     let mut response = match format {
         ResponseFormat::Json => json(StatusCode::OK, &TextOnly { text: transcript.text() }),
         ResponseFormat::Text => format!("{}\n", transcript.text()).into_response(),
+        ResponseFormat::VerboseJson => formats::verbose_json(&transcript, words).into_response(),
         other => other.render_as().render(&transcript).into_response(),
     };
     if format != ResponseFormat::Json {

@@ -1,173 +1,24 @@
-//! Uploads: multipart bodies streamed chunk by chunk into the temp directory, limited
-//! while they stream, then checked by content before a job may be queued.
+//! Uploads: multipart bodies streamed chunk by chunk into the spool, limited while they
+//! stream, then checked by content before a job may be queued.
 //!
 //! Input: a request body as a stream of byte chunks and its `Content-Type`.
-//! Output: a [`TempUpload`] on disk (mode 0600 in a 0700 directory) plus the form's text
-//! fields. Nothing is held in memory beyond one chunk. A [`TempUpload`] deletes its file
-//! when dropped unless handed to a job, so a rejected upload, an error or a client that
-//! disconnects mid-way leaves nothing behind.
+//! Output: a [`TempUpload`] in the spool (see `spool.rs`) plus the form's text fields.
+//! Nothing is held in memory beyond one chunk.
 //!
 //! SECURITY: the client's file name is kept as display text only; files on disk are named
 //! by job id, so no name can reach outside the temp directory.
 
 use std::io::Read as _;
-use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::Stream;
 use tokio::io::AsyncWriteExt as _;
-use uuid::Uuid;
 
 use crate::audio::{self, Sniffed, SourceInfo};
-use crate::config::Node;
 use crate::errors::{DecodeError, UploadError};
-
-const UPLOAD_SUFFIX: &str = "upload";
-const PARTIAL_SUFFIX: &str = "partial";
-
-/// The directory holding uploads: `<id>.partial` while streaming, `<id>.upload` once queued.
-/// New job ids are minted here, as each upload starts.
-#[derive(Debug, Clone)]
-pub struct TempDir {
-    path: PathBuf,
-    node: Option<Node>,
-}
-
-impl TempDir {
-    /// Creates the directory (mode 0700) if needed. Job ids carry `node`, if given.
-    pub fn open(path: &Path, node: Option<Node>) -> std::io::Result<TempDir> {
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path)?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
-        Ok(TempDir { path: path.to_owned(), node })
-    }
-
-    fn file(&self, id: Uuid, suffix: &str) -> PathBuf {
-        self.path.join(format!("{}.{suffix}", id.simple()))
-    }
-
-    /// Where a queued job's upload lives.
-    pub fn upload_path(&self, id: Uuid) -> PathBuf {
-        self.file(id, UPLOAD_SUFFIX)
-    }
-
-    /// The size of a queued job's upload, if it is there.
-    pub fn upload_size(&self, id: Uuid) -> Option<u64> {
-        std::fs::metadata(self.upload_path(id)).ok().map(|meta| meta.len())
-    }
-
-    /// Deletes a job's upload; a file already gone is fine.
-    pub fn remove_upload(&self, id: Uuid) {
-        remove_quietly(&self.upload_path(id));
-    }
-
-    /// Deletes every file but the uploads of the given jobs; returns how many went.
-    pub fn remove_all_except(&self, keep: &[Uuid]) -> usize {
-        let keep: Vec<PathBuf> = keep.iter().map(|id| self.upload_path(*id)).collect();
-        let Ok(entries) = std::fs::read_dir(&self.path) else { return 0 };
-        let mut removed = 0;
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if !keep.contains(&path) {
-                tracing::info!(file = %path.display(), "removing a temp file no job owns");
-                remove_quietly(&path);
-                removed += 1;
-            }
-        }
-        removed
-    }
-
-    /// Writes and removes a probe file, for `/readyz`.
-    pub fn check_writable(&self) -> std::io::Result<()> {
-        let probe = self.path.join(".readyz");
-        std::fs::write(&probe, b"")?;
-        std::fs::remove_file(&probe)
-    }
-
-    /// Starts a new upload file for a new job id.
-    async fn create(&self) -> Result<(TempUpload, tokio::fs::File), UploadError> {
-        let id = new_job_id(self.node);
-        let upload = TempUpload { dir: self.path.clone(), id, size: 0, kept: false };
-        let file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(upload.partial_path())
-            .await
-            .map_err(UploadError::Write)?;
-        Ok((upload, file))
-    }
-}
-
-/// A job id: a UUIDv7, so ids sort by creation time (the job list pages on that), whose last byte
-/// is the node when the appliance is one of several behind nginx, so that nginx routes every request
-/// for the job to the appliance holding it (nginx/cluster.conf.example).
-///
-/// SECURITY: ids must not be guessable from one another. A v7 id holds 48 bits of time, a 42-bit
-/// counter seeded at random every millisecond, and 32 random bits; the node takes 8 of those 32, so
-/// an id minted in the same millisecond as a known one still differs from it by 24 random bits (and
-/// the caller must own the job, or be an admin, to see it at all).
-fn new_job_id(node: Option<Node>) -> Uuid {
-    let mut bytes = Uuid::now_v7().into_bytes();
-    if let Some(Node(node)) = node {
-        bytes[15] = node;
-    }
-    Uuid::from_bytes(bytes)
-}
-
-fn remove_quietly(path: &Path) {
-    if let Err(error) = std::fs::remove_file(path)
-        && error.kind() != std::io::ErrorKind::NotFound
-    {
-        tracing::error!(file = %path.display(), %error, "cannot remove a temp file");
-    }
-}
-
-/// An upload on disk that is deleted when dropped, unless [`TempUpload::keep`] handed it on.
-#[derive(Debug)]
-pub struct TempUpload {
-    dir: PathBuf,
-    id: Uuid,
-    size: u64,
-    kept: bool,
-}
-
-impl TempUpload {
-    /// The id of the job this upload will become.
-    pub fn id(&self) -> Uuid {
-        self.id
-    }
-
-    pub fn size(&self) -> u64 {
-        self.size
-    }
-
-    fn partial_path(&self) -> PathBuf {
-        self.dir.join(format!("{}.{PARTIAL_SUFFIX}", self.id.simple()))
-    }
-
-    /// The file as it is now, for checks before it is kept.
-    pub fn path(&self) -> PathBuf {
-        self.partial_path()
-    }
-
-    /// Hands the file to a job: renamed to `<id>.upload`, where the job's worker and the
-    /// start-up recovery look for it.
-    pub fn keep(mut self) -> std::io::Result<()> {
-        std::fs::rename(self.partial_path(), self.dir.join(format!("{}.{UPLOAD_SUFFIX}", self.id.simple())))?;
-        self.kept = true;
-        Ok(())
-    }
-}
-
-impl Drop for TempUpload {
-    fn drop(&mut self) {
-        if !self.kept {
-            remove_quietly(&self.partial_path());
-        }
-    }
-}
+use crate::spool::{TempDir, TempUpload};
 
 /// Bounds on what one multipart request may make the server do.
 #[derive(Debug, Clone)]
@@ -233,10 +84,9 @@ where
             }
             let file_name = display_name(field.file_name().unwrap_or("upload"));
             let declared = field.content_type().map(ToString::to_string);
-            let (mut upload, mut out) = temp.create().await?;
+            let (mut upload, mut out) = temp.create().await.map_err(UploadError::Write)?;
             while let Some(chunk) = idle(limits, field.chunk()).await?.map_err(UploadError::Malformed)? {
-                upload.size += chunk.len() as u64;
-                if upload.size > limits.max_file_bytes {
+                if upload.grow(chunk.len() as u64) > limits.max_file_bytes {
                     return Err(UploadError::TooLarge { limit_mb: limits.max_file_bytes / 1_000_000 });
                 }
                 out.write_all(&chunk).await.map_err(UploadError::Write)?;
@@ -322,21 +172,6 @@ mod tests {
         assert_eq!(display_name(".."), "upload");
         assert_eq!(display_name(""), "upload");
         assert_eq!(display_name(&"x".repeat(5000)).chars().count(), 200);
-    }
-
-    #[test]
-    fn job_ids_end_with_the_node_and_stay_time_ordered_v7_uuids() {
-        let ids: Vec<Uuid> = (0..200).map(|_| new_job_id(Some(Node(0xa1)))).collect();
-        for id in &ids {
-            assert_eq!(id.get_version_num(), 7);
-            assert!(id.hyphenated().to_string().ends_with("a1"), "{id}");
-        }
-        assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "ids sort by creation");
-        let distinct: std::collections::HashSet<_> = ids.iter().collect();
-        assert_eq!(distinct.len(), ids.len());
-        // Without a node the last byte stays random: 200 ids do not all share one.
-        let last: std::collections::HashSet<u8> = (0..200).map(|_| new_job_id(None).as_bytes()[15]).collect();
-        assert!(last.len() > 1);
     }
 
     #[test]

@@ -50,9 +50,12 @@
       case 'running':
         return 'Transcribing';
       case 'done':
-        return job.language && job.duration_seconds != null
-          ? `Done: ${clock(job.duration_seconds)}, ${languageName(job.language)}`
-          : 'Done';
+        if (job.no_speech && job.duration_seconds != null) {
+          return `No speech found in ${clock(job.duration_seconds)} of audio`;
+        }
+        if (!job.language || job.duration_seconds == null) return 'Done';
+        return `Done: ${job.speech_seconds != null ? `${clock(job.speech_seconds)} of speech in ` : ''}`
+          + `${clock(job.duration_seconds)}, ${languageName(job.language)}`;
       case 'failed':
         return 'Failed';
       case 'cancelled':

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{Appliance, assert_error, audio, create_key};
+use common::{Appliance, assert_error, audio, create_key, poll};
 use reqwest::blocking::{Client, RequestBuilder};
 use serde_json::Value;
 
@@ -205,9 +205,13 @@ fn a_key_uploading_more_files_at_once_than_allowed_gets_429_and_other_keys_are_u
     )
     .unwrap();
     first.write_all(&wav[..wav.len() / 2]).unwrap();
-    std::thread::sleep(Duration::from_millis(500));
 
-    let refused = secured.upload(&secured.alice);
+    // Once the server has admitted the half-sent upload, alice's next one is refused; until
+    // then a try goes through whole, and gives its permit back.
+    let refused = poll("the half-sent upload is admitted", Duration::from_secs(60), || {
+        let response = secured.upload(&secured.alice);
+        (response.status() == 429).then_some(response)
+    });
     let retry_after: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!(retry_after >= 1, "{retry_after}");
     let message = assert_error(refused, 429, "too_many_uploads");

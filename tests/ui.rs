@@ -389,7 +389,7 @@ fn a_browser_uploads_recordings_and_watches_them_become_transcripts() {
             let text: Vec<&str> = lines.iter().map(|line| line[1].as_str().unwrap()).collect();
             assert!(wer(&reference("jfk.wav"), &text.join(" ")) <= 0.05, "{name}: {text:?}");
             let status = browser.js(&format!("return {card}.querySelector('.card-status').textContent;")).await;
-            assert_eq!(status, "Done: 00:11, English");
+            assert_eq!(status, "Done: 00:11 of speech in 00:11, English");
         }
 
         // Live: each card went through the queue or ran while watched, and a card seen

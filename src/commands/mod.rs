@@ -28,6 +28,7 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> Result<(), CommandError> {
         }
         Command::Transcribe(args) => transcribe::run(args),
         Command::Model(ModelCommand::Import { sources, out }) => model::import(&sources, &out),
+        Command::Model(ModelCommand::ImportVad { wheel, out }) => model::import_vad(&wheel, &out),
         Command::Model(ModelCommand::Quantize { to, input, out }) => model::quantize(&input, &out, to),
         Command::Model(ModelCommand::Info { file }) => model::info(&file),
         Command::Keys(args) => keys::run(&args),

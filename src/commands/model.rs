@@ -1,4 +1,4 @@
-//! `model import`, `model quantize` and `model info`: the conversions live in `crate::model`;
+//! `model import`, `model import-vad`, `model quantize` and `model info`: the conversions live in `crate::model`;
 //! these print what was written or read.
 
 use std::path::{Path, PathBuf};
@@ -11,6 +11,12 @@ use crate::model::{self, Quantization};
 pub(super) fn import(sources: &[PathBuf], out: &Path) -> Result<(), CommandError> {
     let summary = model::import(sources, out)?;
     print(&format!("wrote {} ({}, {} tensors)\n", out.display(), summary.name(), summary.tensor_count))
+}
+
+/// `model import-vad`: convert the wheel's speech detector, then print what was written.
+pub(super) fn import_vad(wheel: &Path, out: &Path) -> Result<(), CommandError> {
+    let summary = model::import_vad(wheel, out)?;
+    print(&format!("wrote {} (Silero VAD {}, {} bytes)\n", out.display(), summary.version, summary.file_size))
 }
 
 /// `model quantize`: convert, then print what was written.

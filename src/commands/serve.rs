@@ -29,7 +29,8 @@ use crate::http::{self, AppState};
 use crate::jobs::{Jobs, Store, spawn_workers};
 use crate::listen::Socket;
 use crate::metrics::Metrics;
-use crate::upload::{Limits, TempDir};
+use crate::spool::TempDir;
+use crate::upload::Limits;
 
 /// A client has this long to send its request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -78,10 +79,8 @@ async fn serve(config: Config, socket: Socket) -> Result<(), ServeError> {
         );
     }
     let store = Store::open(&config.database_dir())?;
-    let engine = Engine::load(
-        &config.model,
-        &EngineOptions { threads: config.threads(), use_gpu: true, ..EngineOptions::default() },
-    )?;
+    let engine =
+        Engine::load(&config.model, &EngineOptions { threads: config.threads(), use_gpu: true, vad: config.vad() })?;
     let metrics = Arc::new(Metrics::default());
     let jobs =
         Arc::new(Jobs::new(store, Arc::new(engine), temp, config.queue_size, config.retention(), Arc::clone(&metrics)));

@@ -14,7 +14,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::audio;
 use crate::cli::TranscribeArgs;
-use crate::engine::{CancelToken, Engine, EngineOptions, Observer, Request, Transcript, default_threads};
+use crate::engine::{
+    CancelToken, Engine, EngineOptions, Observer, Request, Transcript, VadSettings, default_threads, vad_for,
+};
 use crate::errors::{CommandError, InputError, report};
 use crate::formats::Format;
 
@@ -26,7 +28,7 @@ pub(super) fn run(args: TranscribeArgs) -> Result<(), CommandError> {
     let options = EngineOptions {
         threads: args.threads.unwrap_or_else(default_threads),
         use_gpu: true,
-        ..EngineOptions::default()
+        vad: if args.no_vad { None } else { vad_for(&args.model, args.vad_model.as_deref(), VadSettings::default()) },
     };
     let engine = Engine::load(&args.model, &options)?;
     engine.check(&request)?;

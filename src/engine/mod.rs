@@ -1,8 +1,15 @@
 //! whisper.cpp behind a small Rust API: load a model once, transcribe many recordings.
 //!
-//! Input: a checked ggml model file and 16 kHz mono samples from [`crate::audio`].
-//! Output: a [`Transcript`] of timed segments, with progress, each new segment and
+//! Input: a checked ggml model file, the Silero speech detector (`speech.rs`), and 16 kHz
+//! mono samples from [`crate::audio`]. Output: a [`Transcript`] of timed segments with
+//! their words, how much speech was found, with progress, each new segment and
 //! cancellation reported through an [`Observer`] and a [`CancelToken`] while it runs.
+//!
+//! Only what the detector calls speech is transcribed, packed into one buffer
+//! (`timeline.rs`) whose times are mapped back to the recording. Against invented text:
+//! whisper.cpp's temperature fallback (on a repetitive or improbable decode), its
+//! no-speech probability, markers such as "[BLANK_AUDIO]" dropped, and a segment that only
+//! repeats the one before it dropped.
 //!
 //! One [`Engine`] holds the model weights and is shared by every worker (`&self`
 //! methods, `Send + Sync`); each call to [`Engine::transcribe`] makes its own whisper
@@ -10,7 +17,8 @@
 //! HTTP, jobs or files other than the model.
 
 mod device;
-mod silence;
+mod speech;
+mod timeline;
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
@@ -25,12 +33,26 @@ use crate::audio::SAMPLE_RATE;
 use crate::errors::EngineError;
 use crate::model::{self, ModelSummary};
 
+pub use speech::{SpeechDetector, VadSettings};
+
 /// A stretch of speech with its text, timed against the original recording.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Segment {
     pub start_ms: u64,
     pub end_ms: u64,
     /// As whisper writes it, usually with a leading space.
+    pub text: String,
+    /// The segment's words in order, each inside the segment's times.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub words: Vec<Word>,
+}
+
+/// One word and when it is spoken, against the original recording.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Word {
+    pub start_ms: u64,
+    pub end_ms: u64,
+    /// The word with its punctuation, without surrounding spaces.
     pub text: String,
 }
 
@@ -43,6 +65,10 @@ pub struct Transcript {
     pub translated: bool,
     /// Length of the original recording.
     pub duration_ms: u64,
+    /// How much of the recording the detector found to be speech; `None` when detection
+    /// was off.
+    #[serde(default)]
+    pub speech_ms: Option<u64>,
     pub segments: Vec<Segment>,
 }
 
@@ -51,6 +77,11 @@ impl Transcript {
     pub fn text(&self) -> String {
         let parts: Vec<&str> = self.segments.iter().map(|s| s.text.trim()).filter(|t| !t.is_empty()).collect();
         parts.join(" ")
+    }
+
+    /// Whether nothing was said: no segment of text at all.
+    pub fn no_speech(&self) -> bool {
+        self.segments.is_empty()
     }
 
     /// The language's English name in lower case, as OpenAI's API writes it ("english").
@@ -71,6 +102,14 @@ pub struct Request {
     /// Sampling temperature to start from (0 to 1); whisper.cpp raises it on failures.
     #[serde(default)]
     pub temperature: Option<f32>,
+    /// Transcribe only what the speech detector finds (the default); `false` gives whisper
+    /// the whole recording.
+    #[serde(default = "yes")]
+    pub vad: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Request {
@@ -84,7 +123,7 @@ impl Request {
                 None => return Err(EngineError::UnknownLanguage { language }),
             },
         };
-        Ok(Request { language, translate, prompt: None, temperature: None })
+        Ok(Request { language, translate, prompt: None, temperature: None, vad: true })
     }
 }
 
@@ -162,15 +201,29 @@ pub struct EngineOptions {
     pub threads: usize,
     /// Try the compiled-in GPU backend first.
     pub use_gpu: bool,
-    /// Cut silences of 2 s and more out before whisper.cpp sees the audio (`silence.rs`).
-    /// On by default; off only to measure what the gate saves (`benches/compare.rs`).
-    pub skip_silence: bool,
+    /// The Silero VAD model (`model import-vad`) and its settings; `None` transcribes every
+    /// recording whole.
+    pub vad: Option<(PathBuf, VadSettings)>,
 }
 
-impl Default for EngineOptions {
-    fn default() -> Self {
-        EngineOptions { threads: default_threads(), use_gpu: true, skip_silence: true }
+/// The speech detector to load for `model`: the file named (which must exist), else
+/// [`model::VAD_MODEL_FILE`] beside the model, where the package and `.ci/setup` put it.
+/// Without that file recordings are transcribed whole, with a warning: a model file
+/// copied elsewhere still works.
+pub fn vad_for(model: &Path, named: Option<&Path>, settings: VadSettings) -> Option<(PathBuf, VadSettings)> {
+    if let Some(path) = named {
+        return Some((path.to_owned(), settings));
     }
+    let beside = model.with_file_name(model::VAD_MODEL_FILE);
+    if beside.is_file() {
+        return Some((beside, settings));
+    }
+    tracing::warn!(
+        path = %beside.display(),
+        "no speech detector beside the model; transcribing whole recordings \
+         (write one with `whisper-appliance model import-vad`)"
+    );
+    None
 }
 
 /// The CPU cores this process may use (honours cgroup and affinity limits).
@@ -185,7 +238,7 @@ pub struct Engine {
     path: PathBuf,
     threads: usize,
     backend: Backend,
-    skip_silence: bool,
+    detector: Option<SpeechDetector>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -242,14 +295,11 @@ impl Engine {
             (Err(source), _) => return Err(load_error(source)),
         };
         tracing::info!(model = %path.display(), name = summary.name(), backend = backend.name(), threads = options.threads, "model loaded");
-        Ok(Engine {
-            context,
-            summary,
-            path: path.to_owned(),
-            threads: options.threads.max(1),
-            backend,
-            skip_silence: options.skip_silence,
-        })
+        let detector = match &options.vad {
+            Some((vad_path, settings)) => Some(SpeechDetector::load(vad_path, *settings, options.threads)?),
+            None => None,
+        };
+        Ok(Engine { context, summary, path: path.to_owned(), threads: options.threads.max(1), backend, detector })
     }
 
     pub fn summary(&self) -> &ModelSummary {
@@ -263,6 +313,11 @@ impl Engine {
     /// The device transcriptions really run on: the GPU only if whisper.cpp initialised one.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The speech detector, if one was loaded: the live stream runs it on its buffers.
+    pub fn speech_detector(&self) -> Option<&SpeechDetector> {
+        self.detector.as_ref()
     }
 
     /// Whether the model knows more languages than English (and can translate).
@@ -296,20 +351,25 @@ impl Engine {
     ) -> Result<Transcript, EngineError> {
         self.check(request)?;
         let duration_ms = samples.len() as u64 * 1000 / SAMPLE_RATE as u64;
+        let detected = match &self.detector {
+            Some(detector) if request.vad => Some(detector.detect(samples)?),
+            _ => None,
+        };
         let mut transcript = Transcript {
             language: request.language.clone().unwrap_or_else(|| "en".to_owned()),
             translated: request.translate,
             duration_ms,
+            speech_ms: detected.as_deref().map(timeline::spans_ms),
             segments: Vec::new(),
         };
         // Shared with whisper.cpp's callback, which must own what it calls.
         let on_progress = Rc::new(RefCell::new(observer.on_progress));
-        let spans = if self.skip_silence { silence::sound_spans(samples) } else { silence::whole(samples) };
+        let spans = detected.unwrap_or_else(|| timeline::whole(samples));
         if spans.is_empty() {
             (on_progress.borrow_mut())(100);
             return Ok(transcript);
         }
-        let (packed, timeline) = silence::pack(samples, &spans);
+        let (packed, timeline) = timeline::pack(samples, &spans);
         let timeline = Arc::new(timeline);
 
         let mut state = self.context.create_state().map_err(|source| EngineError::Run { source })?;
@@ -334,6 +394,17 @@ impl Engine {
         }
         // Non-speech tokens are how "[BLANK_AUDIO]", "(music)" and the like get written.
         params.set_suppress_nst(true);
+        // The hallucination guards of whisper.cpp's CLI and faster-whisper, stated here so
+        // they cannot drift: a window is decoded again 0.2 hotter when its text is too
+        // repetitive (entropy, whisper.cpp's compression-ratio test) or too improbable
+        // (mean log-probability), and dropped as silence when whisper itself says nobody
+        // speaks and the text is improbable.
+        params.set_temperature_inc(0.2);
+        params.set_entropy_thold(2.4);
+        params.set_logprob_thold(-1.0);
+        params.set_no_speech_thold(0.6);
+        // Token times, from which words are timed.
+        params.set_token_timestamps(true);
         params.set_print_progress(false);
         params.set_print_realtime(false);
         params.set_print_special(false);
@@ -350,9 +421,9 @@ impl Engine {
         let abort: Box<dyn FnMut() -> bool> = Box::new(move || cancel_flag.is_cancelled());
         params.set_abort_callback_safe::<_, Box<dyn FnMut() -> bool>>(abort);
         let mut on_segment = observer.on_segment;
-        let segment_timeline = Arc::clone(&timeline);
+        let mut live = Segments::new(Arc::clone(&timeline));
         params.set_segment_callback_safe_lossy(move |data: whisper_rs::SegmentCallbackData| {
-            if let Some(segment) = to_segment(&segment_timeline, data.start_timestamp, data.end_timestamp, &data.text) {
+            if let Some(segment) = live.accept(data.start_timestamp, data.end_timestamp, &data.text) {
                 on_segment(&segment);
             }
         });
@@ -369,27 +440,93 @@ impl Engine {
                 code.clone_into(&mut transcript.language);
             }
         }
+        let mut done = Segments::new(timeline);
+        let first_special = self.context.token_eot();
         for segment in state.as_iter() {
             let text = segment.to_str_lossy().map_err(|source| EngineError::Run { source })?;
-            if let Some(segment) = to_segment(&timeline, segment.start_timestamp(), segment.end_timestamp(), &text) {
-                transcript.segments.push(segment);
+            let Some(mut kept) = done.accept(segment.start_timestamp(), segment.end_timestamp(), &text) else {
+                continue;
+            };
+            let mut tokens = Vec::new();
+            for index in 0..segment.n_tokens() {
+                let Some(token) = segment.get_token(index) else { continue };
+                if token.token_id() >= first_special {
+                    continue;
+                }
+                let data = token.token_data();
+                let bytes = token.to_bytes().map_err(|source| EngineError::Run { source })?.to_vec();
+                tokens.push((data.t0, data.t1, bytes));
             }
+            kept.words = done.words(&kept, &tokens);
+            transcript.segments.push(kept);
         }
         (on_progress.borrow_mut())(100);
         Ok(transcript)
     }
 }
 
-/// A whisper segment (centisecond times in the packed audio) as the user should see it,
-/// or `None` for text that only describes non-speech.
-fn to_segment(timeline: &silence::Timeline, start_cs: i64, end_cs: i64, text: &str) -> Option<Segment> {
-    if is_non_speech(text) {
-        tracing::debug!(text, "dropped a segment that describes no speech");
-        return None;
+/// Turns whisper's segments (centisecond times in the packed audio) into the user's: times
+/// of the recording, non-speech markers and repeats of the segment before dropped. The
+/// live callback and the final pass each run one, so they keep the same segments.
+struct Segments {
+    timeline: Arc<timeline::Timeline>,
+    previous: Option<String>,
+}
+
+impl Segments {
+    fn new(timeline: Arc<timeline::Timeline>) -> Segments {
+        Segments { timeline, previous: None }
     }
-    let start_ms = timeline.original_ms(start_cs.max(0) as u64 * 10, false);
-    let end_ms = timeline.original_ms(end_cs.max(0) as u64 * 10, true).max(start_ms);
-    Some(Segment { start_ms, end_ms, text: text.to_owned() })
+
+    fn accept(&mut self, start_cs: i64, end_cs: i64, text: &str) -> Option<Segment> {
+        if is_non_speech(text) {
+            tracing::debug!(text, "dropped a segment that describes no speech");
+            return None;
+        }
+        let normalised: String = text.trim().to_lowercase();
+        if self.previous.as_deref() == Some(normalised.as_str()) {
+            tracing::debug!(text, "dropped a segment that repeats the one before");
+            return None;
+        }
+        self.previous = Some(normalised);
+        let start_ms = self.original_ms(start_cs, false);
+        let end_ms = self.original_ms(end_cs, true).max(start_ms);
+        Some(Segment { start_ms, end_ms, text: text.to_owned(), words: Vec::new() })
+    }
+
+    fn original_ms(&self, cs: i64, prefer_earlier: bool) -> u64 {
+        self.timeline.original_ms(cs.max(0) as u64 * 10, prefer_earlier)
+    }
+
+    /// A segment's words from its text tokens `(t0, t1, bytes)`: a token that starts with a
+    /// space starts a word; the bytes are joined before decoding, since one character can
+    /// span two tokens. Times are kept in order and inside the segment.
+    fn words(&self, segment: &Segment, tokens: &[(i64, i64, Vec<u8>)]) -> Vec<Word> {
+        let mut pieces: Vec<(i64, i64, Vec<u8>)> = Vec::new();
+        for (t0, t1, bytes) in tokens {
+            match pieces.last_mut() {
+                Some(last) if !bytes.starts_with(b" ") => {
+                    last.1 = *t1;
+                    last.2.extend_from_slice(bytes);
+                }
+                _ => pieces.push((*t0, *t1, bytes.clone())),
+            }
+        }
+        let mut floor = segment.start_ms;
+        pieces
+            .into_iter()
+            .filter_map(|(t0, t1, bytes)| {
+                let text = String::from_utf8_lossy(&bytes).trim().to_owned();
+                if text.is_empty() {
+                    return None;
+                }
+                let start_ms = self.original_ms(t0, false).clamp(floor, segment.end_ms);
+                let end_ms = self.original_ms(t1, true).clamp(start_ms, segment.end_ms);
+                floor = end_ms;
+                Some(Word { start_ms, end_ms, text })
+            })
+            .collect()
+    }
 }
 
 /// Whisper describes what it hears when nobody speaks: "[BLANK_AUDIO]", "(music)",
@@ -434,9 +571,10 @@ mod tests {
             language: "en".into(),
             translated: false,
             duration_ms: 2_000,
+            speech_ms: None,
             segments: vec![
-                Segment { start_ms: 0, end_ms: 1_000, text: " Hello,".into() },
-                Segment { start_ms: 1_000, end_ms: 2_000, text: " world.".into() },
+                Segment { start_ms: 0, end_ms: 1_000, text: " Hello,".into(), words: vec![] },
+                Segment { start_ms: 1_000, end_ms: 2_000, text: " world.".into(), words: vec![] },
             ],
         };
         assert_eq!(transcript.text(), "Hello, world.");

@@ -161,19 +161,24 @@ where
     .map_err(|join| ApiError::Internal(Box::new(join)))?
 }
 
-/// The job API's form fields: `language` (a code or `auto`), `translate`, `prompt`; the
-/// page's no-JS form sends the same fields and is read by this same function.
+/// The job API's form fields: `language` (a code or `auto`), `translate`, `prompt`, `vad`;
+/// the page's no-JS form sends the same fields and is read by this same function.
 pub(crate) fn job_request(form: &Received) -> Result<Request, ApiError> {
-    let translate = match form.field("translate").map(str::trim) {
-        None | Some("" | "false" | "0" | "off" | "no") => false,
-        Some("true" | "1" | "on" | "yes") => true,
-        Some(other) => {
-            return Err(ApiError::BadTranslate { value: other.to_owned() });
-        }
-    };
+    let translate = bool_field(form, "translate", false)?;
     let mut request = Request::new(form.field("language").unwrap_or("auto"), translate)?;
     request.prompt = form.field("prompt").map(str::to_owned).filter(|prompt| !prompt.trim().is_empty());
+    request.vad = bool_field(form, "vad", true)?;
     Ok(request)
+}
+
+/// A true/false form field (also 1/0, on/off, yes/no); absent or empty gives `default`.
+pub(crate) fn bool_field(form: &Received, name: &'static str, default: bool) -> Result<bool, ApiError> {
+    match form.field(name).map(str::trim) {
+        None | Some("") => Ok(default),
+        Some("false" | "0" | "off" | "no") => Ok(false),
+        Some("true" | "1" | "on" | "yes") => Ok(true),
+        Some(other) => Err(ApiError::BadFlag { name, value: other.to_owned() }),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -251,6 +256,12 @@ pub struct JobView {
     pub expires_at: Option<String>,
     pub error: Option<String>,
     pub duration_seconds: Option<f64>,
+    /// Seconds of speech found, once done; null when speech detection was off.
+    pub speech_seconds: Option<f64>,
+    /// Once done: true when nothing was said (the transcript is empty on purpose).
+    pub no_speech: Option<bool>,
+    /// Whether only what the speech detector finds is transcribed.
+    pub vad: bool,
     /// The language spoken (detected or as asked), once done.
     pub language: Option<String>,
     pub links: Links,
@@ -294,6 +305,9 @@ impl JobView {
             expires_at: state.jobs.expires_at_ms(record).map(rfc3339),
             error: record.error.clone(),
             duration_seconds: record.audio_duration_ms.map(|ms| ms as f64 / 1000.0),
+            speech_seconds: record.speech_ms.map(|ms| ms as f64 / 1000.0),
+            no_speech: record.no_speech,
+            vad: record.request.vad,
             language: record.language.clone(),
             links: Links {
                 events: format!("{base}/events"),

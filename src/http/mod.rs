@@ -19,7 +19,7 @@ use warp::reply::Response;
 use warp::{Filter, Reply};
 
 pub use self::api::{JobView, submit_upload};
-pub(crate) use self::api::{job_request, parse_id, upload_request};
+pub(crate) use self::api::{bool_field, job_request, parse_id, upload_request};
 use crate::auth::{Authenticator, Identity, RateLimits};
 use crate::config::Config;
 use crate::errors::{ApiError, Causes};

@@ -23,7 +23,7 @@ pub use self::store::{JobRecord, Status, Store, now_ms};
 use crate::engine::{CancelToken, Engine, Request, Segment, Transcript};
 use crate::errors::{JobError, StoreError};
 use crate::metrics::Metrics;
-use crate::upload::{TempDir, TempUpload};
+use crate::spool::{TempDir, TempUpload};
 
 /// A job that keeps stopping the server is failed after this many starts.
 const MAX_ATTEMPTS: u32 = 3;
@@ -245,7 +245,7 @@ impl Jobs {
         self.store.put(&record)?;
         self.store.flush()?;
         self.temp.remove_upload(id);
-        self.metrics.job_ended(Status::Cancelled);
+        self.metrics.job_ended(Status::Cancelled.name());
         self.end_live(&mut inner, &record);
         self.publish_queue_positions(&inner);
         Ok(())
@@ -356,12 +356,12 @@ impl Jobs {
     }
 
     /// Counts of jobs by status, for metrics.
-    pub fn count_by_status(&self) -> HashMap<Status, usize> {
-        let mut counts = HashMap::new();
+    pub fn count_by_status(&self) -> Vec<(&'static str, usize)> {
+        let mut counts: HashMap<Status, usize> = HashMap::new();
         for record in self.store.all() {
             *counts.entry(record.status).or_insert(0) += 1;
         }
-        counts
+        Status::ALL.iter().map(|status| (status.name(), counts.get(status).copied().unwrap_or(0))).collect()
     }
 
     /// Stops taking jobs, gives running ones `grace` to finish, then cancels them back

@@ -65,6 +65,12 @@ pub struct JobRecord {
     pub audio_duration_ms: Option<u64>,
     /// Detected or requested language of a finished job.
     pub language: Option<String>,
+    /// How much speech the detector found, once done (`None` with detection off).
+    #[serde(default)]
+    pub speech_ms: Option<u64>,
+    /// Whether a finished job found nothing said.
+    #[serde(default)]
+    pub no_speech: Option<bool>,
     /// How many times a worker started this job; a job that keeps killing the server
     /// must stop being retried.
     pub attempts: u32,
@@ -87,6 +93,8 @@ impl JobRecord {
             error: None,
             audio_duration_ms: None,
             language: None,
+            speech_ms: None,
+            no_speech: None,
             attempts: 0,
         }
     }
@@ -248,7 +256,8 @@ mod tests {
     fn retention_removes_only_jobs_that_finished_before_the_cutoff() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("db")).unwrap();
-        let transcript = Transcript { language: "en".into(), translated: false, duration_ms: 1, segments: vec![] };
+        let transcript =
+            Transcript { language: "en".into(), translated: false, duration_ms: 1, speech_ms: None, segments: vec![] };
         let finished = |finished_at_ms: u64| {
             let mut done = record(Uuid::now_v7());
             done.status = Status::Done;
@@ -272,7 +281,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("db")).unwrap();
         let id = Uuid::now_v7();
-        let transcript = Transcript { language: "en".into(), translated: false, duration_ms: 1, segments: vec![] };
+        let transcript =
+            Transcript { language: "en".into(), translated: false, duration_ms: 1, speech_ms: None, segments: vec![] };
         store.finish(&record(id), Some(&transcript)).unwrap();
         assert_eq!(store.result(id).unwrap(), Some(transcript));
         store.remove(id).unwrap();

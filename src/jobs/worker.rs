@@ -138,6 +138,8 @@ impl Jobs {
                 record.progress = 100;
                 record.language = Some(done.language.clone());
                 record.audio_duration_ms = Some(done.duration_ms);
+                record.speech_ms = done.speech_ms;
+                record.no_speech = Some(done.no_speech());
                 self.metrics.transcribed(done.duration_ms, started.elapsed());
                 transcript = Some(done);
             }
@@ -163,7 +165,7 @@ impl Jobs {
         }
         if record.status.is_finished() {
             self.temp.remove_upload(id);
-            self.metrics.job_ended(record.status);
+            self.metrics.job_ended(record.status.name());
         }
         self.end_live(&mut inner, &record);
         tracing::info!(job = %id, status = record.status.name(), seconds = started.elapsed().as_secs_f64(), "job ended");

@@ -1,5 +1,5 @@
 //! Whisper model files: CTranslate2 -> ggml import, quantization, and the check before
-//! whisper.cpp loads one.
+//! whisper.cpp loads one; and the Silero speech detector's (`silero.rs`, `model import-vad`).
 //!
 //! Input: OpenAI Whisper models as CTranslate2 wheels or folders (`import`), ggml files
 //! (`inspect`). Output: a ggml file whisper.cpp loads, and a [`ModelSummary`] of what a
@@ -21,9 +21,11 @@ mod layout;
 mod mel;
 mod names;
 mod partial;
+mod pickle;
 mod plan;
 mod quantize;
 mod quants;
+mod silero;
 mod source;
 mod vocab;
 
@@ -33,6 +35,10 @@ pub use ggml::TensorType;
 pub use import::import;
 pub use inspect::inspect;
 pub use quantize::{Quantization, quantize};
+pub use silero::{import_vad, inspect_vad};
+
+/// The Silero speech detector's file name; by default it is looked for beside the whisper model.
+pub const VAD_MODEL_FILE: &str = "ggml-silero-v6.2.0.bin";
 
 /// The eleven hyper-parameters at the head of a ggml whisper file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

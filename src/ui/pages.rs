@@ -229,8 +229,15 @@ pub fn status_text(job: &JobView) -> String {
         // out at every step.
         Status::Running => "Transcribing".to_owned(),
         Status::Done => match (job.language.as_deref(), job.duration_seconds) {
+            (_, Some(seconds)) if job.no_speech == Some(true) => {
+                format!("No speech found in {} of audio", clock((seconds * 1000.0) as u64))
+            }
             (Some(language), Some(seconds)) => {
-                format!("Done: {}, {}", clock((seconds * 1000.0) as u64), language_name(language))
+                let speech = job
+                    .speech_seconds
+                    .map(|speech| format!("{} of speech in ", clock((speech * 1000.0) as u64)))
+                    .unwrap_or_default();
+                format!("Done: {speech}{}, {}", clock((seconds * 1000.0) as u64), language_name(language))
             }
             _ => "Done".to_owned(),
         },
@@ -372,9 +379,9 @@ mod tests {
     #[test]
     fn segment_rows_keep_stream_ids_and_skip_empty_text() {
         let segments = [
-            Segment { start_ms: 0, end_ms: 1000, text: " Hello".to_owned() },
-            Segment { start_ms: 1000, end_ms: 2000, text: "  ".to_owned() },
-            Segment { start_ms: 62_000, end_ms: 63_000, text: " <b>world</b>".to_owned() },
+            Segment { start_ms: 0, end_ms: 1000, text: " Hello".to_owned(), words: vec![] },
+            Segment { start_ms: 1000, end_ms: 2000, text: "  ".to_owned(), words: vec![] },
+            Segment { start_ms: 62_000, end_ms: 63_000, text: " <b>world</b>".to_owned(), words: vec![] },
         ];
         let rows = segment_rows(&segments);
         assert_eq!(

@@ -148,6 +148,22 @@ pub fn reference(clip: &str) -> String {
     std::fs::read_to_string(audio(&format!("{stem}.txt"))).unwrap()
 }
 
+/// Calls `check` until it returns something, every 20 ms at first and at most every 500 ms,
+/// and fails the test naming `what` if `within` passes first. Tests wait with this, never
+/// with a fixed sleep or a window: a slow, loaded machine only makes them take longer.
+pub fn poll<T>(what: &str, within: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    let mut interval = Duration::from_millis(20);
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
+        std::thread::sleep(interval);
+        interval = (interval * 2).min(Duration::from_millis(500));
+    }
+}
+
 /// A running `whisper-appliance serve`, stopped with SIGTERM when dropped.
 pub struct Appliance {
     child: Option<Child>,

@@ -1,0 +1,161 @@
+//! The speech detector: Silero VAD, run by whisper.cpp, says where in a recording people speak.
+//!
+//! Input: 16 kHz mono samples of any level. Output: the sample ranges that hold speech,
+//! padded, merged and in order. The engine transcribes only those (`timeline.rs` packs
+//! them and maps times back); the live stream can call [`SpeechDetector::detect`] on any
+//! buffer of samples. A trained model, not an energy threshold, decides: quiet speech is
+//! speech, and steady noise, hum, music or applause is not.
+//!
+//! Level: Silero's scores depend on the input level, and a recording made 40 dB too quietly
+//! scores as silence. So the detector sees the samples raised until their loudest
+//! 20 ms frame peaks near full scale (never by more than [`MAX_GAIN_DB`], so that a
+//! recording of near-digital silence stays silent); whisper itself normalises level in its
+//! log-mel front end and is given the samples unchanged.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use whisper_rs::{WhisperVadContext, WhisperVadContextParams, WhisperVadParams};
+
+use crate::audio::SAMPLE_RATE;
+use crate::errors::EngineError;
+use crate::model;
+
+/// The most the detector's copy of a recording is raised (about 1000x).
+const MAX_GAIN_DB: f32 = 60.0;
+/// Where the loudest frame's peak is raised to, just under full scale.
+const TARGET_PEAK: f32 = 0.9;
+/// Speech shorter than this is a click or a cough, not words.
+const MIN_SPEECH_MS: i32 = 250;
+
+/// The detector's settings, from the config file's `[vad]` table.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VadSettings {
+    /// Speech probability (0 to 1) from which a 32 ms window counts as speech.
+    pub threshold: f32,
+    /// A pause must last this long to split speech in two (and to be skipped).
+    pub min_silence_ms: u32,
+    /// Audio kept before and after each stretch of speech so word edges survive.
+    pub padding_ms: u32,
+}
+
+impl Default for VadSettings {
+    /// Silero's own threshold; pauses from one second on are skipped, as faster-whisper's
+    /// 2 s would leave the gaps between sentences in; 400 ms of padding, as faster-whisper.
+    fn default() -> Self {
+        VadSettings { threshold: 0.5, min_silence_ms: 1_000, padding_ms: 400 }
+    }
+}
+
+/// A loaded Silero model, shared by every transcription (one detection at a time: it is
+/// about 1% of a transcription's time, so a lock costs nothing worth a pool).
+pub struct SpeechDetector {
+    context: Mutex<WhisperVadContext>,
+    settings: VadSettings,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SpeechDetector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpeechDetector").field("path", &self.path).field("settings", &self.settings).finish()
+    }
+}
+
+impl SpeechDetector {
+    /// Checks the file (whisper.cpp trusts it blindly), then loads it on the CPU.
+    pub fn load(path: &Path, settings: VadSettings, threads: usize) -> Result<SpeechDetector, EngineError> {
+        if !path.exists() {
+            return Err(EngineError::NoVadModel { path: path.to_owned() });
+        }
+        let summary = model::inspect_vad(path)?;
+        let text_path = path.to_str().ok_or_else(|| EngineError::VadLoad { path: path.to_owned() })?;
+        let mut params = WhisperVadContextParams::new();
+        params.set_n_threads(threads.max(1) as i32);
+        params.set_use_gpu(false);
+        let context =
+            WhisperVadContext::new(text_path, params).map_err(|_| EngineError::VadLoad { path: path.to_owned() })?;
+        tracing::info!(model = %path.display(), version = summary.version, ?settings, "speech detector loaded");
+        Ok(SpeechDetector { context: Mutex::new(context), settings, path: path.to_owned() })
+    }
+
+    pub fn settings(&self) -> VadSettings {
+        self.settings
+    }
+
+    /// The sample ranges of `samples` that hold speech, padded, in order, not overlapping.
+    pub fn detect(&self, samples: &[f32]) -> Result<Vec<Range<usize>>, EngineError> {
+        if samples.is_empty() {
+            return Ok(Vec::new());
+        }
+        let levelled = levelled(samples);
+        let mut params = WhisperVadParams::new();
+        params.set_threshold(self.settings.threshold);
+        params.set_min_silence_duration(self.settings.min_silence_ms as i32);
+        params.set_speech_pad(self.settings.padding_ms as i32);
+        params.set_min_speech_duration(MIN_SPEECH_MS);
+        let mut context = self.context.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let segments = context
+            .segments_from_samples(params, levelled.as_deref().unwrap_or(samples))
+            .map_err(|source| EngineError::Run { source })?;
+        let to_sample =
+            |cs: f32| ((cs.max(0.0) as f64 / 100.0 * f64::from(SAMPLE_RATE)).round() as usize).min(samples.len());
+        let mut spans: Vec<Range<usize>> = Vec::new();
+        for segment in segments {
+            let span = to_sample(segment.start)..to_sample(segment.end);
+            match spans.last_mut() {
+                _ if span.is_empty() => {}
+                Some(last) if span.start <= last.end => last.end = last.end.max(span.end),
+                _ => spans.push(span),
+            }
+        }
+        Ok(spans)
+    }
+}
+
+/// The samples raised so their loudest 20 ms frame peaks at [`TARGET_PEAK`], or `None`
+/// when they are loud enough already (or digital silence).
+fn levelled(samples: &[f32]) -> Option<Vec<f32>> {
+    // The loudest frame's peak, ignoring single-sample clicks: the median of each frame's
+    // ten largest magnitudes would be exact, the frame's 2nd-largest magnitude is enough.
+    let peak = samples
+        .chunks(SAMPLE_RATE as usize / 50)
+        .map(|frame| {
+            let (mut first, mut second) = (0f32, 0f32);
+            for &s in frame {
+                let s = s.abs();
+                if s > first {
+                    second = first;
+                    first = s;
+                } else if s > second {
+                    second = s;
+                }
+            }
+            second
+        })
+        .fold(0f32, f32::max);
+    if peak <= 0.0 {
+        return None;
+    }
+    let gain = (TARGET_PEAK / peak).min(10f32.powf(MAX_GAIN_DB / 20.0));
+    (gain > 1.0).then(|| samples.iter().map(|s| (s * gain).clamp(-1.0, 1.0)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quiet_audio_is_raised_and_loud_audio_is_left_alone() {
+        let quiet: Vec<f32> = (0..16_000).map(|i| 0.01 * (i as f32 * 0.05).sin()).collect();
+        let raised = levelled(&quiet).unwrap();
+        let peak = raised.iter().fold(0f32, |m, s| m.max(s.abs()));
+        assert!((peak - TARGET_PEAK).abs() < 0.01, "{peak}");
+        let loud: Vec<f32> = quiet.iter().map(|s| s * 95.0).collect();
+        assert!(levelled(&loud).is_none());
+        assert!(levelled(&[0.0; 1000]).is_none());
+        // Near-digital silence is raised by 60 dB at most.
+        let faint = vec![1e-6f32; 1000];
+        assert!(levelled(&faint).unwrap()[0] < 1.1e-3);
+    }
+}
