@@ -12,7 +12,9 @@
 #                                       found, or it fails): the listen addresses (free high ports on
 #                                       127.0.0.1; the [::] lines are dropped), certificate and key paths
 #                                       (a throwaway EC certificate for $name), the htpasswd path (user
-#                                       $user), the snippet include paths and the upstream port; then
+#                                       $user), the snippet include paths and the upstream port (in the
+#                                       upstream snippet; UPSTREAM_PORT "-" leaves that snippet as it is,
+#                                       for a caller whose snippet already names its appliances); then
 #                                       `nginx -t` (a failure or warning fails) and a live nginx
 #   nginx_harness_stop                  kills nginx, removes the temp dir (call it from an EXIT trap)
 #
@@ -99,7 +101,6 @@ replacements = [
     ("/etc/ssl/private/whisper-appliance.key", "$tmp/tls/key.pem"),
     ("/etc/whisper-appliance/htpasswd", "$tmp/htpasswd"),
     ("include snippets/", "include $tmp/snippets/"),
-    ("server 127.0.0.1:5000;", "server 127.0.0.1:$upstream_port;"),
 ]
 for old, new in replacements:
     if old not in text:
@@ -107,6 +108,17 @@ for old, new in replacements:
     text = text.replace(old, new)
 open(dst, "w").write(text)
 EOF
+  if [ "$upstream_port" != - ]; then
+    python3 - "$tmp/snippets/whisper-appliance-upstream.conf" <<EOF
+import sys
+path = sys.argv[1]
+text = open(path).read()
+old = "server 127.0.0.1:5000;"
+if old not in text:
+    sys.exit(f"nginx harness: {path} no longer contains {old!r}; update the substitutions")
+open(path, "w").write(text.replace(old, "server 127.0.0.1:$upstream_port;"))
+EOF
+  fi
 
   {
     [ "$(id -u)" -eq 0 ] && echo "user nobody nogroup;"

@@ -239,6 +239,12 @@ pub struct Config {
     #[arg(long, value_name = "SECONDS", env = "WHISPER_APPLIANCE_LIVE_IDLE_TIMEOUT_SECS", default_value_t = 30, value_parser = positive::<u64>)]
     #[serde(deserialize_with = "at_least_one")]
     pub live_idle_timeout_secs: u64,
+
+    /// This appliance's name among several behind one nginx: two lowercase hex digits, e.g. `a1`,
+    /// different on each. Every job id then ends with it, so that nginx routes each request for a
+    /// job to the appliance holding it (nginx/cluster.conf.example) [default: none, one appliance].
+    #[arg(long, value_name = "HEX2", env = "WHISPER_APPLIANCE_NODE")]
+    pub node: Option<Node>,
 }
 
 impl Config {
@@ -420,6 +426,44 @@ impl<'de> Deserialize<'de> for Listen {
     }
 }
 
+/// An appliance's name among several behind one nginx: one byte, written as two lowercase hex
+/// digits. The last byte of every job id it mints (see `spool`), so that nginx can tell from a
+/// job's URL which appliance holds the job (nginx/cluster.conf.example maps the id's last two digits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Node(pub u8);
+
+/// Exactly two lowercase hex digits: the spelling nginx's map matches, so no other spelling of
+/// the same byte can be configured here and missed there.
+impl FromStr for Node {
+    type Err = ConfigError;
+
+    fn from_str(text: &str) -> Result<Node, ConfigError> {
+        let valid = text.len() == 2 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        match u8::from_str_radix(text, 16) {
+            Ok(byte) if valid => Ok(Node(byte)),
+            _ => Err(ConfigError::BadNode { value: text.to_owned() }),
+        }
+    }
+}
+
+impl fmt::Display for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:02x}", self.0)
+    }
+}
+
+impl Serialize for Node {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Node, D::Error> {
+        String::deserialize(deserializer)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// clap's check of a probability, 0 to 1.
 fn probability(text: &str) -> Result<f32, String> {
     text.parse::<f32>()
@@ -524,6 +568,15 @@ mod tests {
         assert_eq!(address.to_string(), "127.0.0.1:5000");
         for bad in ["Systemd", "systemd:5000", "localhost:5000", ""] {
             assert!(matches!(bad.parse::<Listen>(), Err(ConfigError::BadListen { .. })), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_node_is_exactly_two_lowercase_hex_digits() {
+        assert_eq!("a1".parse::<Node>().unwrap(), Node(0xa1));
+        assert_eq!("00".parse::<Node>().unwrap().to_string(), "00");
+        for bad in ["A1", "a", "a1b", "g1", "+1", " a1", ""] {
+            assert!(matches!(bad.parse::<Node>(), Err(ConfigError::BadNode { .. })), "{bad}");
         }
     }
 

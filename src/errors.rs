@@ -458,6 +458,8 @@ pub enum ConfigError {
         "allowed host {value:?} must be a plain host name such as whisper.example.org, with no scheme, port or `*`"
     )]
     BadHost { value: String },
+    #[error("node {value:?} must be exactly two lowercase hex digits, such as a1, and different on each appliance")]
+    BadNode { value: String },
 }
 
 // ---------------------------------------------------------------------------------------

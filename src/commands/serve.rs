@@ -62,7 +62,7 @@ pub(super) fn run(args: &ServeArgs, matches: &ArgMatches) -> Result<(), ServeErr
 async fn serve(config: Config, socket: Socket) -> Result<(), ServeError> {
     tracing::info!(config = %config.to_toml().replace('\n', "; "), "starting");
     check_safe_to_start(&config, socket.address()?)?;
-    let temp = TempDir::open(config.temp_dir())
+    let temp = TempDir::open(config.temp_dir(), config.node)
         .map_err(|source| ServeError::StateDir { path: config.temp_dir().to_owned(), source })?;
     state_dir::check_private(config.state_dir())?;
     state_dir::check_private(config.temp_dir())?;
