@@ -104,8 +104,10 @@ say "built $binary in $((SECONDS - started)) s ($(stat -c %s "$binary") bytes)"
 
 needed=$(readelf -d "$binary" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | paste -sd' ' -)
 say "NEEDED: $needed"
+# Each runtime library (libcublasLt through libcublas) resolves to the copy beside the binary.
 for lib in "${runtime_libs[@]}"; do
-  [[ " $needed " == *" $lib "* ]] || { echo "build-cuda: the binary does not load $lib" >&2; exit 1; }
+  ldd "$binary" | grep -q "^[[:space:]]*$lib => $target_dir/release/../lib/whisper-appliance/$lib " ||
+    { echo "build-cuda: the binary does not load $lib from $libs" >&2; exit 1; }
 done
 if [[ " $needed " == *" libcuda.so"* ]]; then
   echo "build-cuda: the binary needs the driver's libcuda.so.1 and would not start without a driver" >&2
