@@ -4,7 +4,7 @@
 //! from the same definitions by the binary being packaged (the hidden `man` command), so
 //! help and man page cannot drift. Flags that configure a long-running service also read
 //! a `WHISPER_APPLIANCE_*` environment variable; `serve`'s settings are declared once, in
-//! [`Config`], and flattened in here.
+//! `config::Config`, and flattened in here.
 
 use std::path::{Path, PathBuf};
 

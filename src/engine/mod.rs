@@ -8,7 +8,7 @@
 //! Only what the detector calls speech is transcribed, packed into one buffer
 //! (`timeline.rs`) whose times are mapped back to the recording. Against invented text:
 //! whisper.cpp's temperature fallback (on a repetitive or improbable decode), its
-//! no-speech probability, markers such as "[BLANK_AUDIO]" dropped, and a segment that only
+//! no-speech probability, markers such as `[BLANK_AUDIO]` dropped, and a segment that only
 //! repeats the one before it dropped.
 //!
 //! One [`Engine`] holds the model weights and is shared by every worker (`&self`
@@ -207,7 +207,7 @@ pub struct EngineOptions {
 }
 
 /// The speech detector to load for `model`: the file named (which must exist), else
-/// [`model::VAD_MODEL_FILE`] beside the model, where the package and `.ci/setup` put it.
+/// `model::VAD_MODEL_FILE` beside the model, where the package and `.ci/setup` put it.
 /// Without that file recordings are transcribed whole, with a warning: a model file
 /// copied elsewhere still works.
 pub fn vad_for(model: &Path, named: Option<&Path>, settings: VadSettings) -> Option<(PathBuf, VadSettings)> {

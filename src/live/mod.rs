@@ -1,7 +1,7 @@
 //! Live transcription sessions: a bounded number of streams, each on its own thread.
 //!
 //! Input: the loaded [`Engine`] and, per session, [`Input`]s from the realtime WebSocket
-//! ([`crate::http`]). Output: [`Output`]s back to it. A session holds one of
+//! (`crate::http`). Output: [`Output`]s back to it. A session holds one of
 //! [`LiveSettings::sessions`] slots from [`Live::open`] until its stream has ended; when
 //! all are taken, `open` says so at once instead of queueing.
 //!
@@ -62,7 +62,7 @@ pub struct SessionInput {
     waiting: Arc<AtomicUsize>,
 }
 
-/// More audio is waiting than [`MAX_WAITING_SAMPLES`].
+/// More audio is waiting than `MAX_WAITING_SAMPLES`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Full {
     pub seconds: u64,
