@@ -247,7 +247,7 @@ mod tests {
     #[test]
     fn finds_a_tensor_by_attribute_path() {
         // What torch writes for a module with one attribute `w`, a 2x3 float tensor in storage "0".
-        let mut pickle = b"\x80\x02c__torch__ M\nq\x00)\x81}(X\x01\x00\x00\x00w".to_vec();
+        let mut pickle = b"\x80\x02c__torch__\nM\nq\x00)\x81}(X\x01\x00\x00\x00w".to_vec();
         pickle
             .extend_from_slice(b"ctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storagectorch\nFloatStorage\n");
         pickle.extend_from_slice(b"X\x01\x00\x00\x000X\x03\x00\x00\x00cpuK\x06tQK\x00K\x02K\x03\x86K\x03K\x01\x86\x89");
