@@ -202,7 +202,8 @@ pub struct Config {
     pub max_concurrent_uploads: usize,
 
     /// Jobs one API key (or proxy user) may have waiting in the queue at once; more get 429
-    /// [default: a quarter of --queue-size].
+    /// [default: a quarter of --queue-size; all of it with --auth false and no trusted proxy,
+    /// where every request is the same caller].
     #[arg(long, value_name = "N", env = "WHISPER_APPLIANCE_MAX_QUEUED_PER_KEY", value_parser = positive::<usize>)]
     #[serde(default, deserialize_with = "some_at_least_one")]
     max_queued_per_key: Option<usize>,
@@ -278,7 +279,11 @@ impl Config {
         config.model = absolute(&config.model)?;
         config.vad_model = config.vad_model.as_deref().map(absolute).transpose()?;
         config.threads = Some(config.threads.unwrap_or_else(|| (default_threads() / config.workers).max(1)));
-        config.max_queued_per_key = Some(config.max_queued_per_key.unwrap_or((config.queue_size / 4).max(1)));
+        // With authentication off and no proxy naming users, every request is the same caller:
+        // there is no one to share the queue with.
+        let share =
+            if config.auth || config.trusted_proxy { (config.queue_size / 4).max(1) } else { config.queue_size };
+        config.max_queued_per_key = Some(config.max_queued_per_key.unwrap_or(share));
         Ok(config)
     }
 

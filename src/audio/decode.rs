@@ -95,8 +95,19 @@ pub(super) fn open(path: &Path) -> Result<Opened, DecodeError> {
         check_rate(rate)?;
     }
     let channels = params.channels.as_ref().map(|channels| check_channels(channels.count())).transpose()?;
-    let info =
-        SourceInfo { container, codec, sample_rate: params.sample_rate, channels, duration: duration(track, params) };
+    let mut duration = duration(track, params);
+    // Uncompressed audio takes at least a byte per sample, so a wav or aiff header declaring
+    // more than its file can hold lies about its size (a recorder that never wrote it, say):
+    // its length is known only by decoding what is there, not believed from the header.
+    if matches!(container, "wav" | "aiff")
+        && let (Some(declared), Some(rate), Ok(metadata)) = (duration, params.sample_rate, file_length(path))
+    {
+        let samples = declared.as_secs_f64() * f64::from(rate) * f64::from(channels.unwrap_or(1));
+        if samples > metadata as f64 {
+            duration = None;
+        }
+    }
+    let info = SourceInfo { container, codec, sample_rate: params.sample_rate, channels, duration };
     let decoder = make_decoder(params).map_err(|error| {
         debug!(%error, codec, "no decoder for this track");
         match error {
@@ -106,6 +117,10 @@ pub(super) fn open(path: &Path) -> Result<Opened, DecodeError> {
     })?;
     let track_id = track.id;
     Ok(Opened { format, track_id, decoder, info })
+}
+
+fn file_length(path: &Path) -> std::io::Result<u64> {
+    std::fs::metadata(path).map(|metadata| metadata.len())
 }
 
 /// Why symphonia found no format reader, in the user's terms.
