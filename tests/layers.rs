@@ -10,12 +10,18 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     // What every module may report.
     &["errors", "logging"],
+    // Where state lives and who may read it.
+    &["state_dir"],
     // Pure work: decoding, models, transcription, rendering; uploads waiting on disk.
     &["audio", "model", "metrics"],
-    &["engine", "spool"],
+    &["engine"],
     &["formats", "config"],
+    // Uploads waiting on disk, named with the node from the config.
+    &["spool"],
     // The queue and its workers.
     &["jobs"],
+    // Live transcription: streams on the engine, beside the queue.
+    &["live"],
     // Serving: who calls, what they send, the routes, the listening socket.
     &["auth", "upload", "listen"],
     &["http"],

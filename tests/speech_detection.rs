@@ -179,7 +179,7 @@ fn a_meeting_keeps_its_words_and_times_and_vad_false_turns_detection_off() {
     let (_, columbia_alone) = job(&appliance, &fixture("columbia_part.wav"), &[]);
     let parts = wer(&expected, &format!("{} {}", text(&jfk_alone), text(&columbia_alone)));
 
-    let (job_view, result) = job(&appliance, &meeting, &[]);
+    let (job_view, result) = job(&appliance, &meeting, &[("words", "true")]);
     let together = wer(&expected, text(&result));
     eprintln!("meeting: WER {:.1}%, its parts alone {:.1}%; {job_view}", together * 100.0, parts * 100.0);
     assert!(together <= parts + ONE_POINT, "{result}");

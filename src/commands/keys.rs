@@ -7,8 +7,9 @@ use std::time::{Duration, UNIX_EPOCH};
 use super::print;
 use crate::auth::KeyStore;
 use crate::cli::{KeysArgs, KeysCommand};
+use crate::config;
 use crate::errors::CommandError;
-use crate::{config, state_dir};
+use crate::state_dir;
 
 pub(super) fn run(args: &KeysArgs) -> Result<(), CommandError> {
     let from_file = config::state_dir_in_file(args.config.as_deref())?;

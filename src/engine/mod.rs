@@ -106,6 +106,10 @@ pub struct Request {
     /// the whole recording.
     #[serde(default = "yes")]
     pub vad: bool,
+    /// Time each word. Asked for, not by default: whisper.cpp's token timestamps make some
+    /// recordings (repetitive text, temperature fallbacks) several times slower to decode.
+    #[serde(default)]
+    pub words: bool,
 }
 
 fn yes() -> bool {
@@ -123,7 +127,7 @@ impl Request {
                 None => return Err(EngineError::UnknownLanguage { language }),
             },
         };
-        Ok(Request { language, translate, prompt: None, temperature: None, vad: true })
+        Ok(Request { language, translate, prompt: None, temperature: None, vad: true, words: false })
     }
 }
 
@@ -403,8 +407,8 @@ impl Engine {
         params.set_entropy_thold(2.4);
         params.set_logprob_thold(-1.0);
         params.set_no_speech_thold(0.6);
-        // Token times, from which words are timed.
-        params.set_token_timestamps(true);
+        // Token times, from which words are timed, only when asked (see `Request::words`).
+        params.set_token_timestamps(request.words);
         params.set_print_progress(false);
         params.set_print_realtime(false);
         params.set_print_special(false);

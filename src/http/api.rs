@@ -164,6 +164,7 @@ pub(crate) fn job_request(form: &Received) -> Result<Request, ApiError> {
     let mut request = Request::new(form.field("language").unwrap_or("auto"), translate)?;
     request.prompt = form.field("prompt").map(str::to_owned).filter(|prompt| !prompt.trim().is_empty());
     request.vad = bool_field(form, "vad", true)?;
+    request.words = bool_field(form, "words", false)?;
     Ok(request)
 }
 

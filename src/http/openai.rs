@@ -35,7 +35,9 @@ pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
                 let mut openai_format = (ResponseFormat::Json, false);
                 let options = |form: &Received| {
                     openai_format = (response_format(form)?, word_timestamps(form)?);
-                    openai_request(&state, form, translate)
+                    let mut request = openai_request(&state, form, translate)?;
+                    request.words = openai_format.1;
+                    Ok(request)
                 };
                 let snapshot = submit_upload(&state, &caller, content_type, body, options).await?;
                 answer(&state, &caller, snapshot.record.id, openai_format.0, openai_format.1).await
