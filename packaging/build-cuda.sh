@@ -64,11 +64,21 @@ case $mode in
   *) echo "unknown argument: $mode (see --help)" >&2; exit 2 ;;
 esac
 
+# CUDA 13.0 (update 2), the first CUDA 13 release: a driver compiles PTX only from a toolkit no newer
+# than itself, so PTX from nvcc 13.5 failed on an H200 with driver 580 (CUDA 13.0) with "the provided
+# PTX was compiled with an unsupported toolchain". Built with 13.0, every CUDA 13 driver (580 and
+# later) takes it. A toolkit of another release is replaced (and whisper-rs-sys rebuilt).
+cuda_release=13.0.88
+if [ -x "$toolkit/bin/nvcc" ] && ! "$toolkit/bin/nvcc" --version | grep -q "V$cuda_release"; then
+  say "replacing $("$toolkit/bin/nvcc" --version | tail -n1) with CUDA $cuda_release"
+  rm -rf "$sdk"
+  cargo clean --release --target-dir "$target_dir" -p whisper-rs-sys
+fi
 if [ ! -x "$toolkit/bin/nvcc" ]; then
-  say "installing nvcc, the CUDA runtime and cuBLAS (CUDA 13) from PyPI into $sdk/venv"
+  say "installing nvcc, the CUDA runtime and cuBLAS (CUDA $cuda_release) from PyPI into $sdk/venv"
   rm -rf "$sdk" && python3 -m venv "$sdk/venv"
-  "$sdk/venv/bin/pip" install --quiet "nvidia-cuda-nvcc==13.*" "nvidia-cuda-crt==13.*" "nvidia-nvvm==13.*" \
-    "nvidia-cuda-runtime==13.*" "nvidia-cublas==13.*" "nvidia-cuda-cccl==13.*"
+  "$sdk/venv/bin/pip" install --quiet "nvidia-cuda-nvcc==$cuda_release" "nvidia-cuda-crt==$cuda_release" \
+    "nvidia-nvvm==$cuda_release" "nvidia-cuda-runtime==13.0.96" "nvidia-cublas==13.1.0.3" "nvidia-cuda-cccl==13.0.85"
   ln -sfn "$("$sdk/venv/bin/python" -c 'import nvidia, os; print(os.path.dirname(nvidia.__path__[0]))')/nvidia/cu13" "$toolkit"
 fi
 "$toolkit/bin/nvcc" --version | tail -n2

@@ -170,6 +170,8 @@ struct VerboseSegment<'a> {
     start: f64,
     end: f64,
     text: &'a str,
+    /// Left out unless words were asked for (whisper.cpp timed none then).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     words: Vec<VerboseWord<'a>>,
 }
 

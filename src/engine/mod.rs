@@ -271,7 +271,15 @@ impl Engine {
         let load = |use_gpu: bool| {
             let mut params = WhisperContextParameters::default();
             params.use_gpu(use_gpu).flash_attn(true);
-            device::watch(|| WhisperContext::new_with_params(path, params))
+            // whisper.cpp picks the device when it makes a state, not when it loads the
+            // weights: one made and dropped here says which (seen on an H200: the weights
+            // went to CUDA0 and only the first state logged "using CUDA0 backend").
+            device::watch(|| {
+                WhisperContext::new_with_params(path, params).and_then(|context| {
+                    drop(context.create_state()?);
+                    Ok(context)
+                })
+            })
         };
         let load_error = |source| EngineError::Load { path: path.to_owned(), source };
         let (context, backend) = match load(want_gpu) {
@@ -451,17 +459,20 @@ impl Engine {
             let Some(mut kept) = done.accept(segment.start_timestamp(), segment.end_timestamp(), &text) else {
                 continue;
             };
-            let mut tokens = Vec::new();
-            for index in 0..segment.n_tokens() {
-                let Some(token) = segment.get_token(index) else { continue };
-                if token.token_id() >= first_special {
-                    continue;
+            // Without token timestamps whisper.cpp leaves every token at 0: no words then.
+            if request.words {
+                let mut tokens = Vec::new();
+                for index in 0..segment.n_tokens() {
+                    let Some(token) = segment.get_token(index) else { continue };
+                    if token.token_id() >= first_special {
+                        continue;
+                    }
+                    let data = token.token_data();
+                    let bytes = token.to_bytes().map_err(|source| EngineError::Run { source })?.to_vec();
+                    tokens.push((data.t0, data.t1, bytes));
                 }
-                let data = token.token_data();
-                let bytes = token.to_bytes().map_err(|source| EngineError::Run { source })?.to_vec();
-                tokens.push((data.t0, data.t1, bytes));
+                kept.words = done.words(&kept, &tokens);
             }
-            kept.words = done.words(&kept, &tokens);
             transcript.segments.push(kept);
         }
         (on_progress.borrow_mut())(100);
