@@ -5,8 +5,9 @@
 //! their words, how much speech was found, with progress, each new segment and
 //! cancellation reported through an [`Observer`] and a [`CancelToken`] while it runs.
 //!
-//! Only what the detector calls speech is transcribed, packed into one buffer
-//! (`timeline.rs`) whose times are mapped back to the recording. Against invented text:
+//! A quiet recording is raised to full level first (`speech.rs` says why). Only what the
+//! detector calls speech is transcribed, packed into one buffer (`timeline.rs`) whose
+//! times are mapped back to the recording. Against invented text:
 //! whisper.cpp's temperature fallback (on a repetitive or improbable decode), its
 //! no-speech probability, markers such as `[BLANK_AUDIO]` dropped, and a segment that only
 //! repeats the one before it dropped.
@@ -222,11 +223,14 @@ pub fn vad_for(model: &Path, named: Option<&Path>, settings: VadSettings) -> Opt
     if beside.is_file() {
         return Some((beside, settings));
     }
-    tracing::warn!(
-        path = %beside.display(),
-        "no speech detector beside the model; transcribing whole recordings \
-         (write one with `whisper-appliance model import-vad`)"
-    );
+    // Without the model itself, loading fails with the error that matters; no warning first.
+    if model.is_file() {
+        tracing::warn!(
+            path = %beside.display(),
+            "no speech detector beside the model; transcribing whole recordings \
+             (write one with `whisper-appliance model import-vad`)"
+        );
+    }
     None
 }
 
@@ -308,7 +312,7 @@ impl Engine {
         };
         tracing::info!(model = %path.display(), name = summary.name(), backend = backend.name(), threads = options.threads, "model loaded");
         let detector = match &options.vad {
-            Some((vad_path, settings)) => Some(SpeechDetector::load(vad_path, *settings, options.threads)?),
+            Some((vad_path, settings)) => Some(SpeechDetector::load(vad_path, *settings)?),
             None => None,
         };
         Ok(Engine { context, summary, path: path.to_owned(), threads: options.threads.max(1), backend, detector })
@@ -363,8 +367,9 @@ impl Engine {
     ) -> Result<Transcript, EngineError> {
         self.check(request)?;
         let duration_ms = samples.len() as u64 * 1000 / SAMPLE_RATE as u64;
+        let gain = speech::level_gain(samples);
         let detected = match &self.detector {
-            Some(detector) if request.vad => Some(detector.detect(samples)?),
+            Some(detector) if request.vad => Some(detector.detect(samples, gain, cancel)?),
             _ => None,
         };
         let mut transcript = Transcript {
@@ -381,7 +386,10 @@ impl Engine {
             (on_progress.borrow_mut())(100);
             return Ok(transcript);
         }
-        let (packed, timeline) = timeline::pack(samples, &spans);
+        let (mut packed, timeline) = timeline::pack(samples, &spans);
+        if let Some(gain) = gain {
+            speech::apply_gain(&mut packed, gain);
+        }
         let timeline = Arc::new(timeline);
 
         let mut state = self.context.create_state().map_err(|source| EngineError::Run { source })?;

@@ -7,10 +7,11 @@
 //! speech, and steady noise, hum, music or applause is not.
 //!
 //! Level: Silero's scores depend on the input level, and a recording made 40 dB too quietly
-//! scores as silence. So the detector sees the samples raised until their loudest
-//! 20 ms frame peaks near full scale (never by more than [`MAX_GAIN_DB`], so that a
-//! recording of near-digital silence stays silent); whisper itself normalises level in its
-//! log-mel front end and is given the samples unchanged.
+//! scores as silence; whisper's log-mel front end is not level-free either (its scale is
+//! absolute: 40 dB down shifts every input value, and tiny.en then hears other words). So
+//! [`level_gain`] finds how far to raise a recording for its loudest 20 ms frame to peak
+//! near full scale (never more than [`MAX_GAIN_DB`], so that near-digital silence stays
+//! silent), and both the detector and whisper are given it raised.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ use std::sync::Mutex;
 
 use whisper_rs::{WhisperVadContext, WhisperVadContextParams, WhisperVadParams};
 
+use super::CancelToken;
 use crate::audio::SAMPLE_RATE;
 use crate::errors::EngineError;
 use crate::model;
@@ -28,6 +30,11 @@ const MAX_GAIN_DB: f32 = 60.0;
 const TARGET_PEAK: f32 = 0.9;
 /// Speech shorter than this is a click or a cough, not words.
 const MIN_SPEECH_MS: i32 = 250;
+/// A recording is read in pieces this long: a cancel is noticed between them (Silero takes
+/// about 6 s for 20 minutes on two cores, more on a busy machine) and the levelled copy of
+/// a quiet recording stays one piece. Silero starts each piece afresh; a minute makes that
+/// rare, and the padding joins speech a piece boundary cuts.
+const PIECE_SECONDS: usize = 60;
 
 /// The detector's settings, from the config file's `[vad]` table.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -63,15 +70,20 @@ impl std::fmt::Debug for SpeechDetector {
 }
 
 impl SpeechDetector {
-    /// Checks the file (whisper.cpp trusts it blindly), then loads it on the CPU.
-    pub fn load(path: &Path, settings: VadSettings, threads: usize) -> Result<SpeechDetector, EngineError> {
+    /// Checks the file (whisper.cpp trusts it blindly), then loads it on the CPU, one thread.
+    ///
+    /// One thread because Silero is a graph of a few small layers run once per 32 ms: ggml's
+    /// threads meet at a spinning barrier after each layer, and on a busy machine (more
+    /// threads than cores) every meeting waited for a descheduled thread, so 60 s of audio
+    /// took over 15 s instead of 0.2 s.
+    pub fn load(path: &Path, settings: VadSettings) -> Result<SpeechDetector, EngineError> {
         if !path.exists() {
             return Err(EngineError::NoVadModel { path: path.to_owned() });
         }
         let summary = model::inspect_vad(path)?;
         let text_path = path.to_str().ok_or_else(|| EngineError::VadLoad { path: path.to_owned() })?;
         let mut params = WhisperVadContextParams::new();
-        params.set_n_threads(threads.max(1) as i32);
+        params.set_n_threads(1);
         params.set_use_gpu(false);
         let context =
             WhisperVadContext::new(text_path, params).map_err(|_| EngineError::VadLoad { path: path.to_owned() })?;
@@ -83,39 +95,69 @@ impl SpeechDetector {
         self.settings
     }
 
-    /// The sample ranges of `samples` that hold speech, padded, in order, not overlapping.
-    pub fn detect(&self, samples: &[f32]) -> Result<Vec<Range<usize>>, EngineError> {
-        if samples.is_empty() {
-            return Ok(Vec::new());
-        }
-        let levelled = levelled(samples);
-        let mut params = WhisperVadParams::new();
-        params.set_threshold(self.settings.threshold);
-        params.set_min_silence_duration(self.settings.min_silence_ms as i32);
-        params.set_speech_pad(self.settings.padding_ms as i32);
-        params.set_min_speech_duration(MIN_SPEECH_MS);
+    /// The sample ranges of `samples` that hold speech, padded, in order, not overlapping;
+    /// `gain` is [`level_gain`]'s for them. Stops with [`EngineError::Cancelled`] between
+    /// pieces once `cancel` is set.
+    pub fn detect(
+        &self,
+        samples: &[f32],
+        gain: Option<f32>,
+        cancel: &CancelToken,
+    ) -> Result<Vec<Range<usize>>, EngineError> {
         let mut context = self.context.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let segments = context
-            .segments_from_samples(params, levelled.as_deref().unwrap_or(samples))
-            .map_err(|source| EngineError::Run { source })?;
-        let to_sample =
-            |cs: f32| ((cs.max(0.0) as f64 / 100.0 * f64::from(SAMPLE_RATE)).round() as usize).min(samples.len());
+        let mut levelled = Vec::new();
         let mut spans: Vec<Range<usize>> = Vec::new();
-        for segment in segments {
-            let span = to_sample(segment.start)..to_sample(segment.end);
-            match spans.last_mut() {
-                _ if span.is_empty() => {}
-                Some(last) if span.start <= last.end => last.end = last.end.max(span.end),
-                _ => spans.push(span),
+        for piece in pieces(samples.len()) {
+            if cancel.is_cancelled() {
+                return Err(EngineError::Cancelled);
+            }
+            let offset = piece.start;
+            let mut piece = &samples[piece];
+            if let Some(gain) = gain {
+                levelled.clear();
+                levelled.extend_from_slice(piece);
+                apply_gain(&mut levelled, gain);
+                piece = &levelled;
+            }
+            let mut params = WhisperVadParams::new();
+            params.set_threshold(self.settings.threshold);
+            params.set_min_silence_duration(self.settings.min_silence_ms as i32);
+            params.set_speech_pad(self.settings.padding_ms as i32);
+            params.set_min_speech_duration(MIN_SPEECH_MS);
+            let segments =
+                context.segments_from_samples(params, piece).map_err(|source| EngineError::Run { source })?;
+            let to_sample = |cs: f32| {
+                offset + ((cs.max(0.0) as f64 / 100.0 * f64::from(SAMPLE_RATE)).round() as usize).min(piece.len())
+            };
+            for segment in segments {
+                let span = to_sample(segment.start)..to_sample(segment.end);
+                match spans.last_mut() {
+                    _ if span.is_empty() => {}
+                    // Padding makes speech cut by a piece's end overlap its other half.
+                    Some(last) if span.start <= last.end => last.end = last.end.max(span.end),
+                    _ => spans.push(span),
+                }
             }
         }
         Ok(spans)
     }
 }
 
-/// The samples raised so their loudest 20 ms frame peaks at [`TARGET_PEAK`], or `None`
-/// when they are loud enough already (or digital silence).
-fn levelled(samples: &[f32]) -> Option<Vec<f32>> {
+/// The pieces a recording of `len` samples is read in: [`PIECE_SECONDS`] each, the last one
+/// no shorter than a second (it joins the one before).
+fn pieces(len: usize) -> Vec<Range<usize>> {
+    let piece = PIECE_SECONDS * SAMPLE_RATE as usize;
+    let mut pieces: Vec<Range<usize>> = (0..len).step_by(piece).map(|start| start..(start + piece).min(len)).collect();
+    if pieces.len() > 1 && pieces.last().is_some_and(|last| last.len() < SAMPLE_RATE as usize) {
+        let last = pieces.pop().expect("more than one piece");
+        pieces.last_mut().expect("more than one piece").end = last.end;
+    }
+    pieces
+}
+
+/// How much to raise `samples` for their loudest 20 ms frame to peak at [`TARGET_PEAK`];
+/// `None` when they are loud enough already (or digital silence).
+pub fn level_gain(samples: &[f32]) -> Option<f32> {
     // The loudest frame's peak, ignoring single-sample clicks: the median of each frame's
     // ten largest magnitudes would be exact, the frame's 2nd-largest magnitude is enough.
     let peak = samples
@@ -138,7 +180,15 @@ fn levelled(samples: &[f32]) -> Option<Vec<f32>> {
         return None;
     }
     let gain = (TARGET_PEAK / peak).min(10f32.powf(MAX_GAIN_DB / 20.0));
-    (gain > 1.0).then(|| samples.iter().map(|s| (s * gain).clamp(-1.0, 1.0)).collect())
+    (gain > 1.0).then_some(gain)
+}
+
+/// Raises `samples` in place by `gain`, clipping at full scale (the odd click above the
+/// second-loudest sample of its frame).
+pub fn apply_gain(samples: &mut [f32], gain: f32) {
+    for sample in samples {
+        *sample = (*sample * gain).clamp(-1.0, 1.0);
+    }
 }
 
 #[cfg(test)]
@@ -146,16 +196,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn recordings_are_read_in_minutes_with_no_short_tail() {
+        let minute = 60 * SAMPLE_RATE as usize;
+        assert_eq!(pieces(0), Vec::<Range<usize>>::new());
+        assert_eq!(pieces(100), vec![0..100]);
+        assert_eq!(pieces(2 * minute + 10), vec![0..minute, minute..2 * minute + 10]);
+        assert_eq!(pieces(2 * minute + 16_000), vec![0..minute, minute..2 * minute, 2 * minute..2 * minute + 16_000]);
+    }
+
+    #[test]
     fn quiet_audio_is_raised_and_loud_audio_is_left_alone() {
         let quiet: Vec<f32> = (0..16_000).map(|i| 0.01 * (i as f32 * 0.05).sin()).collect();
-        let raised = levelled(&quiet).unwrap();
+        let mut raised = quiet.clone();
+        apply_gain(&mut raised, level_gain(&quiet).unwrap());
         let peak = raised.iter().fold(0f32, |m, s| m.max(s.abs()));
         assert!((peak - TARGET_PEAK).abs() < 0.01, "{peak}");
         let loud: Vec<f32> = quiet.iter().map(|s| s * 95.0).collect();
-        assert!(levelled(&loud).is_none());
-        assert!(levelled(&[0.0; 1000]).is_none());
+        assert!(level_gain(&loud).is_none());
+        assert!(level_gain(&[0.0; 1000]).is_none());
         // Near-digital silence is raised by 60 dB at most.
         let faint = vec![1e-6f32; 1000];
-        assert!(levelled(&faint).unwrap()[0] < 1.1e-3);
+        assert!(level_gain(&faint).unwrap() * 1e-6 < 1.1e-3);
     }
 }

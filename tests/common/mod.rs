@@ -241,6 +241,10 @@ impl Appliance {
             } else {
                 &["--rate-limit-per-minute", "100000"][..]
             })
+            // Tests run two at a time on CI's two cores: one whisper thread each, because
+            // ggml's threads spin at a barrier after every layer and, with more threads than
+            // cores, wait there for descheduled ones (two each made the suite several times slower).
+            .args(if args.contains(&"--threads") { &[][..] } else { &["--threads", "1"][..] })
             // CI runs as root; the refusal to run as root has its own test.
             .args(if nix::unistd::geteuid().is_root() { &["--allow-root"][..] } else { &[][..] })
             .env("RUST_LOG", "info")
