@@ -82,6 +82,8 @@ if [ ! -x "$toolkit/bin/nvcc" ]; then
   ln -sfn "$("$sdk/venv/bin/python" -c 'import nvidia, os; print(os.path.dirname(nvidia.__path__[0]))')/nvidia/cu13" "$toolkit"
 fi
 "$toolkit/bin/nvcc" --version | tail -n2
+# nvcc 13.0 links its test programs from lib64/, where a toolkit keeps them; the wheels use lib/.
+[ -e "$toolkit/lib64" ] || ln -s lib "$toolkit/lib64"
 
 # Link-time names: the wheels carry only versioned files (libcudart.so.13); the linker looks for
 # libcudart.so. CMake's FindCUDAToolkit looks in the toolkit's lib/, the Rust link in $link.
