@@ -96,7 +96,7 @@ impl SpeechDetector {
     }
 
     /// The sample ranges of `samples` that hold speech, padded, in order, not overlapping;
-    /// `gain` is [`level_gain`]'s for them. Stops with [`EngineError::Cancelled`] between
+    /// `gain` is `level_gain`'s for them. Stops with [`EngineError::Cancelled`] between
     /// pieces once `cancel` is set.
     pub fn detect(
         &self,
