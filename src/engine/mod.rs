@@ -276,11 +276,14 @@ impl Engine {
             let mut params = WhisperContextParameters::default();
             params.use_gpu(use_gpu).flash_attn(true);
             // whisper.cpp picks the device when it makes a state, not when it loads the
-            // weights: one made and dropped here says which (seen on an H200: the weights
-            // went to CUDA0 and only the first state logged "using CUDA0 backend").
+            // weights: where a GPU is wanted, one made and dropped here says which (seen on
+            // an H200: the weights went to CUDA0 and only the first state logged "using
+            // CUDA0 backend").
             device::watch(|| {
                 WhisperContext::new_with_params(path, params).and_then(|context| {
-                    drop(context.create_state()?);
+                    if use_gpu {
+                        drop(context.create_state()?);
+                    }
                     Ok(context)
                 })
             })
