@@ -15,7 +15,9 @@
 #   8. a real nginx (.ci/nginx-harness.sh) running the INSTALLED site and snippets, paths and ports
 #      substituted: 401 without credentials; jfk.wav transcribed with basic auth (trusted proxy) and
 #      with the API key as Bearer on /v1/ and on /api/, each answer compared word by word with jfk.txt;
-#      the security headers; TLS 1.1 refused; HTTP answered with 308;
+#      the security headers; other spellings of /metrics answered as /metrics; a chunked upload
+#      with no boundary refused with 413 and no growth of the server's memory; TLS 1.1 refused;
+#      HTTP answered with 308;
 #   9. dpkg --purge both, then checks that no user, group, file, directory or unit link is left.
 #
 #   packaging/test-install.sh [--debs DIR]
@@ -290,6 +292,27 @@ headers_once "200 from /api/"
 # gets the 401 rather than a reset connection (502).
 req -H "Authorization: Bearer not-a-key" -X POST -F "file=@$audio/jfk.wav" -F model=whisper-1 "$base/v1/audio/transcriptions"
 [ "$code" = 401 ] && pass "a wrong Bearer key: POST /v1/audio/transcriptions -> 401 from the appliance" || fail "wrong key: $code"
+
+# Findings 1 and 2 of the second attack run, through the shipped site: other spellings of a guarded
+# route get the plain spelling's answer, and a chunked upload that never sends its boundary is
+# refused without the server holding it in memory.
+req -H "Authorization: Bearer $key" "$base/metrics"
+plain=$code
+for spelling in /metrics/ //metrics /%6Detrics /metrics//; do
+  req -H "Authorization: Bearer $key" "$base$spelling"
+  [ "$code" = "$plain" ] && [ "$code" != 200 ] && pass "a user key: GET $spelling -> $code, as /metrics" ||
+    fail "a user key: GET $spelling -> $code, /metrics -> $plain"
+done
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$appliance_pid/status"; }
+rss_before=$(rss_kb)
+code=$(head -c 300000000 /dev/zero | curl -sS --http1.1 --max-time 120 --cacert "$tmp/tls/cert.pem" \
+  --resolve "$name:$https_port:127.0.0.1" -o "$tmp/b" -w '%{http_code}' -H "Authorization: Bearer $key" \
+  -H "Transfer-Encoding: chunked" -H "Content-Type: multipart/form-data; boundary=never-sent" \
+  --data-binary @- "$base/api/jobs") || code="curl-error"
+rss_after=$(rss_kb)
+[ "$code" = 413 ] && [ $((rss_after - rss_before)) -lt 65536 ] &&
+  pass "a chunked upload with no boundary through nginx -> 413, server RSS $rss_before -> $rss_after kB" ||
+  fail "a chunked upload with no boundary: $code $(head -c 200 "$tmp/b"), server RSS $rss_before -> $rss_after kB"
 
 nginx_check_redirects
 nginx_check_tls

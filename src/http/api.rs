@@ -4,26 +4,24 @@
 //! Ids that do not parse answer 404 like ids that do not exist, and someone else's job
 //! is not found either, so a client learns nothing about jobs it may not see.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Buf;
 use futures_util::{Stream, TryStreamExt as _};
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
-use uuid::Uuid;
 use warp::filters::BoxedFilter;
 use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
+use super::job_view::{JobView, parse_id};
 use super::routes::{Endpoint, at, at_id};
 use super::{AppState, Caller, caller, json, respond, with_state};
 use crate::engine::Request;
-use crate::errors::{ApiError, JobError};
+use crate::errors::ApiError;
 use crate::formats::Format;
-use crate::jobs::{NewJob, Snapshot, Status};
+use crate::jobs::{NewJob, Snapshot};
 use crate::upload::{self, Received};
 
 const DEFAULT_PAGE: usize = 20;
@@ -98,11 +96,6 @@ pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
         .or(delete)
         .unify()
         .boxed()
-}
-
-/// Job ids are UUIDs; anything else cannot name a job.
-pub fn parse_id(text: &str) -> Result<Uuid, ApiError> {
-    Uuid::try_parse(text).map_err(|_| ApiError::Job(JobError::NotFound))
 }
 
 /// What an upload route hands to [`submit_upload`]: the state, caller, declared content
@@ -270,88 +263,6 @@ fn attachment(file_name: &str, format: Format) -> String {
     let ascii: String =
         name.chars().map(|c| if c.is_ascii_alphanumeric() || "._- ".contains(c) { c } else { '_' }).collect();
     format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{}", percent_encode(&name))
-}
-
-/// A job as the API shows it.
-#[derive(Debug, Serialize)]
-pub struct JobView {
-    pub id: Uuid,
-    pub status: Status,
-    pub file_name: String,
-    pub size_bytes: u64,
-    /// The language asked for: a code, or "auto".
-    pub requested_language: String,
-    pub translate: bool,
-    pub progress: u8,
-    pub queue_position: Option<usize>,
-    pub created_at: String,
-    pub started_at: Option<String>,
-    pub finished_at: Option<String>,
-    pub expires_at: Option<String>,
-    pub error: Option<String>,
-    pub duration_seconds: Option<f64>,
-    /// Seconds of speech found, once done; null when speech detection was off.
-    pub speech_seconds: Option<f64>,
-    /// Once done: true when nothing was said (the transcript is empty on purpose).
-    pub no_speech: Option<bool>,
-    /// Whether only what the speech detector finds is transcribed.
-    pub vad: bool,
-    /// The language spoken (detected or as asked), once done.
-    pub language: Option<String>,
-    pub links: Links,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Links {
-    pub job: String,
-    pub events: String,
-    pub cancel: String,
-    pub page: String,
-    /// Format name to download URL; present once the job is done.
-    pub results: BTreeMap<&'static str, String>,
-}
-
-fn rfc3339(ms: u64) -> String {
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
-}
-
-impl JobView {
-    pub fn new(state: &AppState, snapshot: &Snapshot) -> JobView {
-        let record = &snapshot.record;
-        let base = format!("/api/jobs/{}", record.id);
-        let results = if record.status == Status::Done {
-            Format::ALL.iter().map(|f| (f.extension(), format!("{base}/result?format={}", f.extension()))).collect()
-        } else {
-            BTreeMap::new()
-        };
-        JobView {
-            id: record.id,
-            status: record.status,
-            file_name: record.file_name.clone(),
-            size_bytes: record.size_bytes,
-            requested_language: record.request.language.clone().unwrap_or_else(|| "auto".to_owned()),
-            translate: record.request.translate,
-            progress: record.progress,
-            queue_position: snapshot.queue_position,
-            created_at: rfc3339(record.created_at_ms),
-            started_at: record.started_at_ms.map(rfc3339),
-            finished_at: record.finished_at_ms.map(rfc3339),
-            expires_at: state.jobs.expires_at_ms(record).map(rfc3339),
-            error: record.error.clone(),
-            duration_seconds: record.audio_duration_ms.map(|ms| ms as f64 / 1000.0),
-            speech_seconds: record.speech_ms.map(|ms| ms as f64 / 1000.0),
-            no_speech: record.no_speech,
-            vad: record.request.vad,
-            language: record.language.clone(),
-            links: Links {
-                events: format!("{base}/events"),
-                cancel: format!("{base}/cancel"),
-                page: format!("/jobs/{}", record.id),
-                job: base,
-                results,
-            },
-        }
-    }
 }
 
 #[cfg(test)]

@@ -18,8 +18,8 @@ use warp::Reply;
 use warp::reply::Response;
 use warp::sse::Event;
 
-use super::api::parse_id;
-use super::{AppState, Caller, JobView};
+use super::job_view::{JobView, parse_id};
+use super::{AppState, Caller};
 use crate::errors::ApiError;
 use crate::jobs::{Snapshot, Status};
 

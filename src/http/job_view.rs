@@ -1,0 +1,103 @@
+//! A job as the API, its events and the page show it, and the job ids in URLs.
+//!
+//! Input: a job's [`Snapshot`] and the appliance's state (for when it expires). Output: the
+//! JSON view with its links, and the id parsed from a path segment. Its own file because
+//! the job API, its event stream and the page all read it and none of them owns it.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, UNIX_EPOCH};
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::AppState;
+use crate::errors::{ApiError, JobError};
+use crate::formats::Format;
+use crate::jobs::{Snapshot, Status};
+
+/// Job ids are UUIDs; anything else cannot name a job.
+pub fn parse_id(text: &str) -> Result<Uuid, ApiError> {
+    Uuid::try_parse(text).map_err(|_| ApiError::Job(JobError::NotFound))
+}
+
+/// A job as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct JobView {
+    pub id: Uuid,
+    pub status: Status,
+    pub file_name: String,
+    pub size_bytes: u64,
+    /// The language asked for: a code, or "auto".
+    pub requested_language: String,
+    pub translate: bool,
+    pub progress: u8,
+    pub queue_position: Option<usize>,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub expires_at: Option<String>,
+    pub error: Option<String>,
+    pub duration_seconds: Option<f64>,
+    /// Seconds of speech found, once done; null when speech detection was off.
+    pub speech_seconds: Option<f64>,
+    /// Once done: true when nothing was said (the transcript is empty on purpose).
+    pub no_speech: Option<bool>,
+    /// Whether only what the speech detector finds is transcribed.
+    pub vad: bool,
+    /// The language spoken (detected or as asked), once done.
+    pub language: Option<String>,
+    pub links: Links,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Links {
+    pub job: String,
+    pub events: String,
+    pub cancel: String,
+    pub page: String,
+    /// Format name to download URL; present once the job is done.
+    pub results: BTreeMap<&'static str, String>,
+}
+
+fn rfc3339(ms: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
+impl JobView {
+    pub fn new(state: &AppState, snapshot: &Snapshot) -> JobView {
+        let record = &snapshot.record;
+        let base = format!("/api/jobs/{}", record.id);
+        let results = if record.status == Status::Done {
+            Format::ALL.iter().map(|f| (f.extension(), format!("{base}/result?format={}", f.extension()))).collect()
+        } else {
+            BTreeMap::new()
+        };
+        JobView {
+            id: record.id,
+            status: record.status,
+            file_name: record.file_name.clone(),
+            size_bytes: record.size_bytes,
+            requested_language: record.request.language.clone().unwrap_or_else(|| "auto".to_owned()),
+            translate: record.request.translate,
+            progress: record.progress,
+            queue_position: snapshot.queue_position,
+            created_at: rfc3339(record.created_at_ms),
+            started_at: record.started_at_ms.map(rfc3339),
+            finished_at: record.finished_at_ms.map(rfc3339),
+            expires_at: state.jobs.expires_at_ms(record).map(rfc3339),
+            error: record.error.clone(),
+            duration_seconds: record.audio_duration_ms.map(|ms| ms as f64 / 1000.0),
+            speech_seconds: record.speech_ms.map(|ms| ms as f64 / 1000.0),
+            no_speech: record.no_speech,
+            vad: record.request.vad,
+            language: record.language.clone(),
+            links: Links {
+                events: format!("{base}/events"),
+                cancel: format!("{base}/cancel"),
+                page: format!("/jobs/{}", record.id),
+                job: base,
+                results,
+            },
+        }
+    }
+}
