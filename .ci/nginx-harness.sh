@@ -201,7 +201,7 @@ headers_once() {
     n=$(grep -ci "^$h:" "$tmp/h" || true)
     [ "$n" -eq 1 ] || bad="$bad $h×$n"
   done
-  [ "$(header Content-Security-Policy)" = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'" ] ||
+  [ "$(header Content-Security-Policy)" = "default-src 'self'; media-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'" ] ||
     bad="$bad CSP=[$(header Content-Security-Policy)]"
   [ "$(header X-Frame-Options)" = "DENY" ] || bad="$bad XFO=[$(header X-Frame-Options)]"
   [ "$(header Strict-Transport-Security)" = "max-age=63072000; includeSubDomains" ] || bad="$bad HSTS=[$(header Strict-Transport-Security)]"
