@@ -120,7 +120,7 @@ else
   cp "$work/contents.txt" "$repo/target/debian/contents.actual.txt" 2>/dev/null || true
 fi
 conffiles=$(dpkg-deb --ctrl-tarfile "$main_deb" | tar -xO ./conffiles | sort | paste -sd' ')
-want="/etc/nginx/sites-available/whisper-appliance /etc/nginx/snippets/whisper-appliance-proxy.conf /etc/nginx/snippets/whisper-appliance-security-headers.conf /etc/nginx/snippets/whisper-appliance-tls.conf /etc/whisper-appliance/config.toml"
+want="/etc/nginx/sites-available/whisper-appliance /etc/nginx/snippets/whisper-appliance-proxy.conf /etc/nginx/snippets/whisper-appliance-security-headers.conf /etc/nginx/snippets/whisper-appliance-tls.conf /etc/nginx/snippets/whisper-appliance-upstream.conf /etc/whisper-appliance/config.toml"
 [ "$conffiles" = "$want" ] && pass "conffiles: $conffiles" || fail "conffiles: '$conffiles', want '$want'"
 
 # --- 4. install -------------------------------------------------------------------------------------------------------
