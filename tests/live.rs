@@ -8,21 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{Appliance, audio, create_key, reference, wer::wer};
+use common::{Appliance, audio, create_key, reference, test_python, wer::wer};
 use serde_json::{Value, json};
-
-/// The Python of the test virtual environment: the `openai` package and `websockets`.
-fn python() -> PathBuf {
-    let path = std::env::var_os("WHISPER_APPLIANCE_TEST_PYTHON")
-        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-venv/bin/python"), PathBuf::from);
-    assert!(
-        path.is_file(),
-        "no Python with the openai SDK at {}; run the README's test command, or \
-         `python3 -m venv target/test-venv && target/test-venv/bin/pip install openai websockets`",
-        path.display()
-    );
-    path
-}
 
 /// jfk.wav's WER bound when streamed: 2 words of 22.
 const LIVE_WER: f64 = 0.10;
@@ -49,7 +36,7 @@ fn pcm(dir: &Path, clip: &str) -> PathBuf {
 
 /// Streams a PCM file through the SDK's realtime client (see the script's usage).
 fn stream(appliance: &Appliance, key: &str, pcm: &Path, pace: f64, rate: u32, save: bool) -> Value {
-    let mut command = Command::new(python());
+    let mut command = Command::new(test_python());
     command.arg(client_script()).arg("stream").arg(&appliance.url).arg(key).arg(pcm);
     command.arg(pace.to_string()).arg(rate.to_string());
     if save {
@@ -64,7 +51,7 @@ fn raw(appliance: &Appliance, key: &str, events: &Value, listen: f64) -> Value {
 }
 
 fn raw_command(appliance: &Appliance, key: &str, events: &Value, listen: f64) -> Command {
-    let mut command = Command::new(python());
+    let mut command = Command::new(test_python());
     command.arg(client_script()).arg("raw").arg(&appliance.url).arg(key).arg(events.to_string());
     command.arg(listen.to_string());
     command

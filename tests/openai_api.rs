@@ -6,21 +6,8 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{Appliance, audio, create_key, reference, wer::wer};
+use common::{Appliance, audio, create_key, reference, test_python, wer::wer};
 use serde_json::Value;
-
-/// The Python of the test virtual environment that has the `openai` package.
-fn python() -> PathBuf {
-    let path = std::env::var_os("WHISPER_APPLIANCE_TEST_PYTHON")
-        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-venv/bin/python"), PathBuf::from);
-    assert!(
-        path.is_file(),
-        "no Python with the openai SDK at {}; run the README's test command, or \
-         `python3 -m venv target/test-venv && target/test-venv/bin/pip install openai`",
-        path.display()
-    );
-    path
-}
 
 /// Starts the appliance with authentication on, as it ships, and makes a user key.
 fn appliance_with_key() -> (Appliance, String) {
@@ -33,7 +20,7 @@ fn appliance_with_key() -> (Appliance, String) {
 
 fn sdk(appliance: &Appliance, key: &str, file: &std::path::Path, endpoint: &str, format: &str) -> Value {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/openai_client.py");
-    let output = Command::new(python())
+    let output = Command::new(test_python())
         .arg(script)
         .arg(&appliance.url)
         .arg(key)

@@ -135,7 +135,7 @@ impl OwnedCredentials {
         let bearer = text("authorization")
             .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")));
         let key = bearer.or_else(|| text("x-api-key")).or_else(|| subprotocol_key(headers));
-        let session = caller.by_session.then(|| cookie(headers, SESSION_COOKIE)).flatten();
+        let session = caller.by_session.then(|| super::gate::cookies(headers, SESSION_COOKIE).next()).flatten();
         OwnedCredentials { key: key.map(str::to_owned), session: session.map(str::to_owned) }
     }
 
@@ -147,17 +147,6 @@ impl OwnedCredentials {
         let credentials = Credentials { key: self.key.as_deref(), session: self.session.as_deref(), proxy_user: None };
         state.auth.authenticate(credentials).is_ok_and(|identity| identity == caller.identity)
     }
-}
-
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value)
 }
 
 /// The session as the client configured it.

@@ -90,6 +90,20 @@ pub fn fixtures() -> &'static Path {
     })
 }
 
+/// The Python of the test virtual environment (`.ci/setup --test` makes it): the `openai`
+/// package, its realtime extra and `websockets`.
+pub fn test_python() -> PathBuf {
+    let path = std::env::var_os("WHISPER_APPLIANCE_TEST_PYTHON")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-venv/bin/python"), PathBuf::from);
+    assert!(
+        path.is_file(),
+        "no Python with the openai SDK at {}; run the README's test command, or \
+         `python3 -m venv target/test-venv && target/test-venv/bin/pip install 'openai[realtime]' websockets`",
+        path.display()
+    );
+    path
+}
+
 /// Runs the binary with `args` and nothing from the caller's environment that it reads
 /// (log filter, model, threads), and checks it did not panic, whatever else it did.
 pub fn run_binary<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> std::process::Output {
