@@ -4,14 +4,14 @@
 //! README's test command installs them); without them the browser tests fail and say so,
 //! rather than passing without having looked at the page. `WHISPER_APPLIANCE_TEST_CHROMIUM`
 //! and `WHISPER_APPLIANCE_TEST_CHROMEDRIVER` point elsewhere. Each browser gets its own
-//! chromedriver on a free port and a fresh profile directory, so tests run in parallel.
+//! chromedriver on a port it chooses itself and a fresh profile directory, so tests run in parallel.
 //!
 //! Before any page script runs, every document gets listeners that record Content Security
 //! Policy violations and uncaught errors in `window.__csp` and `window.__errors`; what the
 //! browser itself logs to the console (a refused header, a failed request) is read from
 //! chromedriver's log by [`Browser::console`].
 
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -42,8 +42,22 @@ fn binary(variable: &str, default: &str) -> PathBuf {
     path
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// The port chromedriver started with `--port=0` chose, from the line it prints on stdout
+/// ("ChromeDriver was started successfully on port N."): nothing else can take it meanwhile.
+fn chosen_port(child: &mut Child, log: &Path) -> u16 {
+    let stdout = child.stdout.take().expect("chromedriver's stdout is piped");
+    let (port_tx, port_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let port = line.strip_prefix("ChromeDriver was started successfully on port ");
+            if let Some(port) = port.and_then(|rest| rest.trim_end_matches('.').parse::<u16>().ok()) {
+                let _ = port_tx.send(port);
+            }
+        }
+    });
+    port_rx
+        .recv_timeout(Duration::from_secs(20))
+        .unwrap_or_else(|_| panic!("chromedriver named no port:\n{}", read_log(log)))
 }
 
 /// A chromedriver process, stopped when dropped (it takes its browser with it).
@@ -79,14 +93,14 @@ impl Browser {
         let chromedriver = binary("WHISPER_APPLIANCE_TEST_CHROMEDRIVER", CHROMEDRIVER);
         let profile = tempfile::tempdir().unwrap();
         let log = profile.path().join("chromedriver.log");
-        let port = free_port();
-        let child = Command::new(&chromedriver)
-            .arg(format!("--port={port}"))
+        let mut child = Command::new(&chromedriver)
+            .arg("--port=0")
             .arg(format!("--log-path={}", log.display()))
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|error| panic!("cannot start {}: {error}", chromedriver.display()));
+        let port = chosen_port(&mut child, &log);
         let driver = Driver { child, log };
         let url = format!("http://127.0.0.1:{port}");
         wait_for_driver(&url, &driver.log).await;
