@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 
 use super::detector::{FRAME, SpeechDetector};
 use crate::audio::SAMPLE_RATE;
-use crate::engine::{CancelToken, Engine, Observer, Request, Segment, Word};
+use crate::engine::{CancelToken, Engine, Observer, Request, Segment};
 
 /// What the client asked for; may change during a session.
 #[derive(Debug, Clone, PartialEq)]
@@ -335,31 +335,27 @@ impl<'a> Stream<'a> {
         let started = Instant::now();
         let offset = ms(utterance.start);
         match self.engine.transcribe(audio, &self.settings.request, Observer::none(), &CancelToken::default()) {
-            Ok(transcript) => {
+            Ok(mut transcript) => {
                 tracing::debug!(
                     audio_ms = ms(audio.len()),
                     millis = started.elapsed().as_millis() as u64,
                     "final pass"
                 );
-                let segments = transcript
-                    .segments
-                    .iter()
-                    .map(|segment| Segment {
-                        start_ms: segment.start_ms + offset,
-                        end_ms: segment.end_ms + offset,
-                        text: segment.text.clone(),
-                        words: segment
-                            .words
-                            .iter()
-                            .map(|word| Word {
-                                start_ms: word.start_ms + offset,
-                                end_ms: word.end_ms + offset,
-                                text: word.text.clone(),
-                            })
-                            .collect(),
-                    })
-                    .collect();
-                self.send(Output::Completed { item_id: utterance.item_id, transcript: transcript.text(), segments });
+                // Times on the session's clock: the utterance starts `offset` into it.
+                for segment in &mut transcript.segments {
+                    segment.start_ms += offset;
+                    segment.end_ms += offset;
+                    for word in &mut segment.words {
+                        word.start_ms += offset;
+                        word.end_ms += offset;
+                    }
+                }
+                let text = transcript.text();
+                self.send(Output::Completed {
+                    item_id: utterance.item_id,
+                    transcript: text,
+                    segments: transcript.segments,
+                });
             }
             Err(error) => {
                 tracing::warn!(%error, "a live utterance could not be transcribed");
