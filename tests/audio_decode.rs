@@ -9,7 +9,6 @@
 //! The shared clips come from `$WHISPER_APPLIANCE_TEST_AUDIO`, by default `../shared/audio`
 //! beside the repository; without them these tests fail rather than pass empty.
 
-mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -17,7 +16,7 @@ use std::sync::OnceLock;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{fixture, fixtures, shared_audio};
+use crate::common::{fixture, fixtures, shared_audio};
 use whisper_appliance::audio::{self, Audio, SAMPLE_RATE, SourceInfo};
 use whisper_appliance::errors::DecodeError;
 

@@ -1,13 +1,12 @@
 //! API keys, roles, sessions, the trusted proxy and rate limits, against the real binary
 //! with authentication on, as it ships.
 
-mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{Appliance, assert_error, audio, create_key, poll};
+use crate::common::{Appliance, assert_error, audio, create_key, poll};
 use reqwest::blocking::{Client, RequestBuilder};
 use serde_json::Value;
 
@@ -66,7 +65,7 @@ fn missing_wrong_and_revoked_keys_get_401_and_health_stays_open() {
     assert_eq!(secured.get("/healthz").send().unwrap().status(), 200);
     assert_eq!(secured.get("/readyz").send().unwrap().status(), 200);
 
-    let output = std::process::Command::new(common::BINARY)
+    let output = std::process::Command::new(crate::common::BINARY)
         .args(["keys", "revoke", "alice", "--config", "/dev/null", "--state-dir"])
         .arg(&secured.appliance.state_dir)
         .output()
@@ -354,7 +353,7 @@ fn keys_create_on_a_fresh_state_dir_makes_it_private_and_refuses_a_shared_one() 
     let shared = parent.path().join("shared");
     std::fs::create_dir(&shared).unwrap();
     std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let output = std::process::Command::new(common::BINARY)
+    let output = std::process::Command::new(crate::common::BINARY)
         .args(["keys", "create", "--name", "x", "--role", "user", "--config", "/dev/null", "--state-dir"])
         .arg(&shared)
         .output()
@@ -415,7 +414,7 @@ fn logout_and_revocation_end_sessions_two_cookies_are_refused_and_login_returns_
     }
 
     // Revoking the key ends its sessions within the reload interval.
-    let output = std::process::Command::new(common::BINARY)
+    let output = std::process::Command::new(crate::common::BINARY)
         .args(["keys", "revoke", "alice", "--config", "/dev/null", "--state-dir"])
         .arg(&secured.appliance.state_dir)
         .output()

@@ -2,11 +2,10 @@
 //! queue, first come first served, instead of sharing the CPU with the running one. (How long that takes against
 //! one upload after another is measured in benches/compare.rs, not asserted here.)
 
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Appliance, audio, reference, wer::wer};
+use crate::common::{Appliance, audio, reference, wer::wer};
 
 #[test]
 fn eight_concurrent_uploads_all_succeed_and_the_ninth_waits_in_the_queue() {

@@ -1,12 +1,11 @@
 //! Configuration: precedence of flags, environment and file; refusals of unsafe set-ups
 //! with the exit code and the message that says the way out.
 
-mod common;
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::process::{Command, Output};
 
-use common::{Appliance, BINARY};
+use crate::common::{Appliance, BINARY};
 
 fn serve(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(BINARY);

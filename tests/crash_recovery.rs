@@ -1,10 +1,9 @@
 //! Nothing is lost and nothing is left: `kill -9` mid-job, then start again.
 
-mod common;
 
 use std::time::Duration;
 
-use common::{Appliance, audio, long_wav, reference, wer::wer};
+use crate::common::{Appliance, audio, long_wav, reference, wer::wer};
 use nix::sys::signal::Signal;
 
 #[test]

@@ -6,13 +6,12 @@
 //! made by `tests/fixtures/make-audio.sh`; `tests/transcribe.rs` puts the same files through
 //! the command line.
 
-mod common;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::wer::{wer, words};
-use common::{Appliance, assert_error, fixture, jfk_variants, reference};
+use crate::common::wer::{wer, words};
+use crate::common::{Appliance, assert_error, fixture, jfk_variants, reference};
 use serde_json::Value;
 
 /// Long enough for a queue of jfk jobs on a busy two-core machine; not a speed check.

@@ -1,11 +1,10 @@
 //! Security headers on every response (page, asset, API, error, 404), `no-store` on API
 //! responses and results, and CORS only for listed origins.
 
-mod common;
 
 use std::time::Duration;
 
-use common::{Appliance, audio};
+use crate::common::{Appliance, audio};
 use reqwest::blocking::Response;
 
 const EXPECTED: &[(&str, &str)] = &[
@@ -106,7 +105,7 @@ fn cors_answers_only_listed_origins_and_never_with_a_wildcard() {
     assert_eq!(get.headers()["vary"], "Origin");
 
     // A wildcard is refused at start-up.
-    let refused = std::process::Command::new(common::BINARY)
+    let refused = std::process::Command::new(crate::common::BINARY)
         .args(["serve", "--config", "/dev/null", "--cors-origin", "*", "--print-config"])
         .output()
         .unwrap();

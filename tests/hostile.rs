@@ -4,13 +4,12 @@
 //! temp directory, never panics, and holds no more memory for a hostile body than for a
 //! plain one.
 
-mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{Appliance, assert_error, audio};
+use crate::common::{Appliance, assert_error, audio};
 
 const BOUNDARY: &str = "hostile-boundary-41";
 
@@ -283,7 +282,7 @@ fn a_small_file_declaring_five_hours_is_refused_before_it_becomes_a_job() {
     // The Columbia address, with its FLAC header claiming five hours: STREAMINFO's 36-bit
     // sample count is the low bits of the big-endian u64 at byte 18 (after "fLaC", the
     // block header and 10 bytes of block sizes).
-    let mut flac = std::fs::read(common::audio("columbia_address_2003.flac")).unwrap();
+    let mut flac = std::fs::read(crate::common::audio("columbia_address_2003.flac")).unwrap();
     assert_eq!(&flac[..4], b"fLaC");
     let packed = u64::from_be_bytes(flac[18..26].try_into().unwrap());
     let rate = packed >> 44;
@@ -387,7 +386,7 @@ fn an_upload_into_a_full_temp_dir_gets_507_and_leaves_nothing() {
     let appliance = Appliance::start_under(&wrapper, &args);
     let inside = std::path::PathBuf::from(format!("/proc/{}/root{}", appliance.pid(), uploads.display()));
     let scratch = tempfile::tempdir().unwrap();
-    let big = common::long_wav(scratch.path(), 9);
+    let big = crate::common::long_wav(scratch.path(), 9);
     assert!(std::fs::metadata(&big).unwrap().len() > 2_000_000);
 
     let response = appliance.upload(&big, &[]);

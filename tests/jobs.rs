@@ -1,11 +1,10 @@
 //! The job API end to end: upload, follow progress, fetch every format, list, cancel,
 //! delete, and the queue's limits.
 
-mod common;
 
 use std::time::Duration;
 
-use common::{Appliance, assert_error, audio, reference, wer::wer};
+use crate::common::{Appliance, assert_error, audio, reference, wer::wer};
 use serde_json::Value;
 
 #[test]

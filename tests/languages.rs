@@ -8,13 +8,12 @@
 //! [`GERMAN`]. Synthetic speech is not a person, so the assertions are what base reliably
 //! gets from it: the language, most words of the German, and the key words of the English.
 
-mod common;
 
 use std::ffi::OsStr;
 use std::time::Duration;
 
-use common::wer::{wer, words};
-use common::{Appliance, audio, fixture, models, reference, run_binary};
+use crate::common::wer::{wer, words};
+use crate::common::{Appliance, audio, fixture, models, reference, run_binary};
 use serde_json::Value;
 
 /// What espeak-ng says in german.wav (make-audio.sh holds the same text).

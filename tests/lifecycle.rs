@@ -1,12 +1,11 @@
 //! Shutdown and systemd integration: SIGTERM finishes or re-queues the running job and
 //! exits 0; readiness, status, watchdog and stopping reach `NOTIFY_SOCKET`.
 
-mod common;
 
 use std::os::unix::net::UnixDatagram;
 use std::time::Duration;
 
-use common::{Appliance, audio, long_wav, poll};
+use crate::common::{Appliance, audio, long_wav, poll};
 use nix::sys::signal::Signal;
 
 #[test]

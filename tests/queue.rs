@@ -1,10 +1,9 @@
 //! The bounded queue, fair between keys, and cancellation.
 
-mod common;
 
 use std::time::Duration;
 
-use common::{Appliance, assert_error, audio, create_key, long_wav};
+use crate::common::{Appliance, assert_error, audio, create_key, long_wav};
 
 #[test]
 fn a_full_queue_answers_503_with_retry_after() {

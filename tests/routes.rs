@@ -3,13 +3,12 @@
 //! percent-encoded letters); paths that are not routes get 404 whoever asks; and a `Host`
 //! the appliance is not known by gets 421 before any route, with authentication on or off.
 
-mod common;
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{Appliance, create_key};
+use crate::common::{Appliance, create_key};
 
 /// One raw HTTP/1.1 request, so the path reaches the server exactly as written.
 fn send(appliance: &Appliance, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {

@@ -7,14 +7,13 @@
 //! server's own pid. A shell moves the listener the test bound (given to it as stdin) to fd 3,
 //! sets `LISTEN_PID=$$` and execs the binary, so the pid matches; no port is guessed.
 
-mod common;
 
 use std::io::{BufRead as _, BufReader};
 use std::os::fd::OwnedFd;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{BINARY, model};
+use crate::common::{BINARY, model};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
@@ -138,7 +137,7 @@ fn a_database_in_use_or_damaged_is_named_as_such_and_left_alone() {
     let state = tempfile::tempdir().unwrap();
     let model = model();
     let args = ["--listen", "127.0.0.1:0", "--model", model.to_str().unwrap()];
-    let running = common::Appliance::start_in(state.path(), &[]);
+    let running = crate::common::Appliance::start_in(state.path(), &[]);
     let lines = error_lines(&refused(serve(state.path(), &args)));
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(lines[0].contains("is in use by another process"), "{lines:?}");

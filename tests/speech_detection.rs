@@ -10,13 +10,12 @@
 //! and a 44.8 s meeting of jfk.wav and the Columbia address's first five sentences with
 //! pauses and pink noise at about -55 dBFS under everything.
 
-mod common;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::wer::wer;
-use common::{Appliance, BINARY, audio, fixture, model, reference};
+use crate::common::wer::wer;
+use crate::common::{Appliance, BINARY, audio, fixture, model, reference};
 use serde_json::Value;
 
 /// Where make-audio.sh places speech in meeting.wav: jfk.wav's first word, and the Columbia
@@ -227,5 +226,5 @@ fn a_meeting_keeps_its_words_and_times_and_vad_false_turns_detection_off() {
     assert!(first["start"].as_f64().unwrap() * 1000.0 < MEETING_PAUSE_MS.0 as f64, "{off}");
     assert!(last["end"].as_f64().unwrap() * 1000.0 > MEETING_PAUSE_MS.1 as f64, "{off}");
     let bad = appliance.upload(&meeting, &[("vad", "maybe")]);
-    common::assert_error(bad, 400, "invalid_request");
+    crate::common::assert_error(bad, 400, "invalid_request");
 }

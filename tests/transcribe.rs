@@ -7,14 +7,13 @@
 //! 5 points, and no loop); bad input gets one `error: <file>: <message>` line on stderr, the
 //! other files still run, and the exit code says that one failed. Nothing here asserts time.
 
-mod common;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::wer::{longest_repeat, wer, words};
-use common::{BINARY, audio, fixture, jfk_variants, model, reference, run_binary};
+use crate::common::wer::{longest_repeat, wer, words};
+use crate::common::{BINARY, audio, fixture, jfk_variants, model, reference, run_binary};
 use serde_json::Value;
 
 /// What a finished command left: exit code and its two streams as text.

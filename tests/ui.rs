@@ -1,13 +1,12 @@
 //! The upload page: its HTML and assets over HTTP, the form that works without
 //! JavaScript, and the real page in headless Chromium uploading jfk.wav.
 
-mod common;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::browser::Browser;
-use common::{Appliance, audio, reference, wer::wer};
+use crate::common::browser::Browser;
+use crate::common::{Appliance, audio, reference, wer::wer};
 use fantoccini::Locator;
 use fantoccini::key::Key;
 use reqwest::blocking::{Client, multipart};
@@ -171,7 +170,7 @@ fn assets_are_typed_cached_forever_and_revalidated() {
         let file = asset.rsplit('/').next().unwrap();
         for wrong in [format!("/static/0000000000000000/{file}"), format!("/static/{}/nope.js", &asset[8..24])] {
             let response = client.get(format!("{}{wrong}", appliance.url)).send().unwrap();
-            common::assert_error(response, 404, "not_found");
+            crate::common::assert_error(response, 404, "not_found");
         }
     }
 }
@@ -228,7 +227,7 @@ fn a_refused_no_js_upload_shows_the_servers_message_and_status() {
         let form = multipart::Form::new().text("prompt", "Kubernetes, Zürich").part("file", part);
         no_redirects().post(format!("{}{path}", appliance.url)).multipart(form).send().unwrap()
     };
-    let api_message = common::assert_error(upload("/api/jobs"), 415, "unsupported_media_type");
+    let api_message = crate::common::assert_error(upload("/api/jobs"), 415, "unsupported_media_type");
 
     let response = upload("/jobs");
     assert_eq!(response.status(), 415);
@@ -262,7 +261,7 @@ fn the_no_js_delete_removes_the_job_and_returns_to_the_page() {
     let response = client.post(format!("{}/jobs/{id}/delete", appliance.url)).send().unwrap();
     assert_eq!(response.status(), 303);
     assert_eq!(response.headers()["location"], "/");
-    common::assert_error(client.get(format!("{}/api/jobs/{id}", appliance.url)).send().unwrap(), 404, "not_found");
+    crate::common::assert_error(client.get(format!("{}/api/jobs/{id}", appliance.url)).send().unwrap(), 404, "not_found");
     let index = client.get(format!("{}/", appliance.url)).send().unwrap().text().unwrap();
     assert!(!index.contains(&id), "{index}");
 
@@ -360,7 +359,7 @@ fn a_browser_uploads_recordings_and_watches_them_become_transcripts() {
         .multipart(multipart::Form::new().part("file", part))
         .send()
         .unwrap();
-    let refusal = common::assert_error(refused, 415, "unsupported_media_type");
+    let refusal = crate::common::assert_error(refused, 415, "unsupported_media_type");
 
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(async {
@@ -521,7 +520,7 @@ fn a_browser_uploads_recordings_and_watches_them_become_transcripts() {
         assert_no_problems(&browser, "the job page").await;
 
         // A long recording's page follows it live, and its Cancel button stops it.
-        let long = common::long_wav(copies.path(), 20);
+        let long = crate::common::long_wav(copies.path(), 20);
         let part = reqwest::multipart::Part::bytes(std::fs::read(&long).unwrap()).file_name("jfk-20-times.wav");
         let submitted = reqwest::Client::new()
             .post(format!("{}/api/jobs", appliance.url))
@@ -692,9 +691,9 @@ fn the_page_survives_a_reload_keeps_its_history_current_and_cancels_uploads() {
     let appliance = Appliance::start(&[]);
     let dir = tempfile::tempdir().unwrap();
     // About a minute of speech: long enough to reload while it runs, and to search.
-    let long = common::long_wav(dir.path(), 6);
+    let long = crate::common::long_wav(dir.path(), 6);
     // About 21 MB: sent slowly, so its upload can be cancelled half way.
-    let big = common::long_wav(dir.path(), 60);
+    let big = crate::common::long_wav(dir.path(), 60);
 
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(async {

@@ -1,14 +1,13 @@
 //! Uploads: streamed to disk within limits, refused with a JSON error when they cannot
 //! become a job, and never left behind.
 
-mod common;
 
 use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use common::{Appliance, assert_error, audio, long_wav};
+use crate::common::{Appliance, assert_error, audio, long_wav};
 
 /// Resident memory of a process in bytes.
 fn rss(pid: u32) -> u64 {

@@ -5,7 +5,7 @@
 //! moved with `WHISPER_APPLIANCE_TEST_MODEL` (a ggml file) and `WHISPER_APPLIANCE_TEST_AUDIO`
 //! (a directory); when what they name is missing the test fails and says how to get it.
 
-#![allow(dead_code)] // Each test binary uses a different part of this module.
+#![allow(dead_code)] // tests/gpu_fallback.rs, a binary of its own, uses only a part of this module.
 
 pub mod browser;
 pub mod models;
