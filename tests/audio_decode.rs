@@ -9,7 +9,6 @@
 //! The shared clips come from `$WHISPER_APPLIANCE_TEST_AUDIO`, by default `../shared/audio`
 //! beside the repository; without them these tests fail rather than pass empty.
 
-
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::OnceLock;

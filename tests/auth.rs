@@ -1,7 +1,6 @@
 //! API keys, roles, sessions, the trusted proxy and rate limits, against the real binary
 //! with authentication on, as it ships.
 
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;

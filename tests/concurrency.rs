@@ -2,7 +2,6 @@
 //! queue, first come first served, instead of sharing the CPU with the running one. (How long that takes against
 //! one upload after another is measured in benches/compare.rs, not asserted here.)
 
-
 use std::time::{Duration, Instant};
 
 use crate::common::{Appliance, audio, reference, wer::wer};

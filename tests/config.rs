@@ -1,7 +1,6 @@
 //! Configuration: precedence of flags, environment and file; refusals of unsafe set-ups
 //! with the exit code and the message that says the way out.
 
-
 use std::os::unix::fs::PermissionsExt as _;
 use std::process::{Command, Output};
 

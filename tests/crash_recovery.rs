@@ -1,6 +1,5 @@
 //! Nothing is lost and nothing is left: `kill -9` mid-job, then start again.
 
-
 use std::time::Duration;
 
 use crate::common::{Appliance, audio, long_wav, reference, wer::wer};

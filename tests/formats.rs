@@ -6,7 +6,6 @@
 //! made by `tests/fixtures/make-audio.sh`; `tests/transcribe.rs` puts the same files through
 //! the command line.
 
-
 use std::path::PathBuf;
 use std::time::Duration;
 

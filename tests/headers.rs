@@ -1,7 +1,6 @@
 //! Security headers on every response (page, asset, API, error, 404), `no-store` on API
 //! responses and results, and CORS only for listed origins.
 
-
 use std::time::Duration;
 
 use crate::common::{Appliance, audio};

@@ -4,7 +4,6 @@
 //! temp directory, never panics, and holds no more memory for a hostile body than for a
 //! plain one.
 
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};

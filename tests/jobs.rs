@@ -1,7 +1,6 @@
 //! The job API end to end: upload, follow progress, fetch every format, list, cancel,
 //! delete, and the queue's limits.
 
-
 use std::time::Duration;
 
 use crate::common::{Appliance, assert_error, audio, reference, wer::wer};

@@ -8,7 +8,6 @@
 //! [`GERMAN`]. Synthetic speech is not a person, so the assertions are what base reliably
 //! gets from it: the language, most words of the German, and the key words of the English.
 
-
 use std::ffi::OsStr;
 use std::time::Duration;
 

@@ -1,7 +1,6 @@
 //! Shutdown and systemd integration: SIGTERM finishes or re-queues the running job and
 //! exits 0; readiness, status, watchdog and stopping reach `NOTIFY_SOCKET`.
 
-
 use std::os::unix::net::UnixDatagram;
 use std::time::Duration;
 

@@ -2,7 +2,6 @@
 //! real-time pace and faster; bad input, limits and authentication are tried with a plain
 //! WebSocket client.
 
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;

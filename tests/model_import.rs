@@ -4,7 +4,6 @@
 //! root); a test whose wheel is missing fails and says how to download it. The imported
 //! models must load in whisper.cpp and transcribe jfk.wav word for word.
 
-
 use std::ffi::OsStr;
 use std::fs;
 use std::io::Read;

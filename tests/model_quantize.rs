@@ -2,7 +2,6 @@
 //! `model info` names it, whisper.cpp loads it and transcribes jfk.wav; wrong inputs are
 //! refused with a message that says what to do, leaving nothing behind.
 
-
 use std::path::Path;
 use std::process::Output;
 

@@ -10,16 +10,15 @@
 //! off (`--no-vad`) whisper's own guards and the non-speech filter must still hold for the
 //! noises, which is what the last test checks.
 
-
 use std::process::Command;
 
-use crate::common::{BINARY, fixture, model};
+use crate::common::{BINARY, TEST_THREADS, fixture, model};
 use serde_json::Value;
 
 /// `transcribe --model <tiny.en> <args>`: exit code, stdout, stderr.
 fn transcribe(args: &[&std::ffi::OsStr], rust_log: Option<&str>) -> (Option<i32>, String, String) {
     let mut command = Command::new(BINARY);
-    command.arg("transcribe").arg("--model").arg(model()).args(args).env_remove("WHISPER_APPLIANCE_THREADS");
+    command.arg("transcribe").arg("--model").arg(model()).args(args).env(TEST_THREADS.0, TEST_THREADS.1);
     match rust_log {
         Some(filter) => command.env("RUST_LOG", filter),
         None => command.env_remove("RUST_LOG"),

@@ -1,7 +1,6 @@
 //! The OpenAI-compatible API, driven by OpenAI's own Python SDK with `base_url` pointed
 //! at the appliance, as users' scripts do.
 
-
 use std::path::PathBuf;
 use std::process::Command;
 

@@ -1,6 +1,5 @@
 //! The bounded queue, fair between keys, and cancellation.
 
-
 use std::time::Duration;
 
 use crate::common::{Appliance, assert_error, audio, create_key, long_wav};

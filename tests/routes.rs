@@ -3,7 +3,6 @@
 //! percent-encoded letters); paths that are not routes get 404 whoever asks; and a `Host`
 //! the appliance is not known by gets 421 before any route, with authentication on or off.
 
-
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::time::Duration;

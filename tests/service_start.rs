@@ -7,7 +7,6 @@
 //! server's own pid. A shell moves the listener the test bound (given to it as stdin) to fd 3,
 //! sets `LISTEN_PID=$$` and execs the binary, so the pid matches; no port is guessed.
 
-
 use std::io::{BufRead as _, BufReader};
 use std::os::fd::OwnedFd;
 use std::process::{Command, Output, Stdio};

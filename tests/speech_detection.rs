@@ -10,12 +10,11 @@
 //! and a 44.8 s meeting of jfk.wav and the Columbia address's first five sentences with
 //! pauses and pink noise at about -55 dBFS under everything.
 
-
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::common::wer::wer;
-use crate::common::{Appliance, BINARY, audio, fixture, model, reference};
+use crate::common::{Appliance, BINARY, TEST_THREADS, audio, fixture, model, reference};
 use serde_json::Value;
 
 /// Where make-audio.sh places speech in meeting.wav: jfk.wav's first word, and the Columbia
@@ -49,6 +48,7 @@ fn transcribe_json(files: &[PathBuf], extra: &[&str]) -> Vec<Value> {
         .arg(out.path())
         .args(extra)
         .args(files)
+        .env(TEST_THREADS.0, TEST_THREADS.1)
         .env_remove("RUST_LOG")
         .env_remove("WHISPER_APPLIANCE_THREADS")
         .output()

@@ -7,13 +7,12 @@
 //! 5 points, and no loop); bad input gets one `error: <file>: <message>` line on stderr, the
 //! other files still run, and the exit code says that one failed. Nothing here asserts time.
 
-
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::common::wer::{longest_repeat, wer, words};
-use crate::common::{BINARY, audio, fixture, jfk_variants, model, reference, run_binary};
+use crate::common::{BINARY, TEST_THREADS, audio, fixture, jfk_variants, model, reference, run_binary};
 use serde_json::Value;
 
 /// What a finished command left: exit code and its two streams as text.
@@ -252,6 +251,7 @@ fn stdout_holds_only_the_transcript() {
         .arg("--model")
         .arg(model())
         .arg(audio("jfk.wav"))
+        .env(TEST_THREADS.0, TEST_THREADS.1)
         .env("RUST_LOG", "info")
         .output()
         .unwrap();
@@ -398,6 +398,7 @@ fn a_reader_that_stops_early_is_not_a_failure() {
         .arg("--model")
         .arg(model())
         .arg(audio("jfk.wav"))
+        .env(TEST_THREADS.0, TEST_THREADS.1)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

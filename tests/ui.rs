@@ -1,7 +1,6 @@
 //! The upload page: its HTML and assets over HTTP, the form that works without
 //! JavaScript, and the real page in headless Chromium uploading jfk.wav.
 
-
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -261,7 +260,11 @@ fn the_no_js_delete_removes_the_job_and_returns_to_the_page() {
     let response = client.post(format!("{}/jobs/{id}/delete", appliance.url)).send().unwrap();
     assert_eq!(response.status(), 303);
     assert_eq!(response.headers()["location"], "/");
-    crate::common::assert_error(client.get(format!("{}/api/jobs/{id}", appliance.url)).send().unwrap(), 404, "not_found");
+    crate::common::assert_error(
+        client.get(format!("{}/api/jobs/{id}", appliance.url)).send().unwrap(),
+        404,
+        "not_found",
+    );
     let index = client.get(format!("{}/", appliance.url)).send().unwrap().text().unwrap();
     assert!(!index.contains(&id), "{index}");
 

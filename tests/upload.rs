@@ -1,7 +1,6 @@
 //! Uploads: streamed to disk within limits, refused with a JSON error when they cannot
 //! become a job, and never left behind.
 
-
 use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -104,14 +104,21 @@ pub fn test_python() -> PathBuf {
     path
 }
 
+/// Tests run two at a time on CI's two cores, so every whisper.cpp in them gets one thread:
+/// ggml's threads spin at a barrier after every layer and, with more threads than cores, wait
+/// there for descheduled ones (two each made the suite several times slower). A `--threads`
+/// flag still wins over this.
+pub const TEST_THREADS: (&str, &str) = ("WHISPER_APPLIANCE_THREADS", "1");
+
 /// Runs the binary with `args` and nothing from the caller's environment that it reads
-/// (log filter, model, threads), and checks it did not panic, whatever else it did.
+/// (log filter, model), one whisper thread ([`TEST_THREADS`]), and checks it did not panic,
+/// whatever else it did.
 pub fn run_binary<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> std::process::Output {
     let output = Command::new(BINARY)
         .args(args)
         .env_remove("RUST_LOG")
         .env_remove("WHISPER_APPLIANCE_MODEL")
-        .env_remove("WHISPER_APPLIANCE_THREADS")
+        .env(TEST_THREADS.0, TEST_THREADS.1)
         .output()
         .expect("the binary runs");
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -255,10 +262,8 @@ impl Appliance {
             } else {
                 &["--rate-limit-per-minute", "100000"][..]
             })
-            // Tests run two at a time on CI's two cores: one whisper thread each, because
-            // ggml's threads spin at a barrier after every layer and, with more threads than
-            // cores, wait there for descheduled ones (two each made the suite several times slower).
-            .args(if args.contains(&"--threads") { &[][..] } else { &["--threads", "1"][..] })
+            // One whisper thread each: TEST_THREADS says why.
+            .args(if args.contains(&"--threads") { &[][..] } else { &["--threads", TEST_THREADS.1][..] })
             // CI runs as root; the refusal to run as root has its own test.
             .args(if nix::unistd::geteuid().is_root() { &["--allow-root"][..] } else { &[][..] })
             .env("RUST_LOG", "info")
