@@ -8,6 +8,7 @@
 #![allow(dead_code)] // tests/gpu_fallback.rs, a binary of its own, uses only a part of this module.
 
 pub mod browser;
+pub mod html;
 pub mod models;
 pub mod wer;
 
