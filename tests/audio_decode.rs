@@ -26,7 +26,7 @@ fn decode(path: &Path) -> Audio {
     audio::decode_file(path).unwrap_or_else(|error| panic!("{} should decode: {error}", path.display()))
 }
 
-/// jfk.wav's samples, read here by hand (not through symphonia) as the ground truth.
+/// jfk.wav's samples, read by hound (not through symphonia) as the ground truth.
 fn reference() -> &'static [f32] {
     static SAMPLES: OnceLock<Vec<f32>> = OnceLock::new();
     SAMPLES.get_or_init(|| read_pcm16_wav(&shared_audio().join("jfk.wav")))
@@ -34,24 +34,15 @@ fn reference() -> &'static [f32] {
 
 /// The samples of a 16-bit mono PCM wav, scaled as symphonia scales them (x / 32768).
 fn read_pcm16_wav(path: &Path) -> Vec<f32> {
-    let bytes = std::fs::read(path).unwrap();
-    assert_eq!(&bytes[..4], b"RIFF");
-    let mut at = 12;
-    loop {
-        let id = &bytes[at..at + 4];
-        let len = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
-        if id == b"fmt " {
-            let format = u16::from_le_bytes([bytes[at + 8], bytes[at + 9]]);
-            let channels = u16::from_le_bytes([bytes[at + 10], bytes[at + 11]]);
-            let bits = u16::from_le_bytes([bytes[at + 22], bytes[at + 23]]);
-            assert_eq!((format, channels, bits), (1, 1, 16), "{} is 16-bit mono PCM", path.display());
-        }
-        if id == b"data" {
-            let data = &bytes[at + 8..(at + 8 + len).min(bytes.len())];
-            return data.chunks_exact(2).map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0).collect();
-        }
-        at += 8 + len + len % 2;
-    }
+    let mut wav = hound::WavReader::open(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    let spec = wav.spec();
+    assert_eq!(
+        (spec.sample_format, spec.channels, spec.bits_per_sample),
+        (hound::SampleFormat::Int, 1, 16),
+        "{} is 16-bit mono PCM",
+        path.display()
+    );
+    wav.samples::<i16>().map(|sample| f32::from(sample.unwrap()) / 32768.0).collect()
 }
 
 // ---------------------------------------------------------------------------------------

@@ -5,8 +5,10 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
+use crate::common::html::{one, select, text};
 use crate::common::{Appliance, assert_error, audio, create_key, poll};
 use reqwest::blocking::{Client, RequestBuilder};
+use scraper::Html;
 use serde_json::Value;
 
 /// An appliance with auth on and an admin and two user keys.
@@ -233,7 +235,8 @@ fn the_page_trades_a_key_for_a_session_cookie_with_its_flags() {
     let client = no_redirects();
     let page = client.get(format!("{url}/")).send().unwrap();
     assert_eq!(page.status(), 200);
-    assert!(page.text().unwrap().contains("action=\"/login\""), "visitors see the login form");
+    let page = Html::parse_document(&page.text().unwrap());
+    assert!(!select(&page, "form[action=\"/login\"]").is_empty(), "visitors see the login form: {}", page.html());
 
     let refused = client.post(format!("{url}/login")).form(&[("key", "wa_wrong")]).send().unwrap();
     assert_eq!(refused.status(), 401);
@@ -251,8 +254,9 @@ fn the_page_trades_a_key_for_a_session_cookie_with_its_flags() {
 
     let jobs = client.get(format!("{url}/api/jobs")).header("cookie", &session).send().unwrap();
     assert_eq!(jobs.status(), 200);
-    let home = client.get(format!("{url}/")).header("cookie", &session).send().unwrap().text().unwrap();
-    assert!(home.contains("action=\"/logout\"") && home.contains("alice"), "{home}");
+    let home =
+        Html::parse_document(&client.get(format!("{url}/")).header("cookie", &session).send().unwrap().text().unwrap());
+    assert_eq!(text(one(&home, "form[action=\"/logout\"] .user")), "alice", "{}", home.html());
 
     // Behind the TLS proxy the cookie is Secure.
     let state = tempfile::tempdir().unwrap();

@@ -3,8 +3,10 @@
 
 use std::time::Duration;
 
+use crate::common::html::select;
 use crate::common::{Appliance, audio};
 use reqwest::blocking::Response;
+use scraper::Html;
 
 const EXPECTED: &[(&str, &str)] = &[
     (
@@ -38,9 +40,9 @@ fn every_kind_of_response_carries_the_security_headers() {
     let url = &appliance.url;
     let page = client.get(format!("{url}/")).send().unwrap();
     let asset_path = {
-        let html = client.get(format!("{url}/")).send().unwrap().text().unwrap();
-        let start = html.find("/static/").unwrap();
-        html[start..start + html[start..].find('"').unwrap()].to_owned()
+        let page = Html::parse_document(&client.get(format!("{url}/")).send().unwrap().text().unwrap());
+        let first = select(&page, "[href^=\"/static/\"], [src^=\"/static/\"]")[0];
+        first.attr("href").or(first.attr("src")).unwrap().to_owned()
     };
     let cases: Vec<(&str, Response)> = vec![
         ("page", page),

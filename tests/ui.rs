@@ -5,10 +5,12 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::common::browser::Browser;
+use crate::common::html::{attributes, one, select, text};
 use crate::common::{Appliance, audio, reference, wer::wer};
 use fantoccini::Locator;
 use fantoccini::key::Key;
 use reqwest::blocking::{Client, multipart};
+use scraper::Html;
 
 const FORMATS: [&str; 5] = ["txt", "srt", "vtt", "json", "tsv"];
 
@@ -22,30 +24,6 @@ fn screenshots() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("ui-screenshots")
 }
 
-/// The values of every `name="..."` attribute, in order.
-fn attributes<'a>(html: &'a str, name: &str) -> Vec<&'a str> {
-    let needle = format!(" {name}=\"");
-    html.match_indices(&needle)
-        .map(|(at, _)| {
-            let rest = &html[at + needle.len()..];
-            &rest[..rest.find('"').unwrap()]
-        })
-        .collect()
-}
-
-/// Undoes askama's HTML escaping (it writes `&#NN;` and named entities for `&<>"'`).
-fn unescape(text: &str) -> String {
-    text.replace("&#60;", "<")
-        .replace("&#62;", ">")
-        .replace("&#34;", "\"")
-        .replace("&#39;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#38;", "&")
-        .replace("&amp;", "&")
-}
-
 /// The server's message as the page shows it: a sentence.
 fn sentence(message: &str) -> String {
     let mut chars = message.chars();
@@ -53,8 +31,29 @@ fn sentence(message: &str) -> String {
 }
 
 /// The transcript lines a job page shows.
-fn page_segments(html: &str) -> Vec<String> {
-    html.split("<span class=\"text\">").skip(1).map(|rest| unescape(&rest[..rest.find("</span>").unwrap()])).collect()
+fn page_segments(page: &Html) -> Vec<String> {
+    select(page, "span.text").into_iter().map(text).collect()
+}
+
+/// The file names the history on a page lists, as its links show them.
+fn history_names(page: &Html) -> Vec<String> {
+    select(page, "#history a.history-link").into_iter().map(text).collect()
+}
+
+/// The delays of the `<meta http-equiv="refresh">`s a page holds in `<noscript>`, which
+/// only a browser without JavaScript follows. The parser reads as a browser with scripting
+/// on does, to which a `<noscript>` in the head is text: that text is parsed again here.
+fn noscript_refreshes(page: &Html) -> Vec<String> {
+    select(page, "noscript")
+        .into_iter()
+        .flat_map(|noscript| {
+            let inner = Html::parse_fragment(&text(noscript));
+            select(&inner, "meta[http-equiv=refresh]")
+                .into_iter()
+                .map(|meta| meta.attr("content").unwrap_or_default().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 fn assert_valid_srt(srt: &str) {
@@ -78,25 +77,32 @@ fn the_page_links_only_hashed_assets_and_has_no_inline_code() {
     assert_eq!(response.headers()["content-type"], "text/html; charset=utf-8");
     assert_eq!(response.headers()["cache-control"], "no-store");
     assert!(response.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'self'"));
-    let html = response.text().unwrap();
+    let page = Html::parse_document(&response.text().unwrap());
 
     // Every script is an empty element with a src: a strict CSP runs nothing inline.
-    let scripts: Vec<&str> = html.match_indices("<script").map(|(at, _)| &html[at..]).collect();
+    let scripts = select(&page, "script");
     assert!(!scripts.is_empty());
     for script in scripts {
-        let tag = &script[..script.find('>').unwrap() + 1];
-        assert!(tag.contains(" src=\"/static/"), "{tag}");
-        assert!(script[tag.len()..].starts_with("</script>"), "inline script body after {tag}");
+        let tag = script.html();
+        assert!(script.attr("src").is_some_and(|src| src.starts_with("/static/")), "{tag}");
+        assert!(script.inner_html().is_empty(), "inline script body in {tag}");
     }
-    assert!(!html.contains("<style"), "inline <style>");
-    assert!(!html.contains(" style="), "style= attribute");
-    let lowered = html.to_ascii_lowercase();
-    for handler in [" onclick=", " onload=", " onsubmit=", " onchange=", " onerror=", "javascript:"] {
-        assert!(!lowered.contains(handler), "inline handler {handler}");
+    assert!(select(&page, "style").is_empty(), "inline <style>");
+    assert!(select(&page, "[style]").is_empty(), "style= attribute");
+    // No event handler attribute (onclick=, onload=...) and no javascript: URL anywhere.
+    for element in select(&page, "*") {
+        for (name, value) in element.value().attrs() {
+            assert!(!name.to_ascii_lowercase().starts_with("on"), "inline handler {name}= on {}", element.html());
+            assert!(
+                !value.to_ascii_lowercase().contains("javascript:"),
+                "javascript: in {name}= on {}",
+                element.html()
+            );
+        }
     }
 
     // Assets: only our own, only under /static/<16 hex digits>/<file>.
-    let links: Vec<&str> = attributes(&html, "href").into_iter().chain(attributes(&html, "src")).collect();
+    let links: Vec<&str> = attributes(&page, "href").into_iter().chain(attributes(&page, "src")).collect();
     assert!(links.iter().all(|link| !link.starts_with("http") && !link.starts_with("//")), "{links:?}");
     let assets: Vec<&str> = links.iter().copied().filter(|link| link.starts_with("/static/")).collect();
     for file in ["app.css", "app.js", "favicon.svg"] {
@@ -109,34 +115,34 @@ fn the_page_links_only_hashed_assets_and_has_no_inline_code() {
     }
 
     // The form works on its own: a real multipart post to /jobs with the API's fields.
-    assert!(html.contains(
-        "<form id=\"upload-form\" class=\"upload\" method=\"post\" action=\"/jobs\" enctype=\"multipart/form-data\""
-    ));
-    for field in ["name=\"file\"", "name=\"prompt\"", "<label for=\"file\"", "<label for=\"prompt\""] {
-        assert!(html.contains(field), "missing {field}");
+    let form =
+        one(&page, "form#upload-form[class=upload][method=post][action=\"/jobs\"][enctype=\"multipart/form-data\"]");
+    for field in ["[name=file]", "[name=prompt]", "label[for=file]", "label[for=prompt]"] {
+        assert!(!select(&page, &format!("#upload-form {field}")).is_empty(), "missing {field}");
     }
     // tiny.en knows only English: no language menu and no Translate, and the page says why.
-    assert!(!html.contains("name=\"language\"") && !html.contains("name=\"translate\""), "{html}");
-    assert!(html.contains("This model transcribes English only."), "{html}");
+    assert!(select(&page, "[name=language], [name=translate]").is_empty(), "{}", page.html());
+    assert_eq!(text(one(&page, ".model-note")), "This model transcribes English only.");
     // The script checks files before sending them, in the server's words.
-    assert!(html.contains("data-too-large=\"The file is over the "), "{html}");
-    assert!(html.contains("data-not-audio=\"This is not audio we can read (looks like {type})"), "{html}");
-    // The history searches and pages without JavaScript too.
+    let checks = |name: &str| form.attr(name).unwrap_or_else(|| panic!("no {name} on {}", form.html())).to_owned();
+    assert!(checks("data-too-large").starts_with("The file is over the "), "{}", form.html());
     assert!(
-        html.contains(
-            "<form id=\"history-search\" class=\"history-search\" role=\"search\" method=\"get\" action=\"/\">"
-        )
+        checks("data-not-audio").starts_with("This is not audio we can read (looks like {type})"),
+        "{}",
+        form.html()
     );
+    // The history searches and pages without JavaScript too.
+    one(&page, "form#history-search[class=history-search][role=search][method=get][action=\"/\"]");
 }
 
 #[test]
 fn assets_are_typed_cached_forever_and_revalidated() {
     let appliance = Appliance::start(&[]);
     let client = appliance.client();
-    let html = client.get(format!("{}/", appliance.url)).send().unwrap().text().unwrap();
-    let mut assets: Vec<String> = attributes(&html, "href")
+    let page = Html::parse_document(&client.get(format!("{}/", appliance.url)).send().unwrap().text().unwrap());
+    let mut assets: Vec<String> = attributes(&page, "href")
         .into_iter()
-        .chain(attributes(&html, "src"))
+        .chain(attributes(&page, "src"))
         .filter(|link| link.starts_with("/static/"))
         .map(str::to_owned)
         .collect();
@@ -187,42 +193,47 @@ fn the_no_js_form_uploads_and_the_job_page_shows_the_transcript() {
 
     // Until it is done the page refreshes itself (without JS) and has no downloads yet.
     let deadline = Instant::now() + Duration::from_secs(120);
-    let html = loop {
+    let page = loop {
         let response = client.get(format!("{}{location}", appliance.url)).send().unwrap();
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()["content-type"], "text/html; charset=utf-8");
-        let html = response.text().unwrap();
-        if html.contains("data-status=\"done\"") {
-            break html;
+        let page = Html::parse_document(&response.text().unwrap());
+        if !select(&page, "[data-status=done]").is_empty() {
+            break page;
         }
-        assert!(html.contains("<noscript><meta http-equiv=\"refresh\" content=\"2\"></noscript>"), "{html}");
-        assert!(!html.contains("result?format="), "downloads before the job is done: {html}");
+        let html = page.html();
+        assert_eq!(noscript_refreshes(&page), ["2"], "{html}");
+        assert!(select(&page, "[href*=\"result?format=\"]").is_empty(), "downloads before the job is done: {html}");
         assert!(Instant::now() < deadline, "the job page never showed the job done: {html}");
         std::thread::sleep(Duration::from_millis(200));
     };
-    assert!(!html.contains("http-equiv=\"refresh\""), "a finished job's page must stop refreshing");
-    let segments = page_segments(&html);
+    let html = page.html();
+    assert!(
+        noscript_refreshes(&page).is_empty() && select(&page, "meta[http-equiv=refresh]").is_empty(),
+        "a finished job's page must stop refreshing: {html}"
+    );
+    let segments = page_segments(&page);
     assert!(wer(&reference("jfk.wav"), &segments.join(" ")) <= 0.05, "{segments:?}");
-    assert!(html.contains("<span class=\"ts\">[00:00]</span>"), "timestamps: {html}");
+    assert!(select(&page, "span.ts").into_iter().any(|ts| text(ts) == "[00:00]"), "timestamps: {html}");
     for format in FORMATS {
-        let href = format!("href=\"/api/jobs/{id}/result?format={format}\"");
-        assert!(html.contains(&href), "no {format} download: {html}");
+        let link = format!("a[href=\"/api/jobs/{id}/result?format={format}\"]");
+        assert!(!select(&page, &link).is_empty(), "no {format} download: {html}");
     }
     let srt = appliance.result(&id, "srt");
     assert_valid_srt(&srt);
 
     // The history on the front page links to it.
-    let index = client.get(format!("{}/", appliance.url)).send().unwrap().text().unwrap();
-    assert!(index.contains(&format!("<a class=\"history-link\" href=\"/jobs/{id}\">jfk.wav</a>")), "{index}");
+    let index = Html::parse_document(&client.get(format!("{}/", appliance.url)).send().unwrap().text().unwrap());
+    assert_eq!(text(one(&index, &format!("a.history-link[href=\"/jobs/{id}\"]"))), "jfk.wav");
     appliance.assert_temp_empty();
 }
 
 #[test]
 fn a_refused_no_js_upload_shows_the_servers_message_and_status() {
     let appliance = Appliance::start(&[]);
-    let text = "These are meeting notes, not a recording, saved with the wrong extension.\n".repeat(4);
+    let notes = "These are meeting notes, not a recording, saved with the wrong extension.\n".repeat(4);
     let upload = |path: &str| {
-        let part = multipart::Part::text(text.clone()).file_name("notes.wav").mime_str("text/plain").unwrap();
+        let part = multipart::Part::text(notes.clone()).file_name("notes.wav").mime_str("text/plain").unwrap();
         let form = multipart::Form::new().text("prompt", "Kubernetes, Zürich").part("file", part);
         no_redirects().post(format!("{}{path}", appliance.url)).multipart(form).send().unwrap()
     };
@@ -231,13 +242,12 @@ fn a_refused_no_js_upload_shows_the_servers_message_and_status() {
     let response = upload("/jobs");
     assert_eq!(response.status(), 415);
     assert_eq!(response.headers()["content-type"], "text/html; charset=utf-8");
-    let html = response.text().unwrap();
-    let alert_at = html.find("role=\"alert\"><p>").expect("the message is in the alert region");
-    let shown = &html[alert_at + "role=\"alert\"><p>".len()..];
-    assert_eq!(unescape(&shown[..shown.find("</p>").unwrap()]), sentence(&api_message));
+    let page = Html::parse_document(&response.text().unwrap());
+    // The message is in the alert region.
+    assert_eq!(text(one(&page, "[role=alert] > p:first-child")), sentence(&api_message));
     // The form is there again, with the words to expect that were sent.
-    assert!(html.contains("action=\"/jobs\""));
-    assert!(html.contains(">Kubernetes, Zürich</textarea>"), "{html}");
+    one(&page, "form[action=\"/jobs\"]");
+    assert_eq!(text(one(&page, "textarea[name=prompt]")), "Kubernetes, Zürich");
     // Reloading the address the refused post left behind (GET /jobs) lands on the form.
     let reload = no_redirects().get(format!("{}/jobs", appliance.url)).send().unwrap();
     assert_eq!(reload.status(), 303);
@@ -251,11 +261,8 @@ fn the_no_js_delete_removes_the_job_and_returns_to_the_page() {
     let id = appliance.submit(&audio("jfk.wav"), &[]);
     appliance.wait_finished(&id, Duration::from_secs(120));
     let client = no_redirects();
-    let index = client.get(format!("{}/", appliance.url)).send().unwrap().text().unwrap();
-    assert!(
-        index.contains(&format!("<form class=\"delete-form\" method=\"post\" action=\"/jobs/{id}/delete\">")),
-        "{index}"
-    );
+    let index = Html::parse_document(&client.get(format!("{}/", appliance.url)).send().unwrap().text().unwrap());
+    one(&index, &format!("form.delete-form[method=post][action=\"/jobs/{id}/delete\"]"));
 
     let response = client.post(format!("{}/jobs/{id}/delete", appliance.url)).send().unwrap();
     assert_eq!(response.status(), 303);
@@ -274,7 +281,8 @@ fn the_no_js_delete_removes_the_job_and_returns_to_the_page() {
     let page = client.get(format!("{}/jobs/{id}", appliance.url)).send().unwrap();
     assert_eq!(page.status(), 404);
     assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
-    assert!(page.text().unwrap().contains("No such job"));
+    let page = Html::parse_document(&page.text().unwrap());
+    assert!(text(one(&page, "[role=alert]")).contains("No such job"), "{}", page.html());
 }
 
 #[test]
@@ -662,15 +670,17 @@ fn the_job_list_searches_names_and_text_pages_and_answers_304_when_unchanged() {
     assert_ne!(changed.headers()["etag"].to_str().unwrap(), etag);
 
     // The page searches the same way without JavaScript.
-    let html = client.get(format!("{}/?q=alpha", appliance.url)).send().unwrap().text().unwrap();
-    assert!(html.contains(">alpha.wav</a>") && !html.contains(">gamma.wav</a>"), "{html}");
-    assert!(html.contains("value=\"alpha\""), "the search box keeps the words: {html}");
-    let html = client.get(format!("{}/?q=zebra", appliance.url)).send().unwrap().text().unwrap();
-    assert!(html.contains("No job matches “zebra”."), "{html}");
+    let page = |query: &str| {
+        Html::parse_document(&client.get(format!("{}/{query}", appliance.url)).send().unwrap().text().unwrap())
+    };
+    let alpha = page("?q=alpha");
+    assert_eq!(history_names(&alpha), ["alpha.wav"]);
+    assert_eq!(one(&alpha, "#history-q").attr("value"), Some("alpha"), "the search box keeps the words");
+    let zebra = page("?q=zebra");
+    assert_eq!(text(one(&zebra, "#history-empty:not([hidden])")), "No job matches “zebra”.");
+    one(&zebra, "form.history-search");
     // A done job's row offers its text.
-    assert!(html.contains("class=\"history-search\""));
-    let html = client.get(format!("{}/", appliance.url)).send().unwrap().text().unwrap();
-    assert!(html.contains(&format!("href=\"/api/jobs/{}/result?format=txt\" download", ids[0])), "{html}");
+    one(&page(""), &format!("a[href=\"/api/jobs/{}/result?format=txt\"][download]", ids[0]));
 }
 
 /// Waits until no job is queued or running.
@@ -823,12 +833,15 @@ fn a_long_history_pages_and_searches() {
     wait_idle(&appliance);
 
     // Without JavaScript: twenty rows and a link to the next twenty.
-    let html = client.get(format!("{}/", appliance.url)).send().unwrap().text().unwrap();
-    assert_eq!(html.matches("class=\"history-link\" href=\"/jobs/").count(), 20);
-    let older =
-        attributes(&html, "href").into_iter().find(|href| href.starts_with("/?before=")).expect("a link to older jobs");
-    let html = client.get(format!("{}{}", appliance.url, unescape(older))).send().unwrap().text().unwrap();
-    assert!(html.contains(">meeting-179.wav</a>") && !html.contains(">meeting-180.wav</a>"), "{html}");
+    let page = Html::parse_document(&client.get(format!("{}/", appliance.url)).send().unwrap().text().unwrap());
+    assert_eq!(select(&page, "a.history-link[href^=\"/jobs/\"]").len(), 20);
+    let older = one(&page, "[href^=\"/?before=\"]").attr("href").unwrap();
+    let page = Html::parse_document(&client.get(format!("{}{older}", appliance.url)).send().unwrap().text().unwrap());
+    let names = history_names(&page);
+    assert!(
+        names.contains(&"meeting-179.wav".to_owned()) && !names.contains(&"meeting-180.wav".to_owned()),
+        "{names:?}"
+    );
 
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(async {

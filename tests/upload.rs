@@ -27,19 +27,32 @@ const BOUNDARY: &str = "generated-boundary-7f3a";
 
 impl GeneratedUpload {
     fn new(audio_bytes: u32) -> (GeneratedUpload, u64) {
+        // The header is written here rather than by hound: hound states a file's sizes only
+        // after its last sample (it seeks back to them), while a streamed body must state them
+        // first, and sending 300 MB of samples through hound takes over a minute in a test build.
+        // hound reads it back below, so it is the file it says it is.
+        let spec = hound::WavSpec {
+            channels: 2,
+            sample_rate: 48_000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let frame_bytes = spec.channels * spec.bits_per_sample / 8;
         let mut wav = Vec::new();
         wav.extend_from_slice(b"RIFF");
         wav.extend_from_slice(&(36 + audio_bytes).to_le_bytes());
         wav.extend_from_slice(b"WAVEfmt ");
         wav.extend_from_slice(&16u32.to_le_bytes());
-        wav.extend_from_slice(&1u16.to_le_bytes());
-        wav.extend_from_slice(&2u16.to_le_bytes());
-        wav.extend_from_slice(&48_000u32.to_le_bytes());
-        wav.extend_from_slice(&(48_000u32 * 4).to_le_bytes());
-        wav.extend_from_slice(&4u16.to_le_bytes());
-        wav.extend_from_slice(&16u16.to_le_bytes());
+        wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
+        wav.extend_from_slice(&spec.channels.to_le_bytes());
+        wav.extend_from_slice(&spec.sample_rate.to_le_bytes());
+        wav.extend_from_slice(&(spec.sample_rate * u32::from(frame_bytes)).to_le_bytes());
+        wav.extend_from_slice(&frame_bytes.to_le_bytes());
+        wav.extend_from_slice(&spec.bits_per_sample.to_le_bytes());
         wav.extend_from_slice(b"data");
         wav.extend_from_slice(&audio_bytes.to_le_bytes());
+        let read_back = hound::WavReader::new(wav.as_slice()).unwrap();
+        assert_eq!((read_back.spec(), read_back.len()), (spec, audio_bytes / 2), "the generated header");
         let mut prefix = format!(
             "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"long.wav\"\r\n\
              Content-Type: audio/wav\r\n\r\n"

@@ -8,6 +8,7 @@
 #![allow(dead_code)] // tests/gpu_fallback.rs, a binary of its own, uses only a part of this module.
 
 pub mod browser;
+pub mod html;
 pub mod models;
 pub mod wer;
 
@@ -513,28 +514,23 @@ impl Appliance {
 /// A long recording made at test time: jfk.wav's samples `repeats` times over, as a
 /// 16 kHz mono 16-bit WAV (about 11 s each), so tests can catch a job mid-way.
 pub fn long_wav(dir: &Path, repeats: usize) -> PathBuf {
-    let jfk = std::fs::read(audio("jfk.wav")).unwrap();
-    let data_at = jfk.windows(4).position(|w| w == b"data").expect("jfk.wav has a data chunk") + 8;
-    let samples = &jfk[data_at..];
-    let data_len = (samples.len() * repeats) as u32;
-    let mut wav = Vec::with_capacity(44 + data_len as usize);
-    wav.extend_from_slice(b"RIFF");
-    wav.extend_from_slice(&(36 + data_len).to_le_bytes());
-    wav.extend_from_slice(b"WAVEfmt ");
-    wav.extend_from_slice(&16u32.to_le_bytes());
-    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
-    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
-    wav.extend_from_slice(&16_000u32.to_le_bytes());
-    wav.extend_from_slice(&32_000u32.to_le_bytes());
-    wav.extend_from_slice(&2u16.to_le_bytes());
-    wav.extend_from_slice(&16u16.to_le_bytes());
-    wav.extend_from_slice(b"data");
-    wav.extend_from_slice(&data_len.to_le_bytes());
-    for _ in 0..repeats {
-        wav.extend_from_slice(samples);
-    }
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut jfk = hound::WavReader::open(audio("jfk.wav")).unwrap();
+    assert_eq!(jfk.spec(), spec, "jfk.wav is 16 kHz mono 16-bit");
+    let samples: Vec<i16> = jfk.samples().collect::<Result<_, _>>().unwrap();
     let path = dir.join(format!("jfk-x{repeats}.wav"));
-    std::fs::write(&path, wav).unwrap();
+    let mut wav = hound::WavWriter::create(&path, spec).unwrap();
+    for _ in 0..repeats {
+        for &sample in &samples {
+            wav.write_sample(sample).unwrap();
+        }
+    }
+    wav.finalize().unwrap();
     path
 }
 
