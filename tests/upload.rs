@@ -105,8 +105,12 @@ fn a_300_mb_upload_streams_to_disk_with_flat_memory() {
     // is the upload, not the decoding of its 26 minutes of audio.
     let busy = appliance.submit(&long_wav(scratch.path(), 20), &[]);
     appliance.wait_running(&busy, Duration::from_secs(60));
+    // whisper.cpp allocates its buffers after speech detection, as decoding starts: measure
+    // from when the busy job has shown progress (a window decoded) and its memory settled.
+    crate::common::poll("the busy job decoding its first window", Duration::from_secs(120), || {
+        appliance.job(&busy)["progress"].as_u64().filter(|&percent| percent > 0)
+    });
     let pid = appliance.pid();
-    // whisper.cpp allocates its buffers as the busy job starts: measure from when that settled.
     let mut baseline = rss(pid);
     loop {
         std::thread::sleep(Duration::from_millis(500));
