@@ -21,8 +21,11 @@
 //! Sections (`BENCH_SECTIONS`): `compare` (the four sides and their ratios), `quantize`
 //! (library speed and WER per model type on every shared clip), `concurrency` (8 jfk uploads
 //! at once against one after another, per worker/thread split), `silence` (speech detection
-//! on jfk + 3 min of silence + jfk) and `live` (each clip streamed at real-time pace through a
-//! live session: delta and completed latency percentiles, WER against the file's).
+//! on jfk + 3 min of silence + jfk), `live` (each clip streamed at real-time pace through a
+//! live session: delta and completed latency percentiles, WER against the file's) and `speech`
+//! (speech detection's speed on a meeting with pauses and noise, a quiet speaker and continuous
+//! speech, against whisper-cli `--vad` and faster-whisper with and without its `vad_filter`, with
+//! whisper.cpp's per-phase timings and the greedy-decoding lever).
 
 #[path = "../tests/common/wer.rs"]
 #[allow(dead_code)] // the bench needs `wer` only
@@ -65,6 +68,7 @@ fn main() {
             "concurrency" => concurrency(&setup),
             "silence" => silence(&setup),
             "live" => live(&setup),
+            "speech" => speech(&setup),
             other => eprintln!("compare: unknown section {other:?}"),
         }
     }
@@ -119,7 +123,7 @@ impl Setup {
                 .unwrap_or_else(whisper_appliance::engine::default_threads),
             runs: var("BENCH_RUNS").and_then(|r| r.parse().ok()).unwrap_or(3).max(1),
             sections: var("BENCH_SECTIONS")
-                .unwrap_or_else(|| "compare quantize concurrency silence live".to_owned())
+                .unwrap_or_else(|| "compare quantize concurrency silence live speech".to_owned())
                 .split_whitespace()
                 .map(str::to_owned)
                 .collect(),
@@ -318,6 +322,12 @@ fn load_engine(setup: &Setup, model: &Path, detect_speech: bool) -> Engine {
 /// flash attention, suppressed non-speech tokens, English, and no text context across
 /// windows for audio over 30 s (our engine's `n_max_text_ctx = 0`).
 fn whisper_cli(setup: &Setup, model: &Path, wav: &Path) -> Run {
+    whisper_cli_with(setup, model, wav, &[]).0
+}
+
+/// [`whisper_cli`] with `extra` arguments after ours (a later `-bs` wins), and whisper.cpp's
+/// own per-phase timings from its stderr.
+fn whisper_cli_with(setup: &Setup, model: &Path, wav: &Path, extra: &[String]) -> (Run, Phases) {
     let out = setup.dir.join(format!("cli-{}", std::process::id()));
     let rss = setup.dir.join(format!("cli-{}.rss", std::process::id()));
     let mut command = Command::new("/usr/bin/time");
@@ -328,6 +338,7 @@ fn whisper_cli(setup: &Setup, model: &Path, wav: &Path) -> Run {
     if audio_seconds(wav) > 30.0 {
         command.args(["-mc", "0"]);
     }
+    command.args(extra);
     let started = Instant::now();
     let output = command.output().expect("running whisper-cli");
     let wall = started.elapsed().as_secs_f64();
@@ -343,7 +354,58 @@ fn whisper_cli(setup: &Setup, model: &Path, wav: &Path) -> Run {
     let rss_kb = std::fs::read_to_string(&rss).unwrap().trim().parse().unwrap();
     let _ = std::fs::remove_file(out.with_extension("txt"));
     let _ = std::fs::remove_file(rss);
-    Run { wall: wall - load_ms / 1000.0, rss_kb, text }
+    (Run { wall: wall - load_ms / 1000.0, rss_kb, text }, Phases::parse(&stderr))
+}
+
+/// whisper.cpp's timings of one run, as `whisper_print_timings` and the VAD log them:
+/// (name, milliseconds, runs), runs 0 where whisper.cpp gives none.
+#[derive(Debug, Default, Clone)]
+struct Phases {
+    times: Vec<(String, f64, u64)>,
+    fallbacks: String,
+}
+
+impl Phases {
+    /// Reads lines such as `whisper_print_timings:   encode time =  1234.56 ms /    16 runs (...)`
+    /// and `whisper_vad_detect_speech: vad time = 812.00 ms processing 3180000 samples`.
+    fn parse(stderr: &str) -> Phases {
+        let mut phases = Phases::default();
+        for line in stderr.lines() {
+            if let Some((_, rest)) = line.split_once("fallbacks =") {
+                phases.fallbacks = rest.trim().to_owned();
+                continue;
+            }
+            let Some((head, rest)) = line.split_once(" time =") else { continue };
+            let name = head.rsplit([' ', ':']).next().unwrap_or_default();
+            if !["mel", "sample", "encode", "decode", "batchd", "prompt", "vad"].contains(&name) {
+                continue;
+            }
+            let mut words = rest.split_whitespace();
+            let Some(ms) = words.next().and_then(|v| v.parse::<f64>().ok()) else { continue };
+            // "ms / 16 runs": the count follows the slash.
+            let runs = match (words.next(), words.next(), words.next()) {
+                (Some("ms"), Some("/"), Some(count)) => count.parse().unwrap_or(0),
+                _ => 0,
+            };
+            // whisper.cpp's VAD logs a running total; the last line is the run's.
+            phases.times.retain(|(n, _, _)| n != name);
+            phases.times.push((name.to_owned(), ms, runs));
+        }
+        phases
+    }
+
+    fn line(&self) -> String {
+        let mut parts: Vec<String> = self
+            .times
+            .iter()
+            .map(|(name, ms, runs)| match runs {
+                0 => format!("{name} {ms:.0} ms"),
+                runs => format!("{name} {ms:.0} ms/{runs}"),
+            })
+            .collect();
+        parts.push(format!("fallbacks {}", self.fallbacks));
+        parts.join(", ")
+    }
 }
 
 /// faster_whisper_driver.py, the model loaded once.
@@ -355,11 +417,17 @@ struct FasterWhisper {
 
 impl FasterWhisper {
     fn start(setup: &Setup) -> FasterWhisper {
+        FasterWhisper::start_as(setup, "int8")
+    }
+
+    /// The driver with the model loaded as `compute_type` ("int8", "float32").
+    fn start_as(setup: &Setup, compute_type: &str) -> FasterWhisper {
         let driver = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/faster_whisper_driver.py");
         let mut child = Command::new(&setup.python)
             .arg(driver)
             .arg(&setup.ct2_model)
             .arg(setup.threads.to_string())
+            .arg(compute_type)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -373,7 +441,17 @@ impl FasterWhisper {
     }
 
     fn transcribe(&mut self, wav: &Path) -> Run {
-        writeln!(self.input, "{}", wav.display()).unwrap();
+        self.ask(&wav.display().to_string())
+    }
+
+    /// One transcription with faster-whisper's `beam_size` and `vad_filter`.
+    fn transcribe_with(&mut self, wav: &Path, beam_size: u32, vad_filter: bool) -> Run {
+        let request = serde_json::json!({ "path": wav, "beam_size": beam_size, "vad_filter": vad_filter });
+        self.ask(&request.to_string())
+    }
+
+    fn ask(&mut self, request: &str) -> Run {
+        writeln!(self.input, "{request}").unwrap();
         let mut line = String::new();
         self.output.read_line(&mut line).unwrap();
         let answer: serde_json::Value = serde_json::from_str(&line).expect("the driver answers JSON");
@@ -669,4 +747,248 @@ fn percentile(values: &mut [f64], q: f64) -> f64 {
     }
     values.sort_by(f64::total_cmp);
     values[((values.len() as f64 * q).ceil() as usize).clamp(1, values.len()) - 1]
+}
+
+/// Speech detection's speed (issue 12, item 6), on the clips benches/compare.sh builds in
+/// audio/speech/: a meeting (the shared clips with 2-8 s pauses and room noise), a quiet
+/// speaker (the Columbia address 40 dB down) and continuous speech (the address as it is).
+///
+/// Each side detects speech its own way: the appliance with its Silero detector;
+/// faster-whisper int8 beam 5 with `vad_filter=True` (its Silero, its defaults: what its users
+/// run); faster-whisper f32 greedy with `vad_filter` at its default, off (the fastest setting
+/// on this CPU class on continuous speech; it hears every pause); whisper-cli with
+/// whisper.cpp's `--vad` on our Silero file and our detector's settings, unless a first try on
+/// jfk.wav shows its detector crawling (whisper-cli cannot set the detector's threads:
+/// whisper.cpp gives it 4, which on fewer cores spin at every layer's barrier; our detector
+/// runs on 1 thread for that reason, src/engine/speech.rs).
+///
+/// Where the time goes: whisper-cli, without `--vad`, on exactly what the appliance hands
+/// whisper.cpp (its detector's speech, raised and packed as the engine does), prints
+/// whisper.cpp's per-phase timings, which the engine's own whisper state does not expose;
+/// the appliance's detector is timed in this process. The same packed speech decoded greedily
+/// (`-bs 1`, temperature fallback as ever) is the greedy-against-beam-5 lever at equal input.
+fn speech(setup: &Setup) {
+    const CLIPS: [&str; 3] = ["meeting.wav", "quiet-40db.wav", "continuous.wav"];
+    println!("\n=== 6. Speech detection's speed: a meeting, a quiet speaker, continuous speech (default model) ===");
+    let model = setup.model(setup.default_model);
+    let server = Server::start(setup, model, 1, setup.threads);
+    // The library's engine only for its detector, to time it and to pack the speech it finds.
+    let engine = load_engine(setup, model, true);
+    let detector = engine.speech_detector().expect("the Silero model is beside the default model");
+    let mut int8 = FasterWhisper::start_as(setup, "int8");
+    let mut float32 = FasterWhisper::start_as(setup, "float32");
+    let vad = cli_vad_arguments(setup);
+    let cli_vad = cli_vad_usable(setup, model, &vad);
+    let greedy = ["-bs".to_owned(), "1".to_owned()];
+    let mut wers: HashMap<(&str, String), f64> = HashMap::new();
+    for clip in CLIPS {
+        let wav = setup.dir.join("audio/speech").join(clip);
+        let reference = std::fs::read_to_string(wav.with_extension("txt")).expect("compare.sh writes NAME.txt");
+        let samples = audio::decode_file(&wav).unwrap().samples;
+        let started = Instant::now();
+        let packed = appliance_speech(detector, &samples);
+        let mut detecting = vec![started.elapsed().as_secs_f64()];
+        let speech_wav = setup.dir.join("audio/speech").join(format!("{clip}.appliance-speech.wav"));
+        write_wav(&speech_wav, &packed);
+
+        let mut names = vec!["appliance over HTTP (VAD on)".to_owned()];
+        if cli_vad {
+            names.push(format!("whisper-cli {} --vad, beam 5", setup.cli_version));
+        }
+        names.extend([
+            "faster-whisper int8 beam 5 vad_filter".to_owned(),
+            "faster-whisper f32 greedy, no vad".to_owned(),
+            "lever: appliance's speech, beam 5".to_owned(),
+            "lever: appliance's speech, greedy".to_owned(),
+        ]);
+        let row = |name: &str| names.iter().position(|n| n.starts_with(name)).expect("a side of this table");
+        let (fw, fw_f32, beam, greedy_row) = (
+            row("faster-whisper int8"),
+            row("faster-whisper f32"),
+            row("lever: appliance's speech, beam"),
+            row("lever: appliance's speech, greedy"),
+        );
+        let mut rows: Vec<Row> = names.iter().map(|side| Row { side: side.clone(), runs: Vec::new() }).collect();
+        let (mut vad_phases, mut beam_phases, mut greedy_phases) = (None, Phases::default(), Phases::default());
+        for run in 0..setup.runs {
+            rows[0].runs.push(server.transcribe(&wav));
+            if cli_vad {
+                let (run, phases) = whisper_cli_with(setup, model, &wav, &vad);
+                rows[1].runs.push(run);
+                vad_phases = Some(phases);
+            }
+            rows[fw].runs.push(int8.transcribe_with(&wav, 5, true));
+            rows[fw_f32].runs.push(float32.transcribe_with(&wav, 1, false));
+            let (run_beam, phases) = whisper_cli_with(setup, model, &speech_wav, &[]);
+            rows[beam].runs.push(run_beam);
+            beam_phases = phases;
+            let (run_greedy, phases) = whisper_cli_with(setup, model, &speech_wav, &greedy);
+            rows[greedy_row].runs.push(run_greedy);
+            greedy_phases = phases;
+            if run > 0 {
+                let started = Instant::now();
+                appliance_speech(detector, &samples);
+                detecting.push(started.elapsed().as_secs_f64());
+            }
+        }
+        let seconds = audio_seconds(&wav);
+        print_table(clip, seconds, &reference, &rows);
+        let wer_of = |i: usize| 100.0 * wer::wer(&reference, &rows[i].runs.last().unwrap().text);
+        for (i, name) in names.iter().enumerate() {
+            wers.insert((clip, name.clone()), wer_of(i));
+        }
+        let target = if clip == "meeting.wav" { "target <= 0.90" } else { "target <= 1.0 on continuous speech" };
+        println!(
+            "ratios: appliance / faster-whisper int8 beam 5 vad_filter: wall {:.3} ({target}), peak RSS {:.2}, \
+             WER {:+.2} points (target <= +0.5); appliance / faster-whisper f32 greedy: wall {:.3}; \
+             lever greedy / beam 5: wall {:.3}, WER {:+.2} points",
+            rows[0].wall() / rows[fw].wall(),
+            rows[0].rss_mb() / rows[fw].rss_mb(),
+            wer_of(0) - wer_of(fw),
+            rows[0].wall() / rows[fw_f32].wall(),
+            rows[greedy_row].wall() / rows[beam].wall(),
+            wer_of(greedy_row) - wer_of(beam),
+        );
+        println!(
+            "where the time goes ({:.1} s of speech found by the appliance's detector; whisper.cpp's timings, last run, \
+             ms/N = N runs):",
+            packed.len() as f64 / f64::from(audio::SAMPLE_RATE)
+        );
+        println!(
+            "  appliance's detector (Silero, 1 thread, in this process): vad {:.0} ms",
+            1000.0 * median(&mut detecting)
+        );
+        println!("  whisper.cpp on the appliance's speech, beam 5: {}", beam_phases.line());
+        println!("  whisper.cpp on the appliance's speech, greedy: {}", greedy_phases.line());
+        if let Some(phases) = &vad_phases {
+            println!("  whisper-cli --vad, beam 5: {}", phases.line());
+        }
+        println!(
+            "  faster-whisper (CTranslate2 gives no phases): int8 beam 5 vad_filter {:.0} ms in all, f32 greedy {:.0} ms \
+             in all",
+            1000.0 * rows[fw].wall(),
+            1000.0 * rows[fw_f32].wall()
+        );
+    }
+    println!("\nquiet (-40 dB) against continuous, WER points (target for the appliance: within 1):");
+    let mut sides: Vec<&String> = wers.keys().filter(|(clip, _)| *clip == "quiet-40db.wav").map(|(_, n)| n).collect();
+    sides.sort();
+    for side in sides {
+        let (quiet, continuous) = (wers[&("quiet-40db.wav", side.clone())], wers[&("continuous.wav", side.clone())]);
+        println!("  {side:<40} {:+.2} ({quiet:.2}% against {continuous:.2}%)", quiet - continuous);
+    }
+}
+
+/// whisper-cli's `--vad` arguments: our Silero file and our detector's settings
+/// (src/engine/speech.rs: threshold, minimum silence, padding, 250 ms minimum speech).
+fn cli_vad_arguments(setup: &Setup) -> Vec<String> {
+    let settings = VadSettings::default();
+    let mut vad: Vec<String> = vec!["--vad".into(), "--vad-model".into(), setup.vad_model.display().to_string()];
+    for (flag, value) in [
+        ("--vad-threshold", settings.threshold.to_string()),
+        ("--vad-min-silence-duration-ms", settings.min_silence_ms.to_string()),
+        ("--vad-speech-pad-ms", settings.padding_ms.to_string()),
+        ("--vad-min-speech-duration-ms", "250".to_owned()),
+    ] {
+        vad.extend([flag.to_owned(), value]);
+    }
+    vad
+}
+
+/// Whether whisper-cli's `--vad` is worth measuring here: its detector on jfk.wav (11 s) within
+/// 2 s, given 120 s at most. Its 4 threads on fewer cores have taken minutes (see `speech`).
+fn cli_vad_usable(setup: &Setup, model: &Path, vad: &[String]) -> bool {
+    let output = Command::new("timeout")
+        .arg("120")
+        .arg(&setup.cli)
+        .arg("-m")
+        .arg(model)
+        .arg("-f")
+        .arg(setup.wav("jfk.wav"))
+        .args(["-t", &setup.threads.to_string(), "-l", "en"])
+        .args(vad)
+        .output()
+        .expect("running whisper-cli");
+    let phases = Phases::parse(&String::from_utf8_lossy(&output.stderr));
+    let vad_ms = phases.times.iter().find(|(name, _, _)| name == "vad").map(|(_, ms, _)| *ms);
+    match vad_ms {
+        Some(ms) if output.status.success() && ms <= 2000.0 => {
+            println!("whisper-cli --vad: its detector took {ms:.0} ms on jfk.wav; arguments: {}", vad.join(" "));
+            true
+        }
+        _ => {
+            println!(
+                "whisper-cli --vad left out: its detector took {} on jfk.wav (11 s); whisper.cpp runs it on 4 threads, \
+                 which whisper-cli cannot change, here on {} cores",
+                vad_ms.map_or_else(|| "over 120 s".to_owned(), |ms| format!("{:.1} s", ms / 1000.0)),
+                whisper_appliance::engine::default_threads()
+            );
+            false
+        }
+    }
+}
+
+/// What the appliance hands whisper.cpp for these samples: the speech its detector finds in
+/// them raised as the engine raises a quiet recording, each span followed by 100 ms of
+/// silence (src/engine/timeline.rs), all raised by the same gain.
+fn appliance_speech(detector: &whisper_appliance::engine::SpeechDetector, samples: &[f32]) -> Vec<f32> {
+    let gain = level_gain(samples);
+    let spans = detector.detect(samples, gain, &CancelToken::default()).unwrap();
+    let gap = audio::SAMPLE_RATE as usize / 10;
+    let mut packed = Vec::with_capacity(spans.iter().map(|span| span.len() + gap).sum());
+    for span in spans {
+        packed.extend_from_slice(&samples[span]);
+        packed.extend(std::iter::repeat_n(0.0, gap));
+    }
+    if let Some(gain) = gain {
+        packed.iter_mut().for_each(|s| *s = (*s * gain).clamp(-1.0, 1.0));
+    }
+    packed
+}
+
+/// src/engine/speech.rs's `level_gain`, which the library keeps to itself: how far to raise
+/// samples for their loudest 20 ms frame (its second-largest magnitude) to peak at 0.9, at
+/// most 60 dB; `None` when they need no raising.
+fn level_gain(samples: &[f32]) -> Option<f32> {
+    let peak = samples
+        .chunks(audio::SAMPLE_RATE as usize / 50)
+        .map(|frame| {
+            let (mut first, mut second) = (0f32, 0f32);
+            for s in frame.iter().map(|s| s.abs()) {
+                if s > first {
+                    (first, second) = (s, first);
+                } else if s > second {
+                    second = s;
+                }
+            }
+            second
+        })
+        .fold(0f32, f32::max);
+    if peak <= 0.0 {
+        return None;
+    }
+    let gain = (0.9 / peak).min(1000.0);
+    (gain > 1.0).then_some(gain)
+}
+
+/// A 16 kHz mono 16-bit WAV with the canonical 44-byte header (what `audio_seconds` reads).
+fn write_wav(path: &Path, samples: &[f32]) {
+    let data = (samples.len() * 2) as u32;
+    let mut bytes = Vec::with_capacity(44 + samples.len() * 2);
+    bytes.extend_from_slice(b"RIFF");
+    bytes.extend_from_slice(&(36 + data).to_le_bytes());
+    bytes.extend_from_slice(b"WAVEfmt ");
+    bytes.extend_from_slice(&16u32.to_le_bytes());
+    bytes.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    bytes.extend_from_slice(&1u16.to_le_bytes()); // mono
+    bytes.extend_from_slice(&audio::SAMPLE_RATE.to_le_bytes());
+    bytes.extend_from_slice(&(audio::SAMPLE_RATE * 2).to_le_bytes());
+    bytes.extend_from_slice(&2u16.to_le_bytes());
+    bytes.extend_from_slice(&16u16.to_le_bytes());
+    bytes.extend_from_slice(b"data");
+    bytes.extend_from_slice(&data.to_le_bytes());
+    for s in samples {
+        bytes.extend_from_slice(&((s.clamp(-1.0, 1.0) * 32767.0).round() as i16).to_le_bytes());
+    }
+    std::fs::write(path, bytes).unwrap();
 }

@@ -6,7 +6,8 @@
 #
 # Environment: WHISPER_APPLIANCE_TEST_AUDIO (the shared audio folder, default ../shared/audio),
 # BENCH_RUNS (runs per side, default 3; the tables show medians), BENCH_THREADS (default: every core),
-# BENCH_SECTIONS (default "compare quantize concurrency silence live").
+# BENCH_SECTIONS (default "compare quantize concurrency silence live speech"), BENCH_PREPARE_ONLY=1
+# (prepare everything and compile the bench, measure nothing: to measure later on a quiet machine).
 #
 # It prepares everything under target/bench/ (git ignores target/; nothing fetched is committed),
 # then runs `cargo bench --bench compare`, which measures and prints the tables:
@@ -26,6 +27,12 @@
 #     target/bench/venv, on the tiny.en CTranslate2 model of the wheel in models/.
 #   - each clip as a 16 kHz mono 16-bit WAV (every side reads the same file), and for speech
 #     detection: jfk + 3 minutes of digital silence + jfk.
+#   - for the `speech` section, in target/bench/audio/speech/, each WAV with its reference text
+#     beside it (NAME.txt): meeting.wav (jfk.wav, the Dickens chapter and the Columbia address,
+#     cut in their own pauses every 15 s or more, 2-8 s of pause put in each cut and before the
+#     first, pink room noise at about -55 dBFS under everything), quiet-40db.wav (the Columbia
+#     address 40 dB down) and continuous.wav (the Columbia address as it is). sox cuts and
+#     joins (sample-exact), ffmpeg finds the pauses and mixes the noise.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -40,6 +47,7 @@ say() { echo "== bench: $*" >&2; }
 # --- tools ----------------------------------------------------------------------------------------
 need=()
 command -v ffmpeg >/dev/null || need+=(ffmpeg)
+command -v sox >/dev/null || need+=(sox)
 [ -x /usr/bin/time ] || need+=(time)
 command -v npm >/dev/null || need+=(npm)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
@@ -133,9 +141,82 @@ padded=$bench/audio/jfk-3min-silence-jfk.wav
 [ -f "$padded" ] || ffmpeg -v error -i "$bench/audio/jfk.wav.wav" -f lavfi -t 180 -i anullsrc=r=16000:cl=mono \
   -i "$bench/audio/jfk.wav.wav" -filter_complex '[0:a][1:a][2:a]concat=n=3:v=0:a=1' -c:a pcm_s16le "$padded"
 
+# --- the speech section's clips ------------------------------------------------------------------
+speech=$bench/audio/speech
+mkdir -p "$speech"
+jfk_wav=$bench/audio/jfk.wav.wav
+tale_wav=$bench/audio/tale_of_two_cities_ch1.mp3.wav
+columbia_wav=$bench/audio/columbia_address_2003.flac.wav
+for wav in "$jfk_wav" "$tale_wav" "$columbia_wav"; do
+  [ -f "$wav" ] || { echo "$wav missing: the speech section needs the shared clips of SOURCES.md" >&2; exit 1; }
+done
+
+# cut_points WAV: the middle of each pause (0.5 s or more under -40 dBFS) that lies 15 s or more
+# after the previous cut and 5 s or more before the end, in seconds. Cutting there never cuts a word,
+# so the clip's reference text stays right for the meeting, in the same order.
+cut_points() {
+  local total
+  total=$(soxi -D "$1")
+  ffmpeg -nostdin -v info -i "$1" -af silencedetect=noise=-40dB:d=0.5 -f null - 2>&1 |
+    sed -n 's/.*silence_end: \([0-9.]*\) | silence_duration: \([0-9.]*\).*/\1 \2/p' |
+    awk -v total="$total" 'BEGIN { last = 0 } {
+      middle = $1 - $2 / 2
+      if (middle - last >= 15 && middle <= total - 5) { printf "%.3f\n", middle; last = middle }
+    }'
+}
+
+meeting=$speech/meeting.wav
+if [ ! -f "$meeting" ]; then
+  say "building the meeting-like clip"
+  parts=$speech/parts
+  rm -rf "$parts" && mkdir -p "$parts"
+  pieces=()
+  n=0
+  # A pause of 2 to 8 s, a different length each time (a fixed sequence: every run builds the same clip).
+  pause() {
+    local seconds=$((2 + n * 3 % 7))
+    sox -n -r 16000 -b 16 -c 1 "$parts/$n-pause.wav" trim 0 "$seconds"
+    pieces+=("$parts/$n-pause.wav")
+    n=$((n + 1))
+  }
+  pause
+  for wav in "$jfk_wav" "$tale_wav" "$columbia_wav"; do
+    start=0
+    for cut in $(cut_points "$wav") end; do
+      if [ "$cut" = end ]; then
+        sox "$wav" "$parts/$n-speech.wav" trim "$start"
+      else
+        sox "$wav" "$parts/$n-speech.wav" trim "$start" "=$cut"
+      fi
+      pieces+=("$parts/$n-speech.wav")
+      n=$((n + 1))
+      pause
+      start=$cut
+    done
+  done
+  sox "${pieces[@]}" "$parts/joined.wav"
+  # The same room noise as tests/fixtures/make-audio.sh's meeting.wav (pink, about -55 dBFS).
+  ffmpeg -v error -nostdin -i "$parts/joined.wav" -f lavfi -i "anoisesrc=r=16000:a=0.0095:c=pink:seed=11" \
+    -filter_complex "[0:a][1:a]amix=inputs=2:duration=first:normalize=0" -ar 16000 -ac 1 -c:a pcm_s16le \
+    "$parts/meeting.wav"
+  say "meeting.wav: $(soxi -D "$parts/meeting.wav") s, $(find "$parts" -name '*-speech.wav' | wc -l) pieces of speech"
+  mv "$parts/meeting.wav" "$meeting"
+  rm -rf "$parts"
+fi
+for stem in jfk tale_of_two_cities_ch1 columbia_address_2003; do cat "$audio/$stem.txt"; echo; done >"$speech/meeting.txt"
+[ -f "$speech/quiet-40db.wav" ] || sox "$columbia_wav" "$speech/quiet-40db.wav" vol -40dB
+install -m 644 "$audio/columbia_address_2003.txt" "$speech/quiet-40db.txt"
+[ -f "$speech/continuous.wav" ] || cp "$columbia_wav" "$speech/continuous.wav"
+install -m 644 "$audio/columbia_address_2003.txt" "$speech/continuous.txt"
+
 # --- measure ----------------------------------------------------------------------------------------
 export BENCH_DIR=$bench BENCH_AUDIO=$audio BENCH_CLIPS="$*" BENCH_CLI=$cli BENCH_CLI_VERSION=$version
 export BENCH_PYTHON=$venv/bin/python BENCH_CT2_MODEL=$ct2 BENCH_F16_MODEL=$repo/models/ggml-tiny.en.bin
 export BENCH_VAD_MODEL=$repo/models/ggml-silero-v6.2.0.bin
+if [ "${BENCH_PREPARE_ONLY:-0}" = 1 ]; then
+  say "compiling the bench only (BENCH_PREPARE_ONLY=1)"
+  cargo bench --locked --bench compare --no-run
+  exit 0
+fi
 say "measuring (cargo bench --bench compare)"
 cargo bench --locked --bench compare
