@@ -16,7 +16,8 @@
 //! long-running processes (the server, this process for the library, the Python driver) the
 //! kernel's high-water mark VmHWM is reset to the current RSS by writing 5 to
 //! /proc/PID/clear_refs before each run and read after it, so it is the peak during that
-//! run, model included. WER is `tests/common/wer.rs`, SOURCES.md's normalisation.
+//! run, model included. WER is `tests/common/wer.rs`, SOURCES.md's normalisation; the server
+//! is started by the tests' own fixture (`tests/common`).
 //!
 //! Sections (`BENCH_SECTIONS`): `compare` (the four sides and their ratios), `quantize`
 //! (library speed and WER per model type on every shared clip), `concurrency` (8 jfk uploads
@@ -27,20 +28,20 @@
 //! speech, against whisper-cli `--vad` and faster-whisper with and without its `vad_filter`, with
 //! whisper.cpp's per-phase timings and the greedy-decoding lever).
 
-#[path = "../tests/common/wer.rs"]
-#[allow(dead_code)] // the bench needs `wer` only
-mod wer;
-
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::{Arc, mpsc};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::wer;
 use whisper_appliance::audio;
 use whisper_appliance::engine::{
-    CancelToken, Engine, EngineOptions, Observer, Request, Transcript, VadSettings, vad_for,
+    CancelToken, Engine, EngineOptions, Observer, Request, Transcript, VadSettings, apply_gain, level_gain, vad_for,
 };
 use whisper_appliance::live::{Input, Live, LiveSettings, Output, Session, StreamSettings, TurnDetection};
 
@@ -86,7 +87,6 @@ struct Setup {
     ct2_model: PathBuf,
     /// The Silero model the appliance and whisper-cli's `--vad` use.
     vad_model: PathBuf,
-    binary: PathBuf,
     /// (type, file): f16 first, then the quantized variants.
     models: Vec<(&'static str, PathBuf)>,
     /// The model the appliance ships with.
@@ -106,7 +106,6 @@ impl Setup {
             ("q5_1", dir.join("models/ggml-tiny.en-q5_1.bin")),
             ("q4_0", dir.join("models/ggml-tiny.en-q4_0.bin")),
         ];
-        let binary = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/whisper-appliance");
         Some(Setup {
             audio: PathBuf::from(var("BENCH_AUDIO")?),
             clips: var("BENCH_CLIPS")?.split_whitespace().map(str::to_owned).collect(),
@@ -115,7 +114,6 @@ impl Setup {
             python: PathBuf::from(var("BENCH_PYTHON")?),
             ct2_model: PathBuf::from(var("BENCH_CT2_MODEL")?),
             vad_model: PathBuf::from(var("BENCH_VAD_MODEL")?),
-            binary,
             models,
             default_model: "f16",
             threads: var("BENCH_THREADS")
@@ -208,58 +206,28 @@ fn peak_kb(pid: &str) -> u64 {
 
 // --- the sides ------------------------------------------------------------------------------------
 
-/// `whisper-appliance serve` on a free port, stopped on drop.
+/// `whisper-appliance serve` (this build's, `CARGO_BIN_EXE_whisper-appliance`) on a free port,
+/// started, waited for and stopped by the tests' own fixture, so tests and bench run the
+/// server alike.
 struct Server {
-    child: Child,
+    appliance: common::Appliance,
     url: String,
-    _state: PathBuf,
 }
 
 impl Server {
-    fn start(setup: &Setup, model: &Path, workers: usize, threads: usize) -> Server {
-        let state = setup.dir.join(format!("state-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&state);
-        std::fs::create_dir_all(&state).unwrap();
-        let mut command = Command::new(&setup.binary);
-        command
-            .args(["serve", "--listen", "127.0.0.1:0", "--auth", "false", "--config", "/dev/null"])
-            .arg("--state-dir")
-            .arg(&state)
-            .arg("--model")
-            .arg(model)
-            .args(["--workers", &workers.to_string(), "--threads", &threads.to_string(), "--queue-size", "64"])
-            .args(["--max-concurrent-uploads", "16", "--rate-limit-per-minute", "10000"])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        if std::fs::read_to_string("/proc/self/status")
-            .unwrap()
-            .lines()
-            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-        {
-            command.arg("--allow-root");
-        }
-        let mut child = command.spawn().expect("starting whisper-appliance serve");
-        let (tx, rx) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("listening on ") {
-                    let _ = tx.send(url.to_owned());
-                }
-            }
-        });
-        let url = rx.recv_timeout(Duration::from_secs(60)).expect("the server did not start listening");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while reqwest::blocking::get(format!("{url}/readyz")).map(|r| r.status() != 200).unwrap_or(true) {
-            assert!(Instant::now() < deadline, "/readyz never answered 200");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Server { child, url, _state: state }
+    fn start(model: &Path, workers: usize, threads: usize) -> Server {
+        let (workers, threads) = (workers.to_string(), threads.to_string());
+        let appliance = common::Appliance::start_with_model_env(
+            model,
+            &["--workers", &workers, "--threads", &threads, "--queue-size", "64"],
+            &[("RUST_LOG", "warn")],
+        );
+        let url = appliance.url.clone();
+        Server { appliance, url }
     }
 
     fn pid(&self) -> String {
-        self.child.id().to_string()
+        self.appliance.pid().to_string()
     }
 
     /// One synchronous OpenAI-style request: upload to text.
@@ -284,14 +252,6 @@ impl Server {
         let text = Server::post(&self.url, wav);
         let wall = started.elapsed().as_secs_f64();
         Run { wall, rss_kb: peak_kb(&pid), text }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self._state);
     }
 }
 
@@ -515,7 +475,7 @@ fn compare(setup: &Setup) {
         setup.default_model
     );
     let model = setup.model(setup.default_model);
-    let server = Server::start(setup, model, 1, setup.threads);
+    let server = Server::start(model, 1, setup.threads);
     let engine = load_engine(setup, model, true);
     let mut faster = FasterWhisper::start(setup);
     let mut ratios = Vec::new();
@@ -592,7 +552,7 @@ fn concurrency(setup: &Setup) {
         "workers x threads", "one by one s", "all at once s", "at once / one by one"
     );
     for (workers, threads) in splits {
-        let server = Server::start(setup, model, workers, threads);
+        let server = Server::start(model, workers, threads);
         Server::post(&server.url, &wav); // warm up
         let mut sequential = Vec::new();
         let mut parallel = Vec::new();
@@ -771,7 +731,7 @@ fn speech(setup: &Setup) {
     const CLIPS: [&str; 3] = ["meeting.wav", "quiet-40db.wav", "continuous.wav"];
     println!("\n=== 6. Speech detection's speed: a meeting, a quiet speaker, continuous speech (default model) ===");
     let model = setup.model(setup.default_model);
-    let server = Server::start(setup, model, 1, setup.threads);
+    let server = Server::start(model, 1, setup.threads);
     // The library's engine only for its detector, to time it and to pack the speech it finds.
     let engine = load_engine(setup, model, true);
     let detector = engine.speech_detector().expect("the Silero model is beside the default model");
@@ -941,54 +901,22 @@ fn appliance_speech(detector: &whisper_appliance::engine::SpeechDetector, sample
         packed.extend(std::iter::repeat_n(0.0, gap));
     }
     if let Some(gain) = gain {
-        packed.iter_mut().for_each(|s| *s = (*s * gain).clamp(-1.0, 1.0));
+        apply_gain(&mut packed, gain);
     }
     packed
 }
 
-/// src/engine/speech.rs's `level_gain`, which the library keeps to itself: how far to raise
-/// samples for their loudest 20 ms frame (its second-largest magnitude) to peak at 0.9, at
-/// most 60 dB; `None` when they need no raising.
-fn level_gain(samples: &[f32]) -> Option<f32> {
-    let peak = samples
-        .chunks(audio::SAMPLE_RATE as usize / 50)
-        .map(|frame| {
-            let (mut first, mut second) = (0f32, 0f32);
-            for s in frame.iter().map(|s| s.abs()) {
-                if s > first {
-                    (first, second) = (s, first);
-                } else if s > second {
-                    second = s;
-                }
-            }
-            second
-        })
-        .fold(0f32, f32::max);
-    if peak <= 0.0 {
-        return None;
-    }
-    let gain = (0.9 / peak).min(1000.0);
-    (gain > 1.0).then_some(gain)
-}
-
-/// A 16 kHz mono 16-bit WAV with the canonical 44-byte header (what `audio_seconds` reads).
+/// A 16 kHz mono 16-bit WAV (what `audio_seconds` reads).
 fn write_wav(path: &Path, samples: &[f32]) {
-    let data = (samples.len() * 2) as u32;
-    let mut bytes = Vec::with_capacity(44 + samples.len() * 2);
-    bytes.extend_from_slice(b"RIFF");
-    bytes.extend_from_slice(&(36 + data).to_le_bytes());
-    bytes.extend_from_slice(b"WAVEfmt ");
-    bytes.extend_from_slice(&16u32.to_le_bytes());
-    bytes.extend_from_slice(&1u16.to_le_bytes()); // PCM
-    bytes.extend_from_slice(&1u16.to_le_bytes()); // mono
-    bytes.extend_from_slice(&audio::SAMPLE_RATE.to_le_bytes());
-    bytes.extend_from_slice(&(audio::SAMPLE_RATE * 2).to_le_bytes());
-    bytes.extend_from_slice(&2u16.to_le_bytes());
-    bytes.extend_from_slice(&16u16.to_le_bytes());
-    bytes.extend_from_slice(b"data");
-    bytes.extend_from_slice(&data.to_le_bytes());
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: audio::SAMPLE_RATE,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut writer = hound::WavWriter::create(path, spec).unwrap();
     for s in samples {
-        bytes.extend_from_slice(&((s.clamp(-1.0, 1.0) * 32767.0).round() as i16).to_le_bytes());
+        writer.write_sample((s.clamp(-1.0, 1.0) * 32767.0).round() as i16).unwrap();
     }
-    std::fs::write(path, bytes).unwrap();
+    writer.finalize().unwrap();
 }

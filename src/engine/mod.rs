@@ -34,7 +34,7 @@ use crate::audio::SAMPLE_RATE;
 use crate::errors::EngineError;
 use crate::model::{self, ModelSummary};
 
-pub use speech::{SpeechDetector, VadSettings};
+pub use speech::{SpeechDetector, VadSettings, apply_gain, level_gain};
 
 /// A stretch of speech with its text, timed against the original recording.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,7 +5,7 @@
 //! moved with `WHISPER_APPLIANCE_TEST_MODEL` (a ggml file) and `WHISPER_APPLIANCE_TEST_AUDIO`
 //! (a directory); when what they name is missing the test fails and says how to get it.
 
-#![allow(dead_code)] // tests/gpu_fallback.rs, a binary of its own, uses only a part of this module.
+#![allow(dead_code)] // tests/gpu_fallback.rs and benches/compare.rs use only a part of this module.
 
 pub mod browser;
 pub mod html;
@@ -217,6 +217,15 @@ impl Appliance {
     pub fn start_with_model(model: &Path, args: &[&str]) -> Appliance {
         let state = tempfile::tempdir().unwrap();
         let mut appliance = Appliance::launch(&[], state.path(), model, args, &[]);
+        appliance._state = Some(state);
+        appliance
+    }
+
+    /// As [`Appliance::start_with_model`], with extra environment variables (benches/compare.rs
+    /// runs its server this way).
+    pub fn start_with_model_env(model: &Path, args: &[&str], env: &[(&str, &str)]) -> Appliance {
+        let state = tempfile::tempdir().unwrap();
+        let mut appliance = Appliance::launch(&[], state.path(), model, args, env);
         appliance._state = Some(state);
         appliance
     }
