@@ -155,8 +155,8 @@ fn pieces(len: usize) -> Vec<Range<usize>> {
     pieces
 }
 
-/// How much to raise `samples` for their loudest 20 ms frame to peak at [`TARGET_PEAK`];
-/// `None` when they are loud enough already (or digital silence).
+/// How much to raise `samples` for their loudest 20 ms frame to peak at 0.9 of full scale
+/// (at most 60 dB up); `None` when they are loud enough already (or digital silence).
 pub fn level_gain(samples: &[f32]) -> Option<f32> {
     // The loudest frame's peak, ignoring single-sample clicks: the median of each frame's
     // ten largest magnitudes would be exact, the frame's 2nd-largest magnitude is enough.
