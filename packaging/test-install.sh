@@ -295,7 +295,10 @@ req -H "Authorization: Bearer not-a-key" -X POST -F "file=@$audio/jfk.wav" -F mo
 
 # Findings 1 and 2 of the second attack run, through the shipped site: other spellings of a guarded
 # route get the plain spelling's answer, and a chunked upload that never sends its boundary is
-# refused without the server holding it in memory.
+# refused without the server holding it in memory. 48 MB stays under what the appliance drains of a
+# refused body (64 MB, src/http/gate.rs), so nginx always reads the 413; past that the appliance
+# closes the connection, and nginx, still streaming the body, may answer 502 instead (tests/hostile.rs
+# sends the larger bodies straight to the binary). Growth under 16 MB shows the body was not held.
 req -H "Authorization: Bearer $key" "$base/metrics"
 plain=$code
 for spelling in /metrics/ //metrics /%6Detrics /metrics//; do
@@ -305,12 +308,12 @@ for spelling in /metrics/ //metrics /%6Detrics /metrics//; do
 done
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$appliance_pid/status"; }
 rss_before=$(rss_kb)
-code=$(head -c 300000000 /dev/zero | curl -sS --http1.1 --max-time 120 --cacert "$tmp/tls/cert.pem" \
+code=$(head -c 48000000 /dev/zero | curl -sS --http1.1 --max-time 120 --cacert "$tmp/tls/cert.pem" \
   --resolve "$name:$https_port:127.0.0.1" -o "$tmp/b" -w '%{http_code}' -H "Authorization: Bearer $key" \
   -H "Transfer-Encoding: chunked" -H "Content-Type: multipart/form-data; boundary=never-sent" \
   --data-binary @- "$base/api/jobs") || code="curl-error"
 rss_after=$(rss_kb)
-[ "$code" = 413 ] && [ $((rss_after - rss_before)) -lt 65536 ] &&
+[ "$code" = 413 ] && [ $((rss_after - rss_before)) -lt 16384 ] &&
   pass "a chunked upload with no boundary through nginx -> 413, server RSS $rss_before -> $rss_after kB" ||
   fail "a chunked upload with no boundary: $code $(head -c 200 "$tmp/b"), server RSS $rss_before -> $rss_after kB"
 
