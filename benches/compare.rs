@@ -908,13 +908,7 @@ fn appliance_speech(detector: &whisper_appliance::engine::SpeechDetector, sample
 
 /// A 16 kHz mono 16-bit WAV (what `audio_seconds` reads).
 fn write_wav(path: &Path, samples: &[f32]) {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: audio::SAMPLE_RATE,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut writer = hound::WavWriter::create(path, spec).unwrap();
+    let mut writer = hound::WavWriter::create(path, common::WAV_16K_MONO).unwrap();
     for s in samples {
         writer.write_sample((s.clamp(-1.0, 1.0) * 32767.0).round() as i16).unwrap();
     }

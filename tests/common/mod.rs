@@ -520,15 +520,15 @@ impl Appliance {
     }
 }
 
+/// 16 kHz mono 16-bit PCM: what whisper takes, and what the WAVs the tests and the bench
+/// make are.
+pub const WAV_16K_MONO: hound::WavSpec =
+    hound::WavSpec { channels: 1, sample_rate: 16_000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+
 /// A long recording made at test time: jfk.wav's samples `repeats` times over, as a
 /// 16 kHz mono 16-bit WAV (about 11 s each), so tests can catch a job mid-way.
 pub fn long_wav(dir: &Path, repeats: usize) -> PathBuf {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 16_000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
+    let spec = WAV_16K_MONO;
     let mut jfk = hound::WavReader::open(audio("jfk.wav")).unwrap();
     assert_eq!(jfk.spec(), spec, "jfk.wav is 16 kHz mono 16-bit");
     let samples: Vec<i16> = jfk.samples().collect::<Result<_, _>>().unwrap();
