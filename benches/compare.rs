@@ -211,7 +211,6 @@ fn peak_kb(pid: &str) -> u64 {
 /// server alike.
 struct Server {
     appliance: common::Appliance,
-    url: String,
 }
 
 impl Server {
@@ -222,8 +221,7 @@ impl Server {
             &["--workers", &workers, "--threads", &threads, "--queue-size", "64"],
             &[("RUST_LOG", "warn")],
         );
-        let url = appliance.url.clone();
-        Server { appliance, url }
+        Server { appliance }
     }
 
     fn pid(&self) -> String {
@@ -249,7 +247,7 @@ impl Server {
         let pid = self.pid();
         clear_peak(&pid);
         let started = Instant::now();
-        let text = Server::post(&self.url, wav);
+        let text = Server::post(&self.appliance.url, wav);
         let wall = started.elapsed().as_secs_f64();
         Run { wall, rss_kb: peak_kb(&pid), text }
     }
@@ -553,18 +551,19 @@ fn concurrency(setup: &Setup) {
     );
     for (workers, threads) in splits {
         let server = Server::start(model, workers, threads);
-        Server::post(&server.url, &wav); // warm up
+        Server::post(&server.appliance.url, &wav); // warm up
         let mut sequential = Vec::new();
         let mut parallel = Vec::new();
         for _ in 0..setup.runs {
             let started = Instant::now();
             for _ in 0..UPLOADS {
-                Server::post(&server.url, &wav);
+                Server::post(&server.appliance.url, &wav);
             }
             sequential.push(started.elapsed().as_secs_f64());
             let started = Instant::now();
             std::thread::scope(|scope| {
-                let handles: Vec<_> = (0..UPLOADS).map(|_| scope.spawn(|| Server::post(&server.url, &wav))).collect();
+                let handles: Vec<_> =
+                    (0..UPLOADS).map(|_| scope.spawn(|| Server::post(&server.appliance.url, &wav))).collect();
                 for handle in handles {
                     assert!(!handle.join().unwrap().trim().is_empty(), "every upload gets its text");
                 }
