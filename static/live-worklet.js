@@ -20,7 +20,8 @@ class LiveCapture extends AudioWorkletProcessor {
     this.head = 0;
     this.previous = 0;
     this.position = 1;
-    this.chunk = new Int16Array(Math.round((this.target * CHUNK_MS) / 1000));
+    this.chunkLength = Math.round((this.target * CHUNK_MS) / 1000);
+    this.chunk = new Int16Array(this.chunkLength);
     this.filled = 0;
     this.energy = 0;
   }
@@ -41,13 +42,14 @@ class LiveCapture extends AudioWorkletProcessor {
     this.chunk[this.filled] = clamped < 0 ? clamped * 32768 : clamped * 32767;
     this.energy += clamped * clamped;
     this.filled += 1;
-    if (this.filled === this.chunk.length) {
+    if (this.filled === this.chunkLength) {
       const rms = Math.sqrt(this.energy / this.filled);
       // -60 dBFS reads as empty, full scale as full.
       const level = Math.max(0, Math.min(1, (20 * Math.log10(rms + 1e-9) + 60) / 60));
       const pcm = this.chunk.buffer;
+      // Transferred, the buffer is detached from this side and `this.chunk` reads as empty.
       this.port.postMessage({ pcm, level }, [pcm]);
-      this.chunk = new Int16Array(this.chunk.length);
+      this.chunk = new Int16Array(this.chunkLength);
       this.filled = 0;
       this.energy = 0;
     }

@@ -208,6 +208,9 @@
     }
     try {
       const context = new AudioContext();
+      // A context made outside a user gesture's reach (after the permission prompt) starts
+      // suspended in some browsers, and a suspended one delivers no audio.
+      if (context.state === 'suspended') await context.resume();
       await context.audioWorklet.addModule(root.dataset.worklet);
       const node = new AudioWorkletNode(context, 'live-capture', { processorOptions: { targetRate: RATE } });
       node.port.onmessage = ({ data }) => {

@@ -1,7 +1,6 @@
 //! The upload page: its HTML and assets over HTTP, the form that works without
 //! JavaScript, and the real page in headless Chromium uploading jfk.wav.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::common::browser::Browser;
@@ -17,11 +16,6 @@ const FORMATS: [&str; 5] = ["txt", "srt", "vtt", "json", "tsv"];
 /// A client that shows redirects instead of following them.
 fn no_redirects() -> Client {
     Client::builder().redirect(reqwest::redirect::Policy::none()).timeout(Duration::from_secs(120)).build().unwrap()
-}
-
-/// Where the browser test leaves its screenshots for people to look at.
-fn screenshots() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("ui-screenshots")
 }
 
 /// The server's message as the page shows it: a sentence.
@@ -331,26 +325,6 @@ const NOTES: &str = "[new File(['meeting notes, not a recording\\n'.repeat(4)], 
 /// The same file (name, size, modified time) each time it is made.
 const SAME_CLIP: &str = "[new File(['RIFF....WAVE'], 'clip.wav', { type: 'audio/wav', lastModified: 1700000000000 })]";
 
-/// Saves a screenshot of the page as it is (the whole page, or the window) and checks it
-/// with axe-core: every state people are shown is checked for accessibility too.
-async fn look(browser: &Browser, name: &str, whole_page: bool) {
-    let path = screenshots().join(format!("{name}.png"));
-    if whole_page {
-        browser.screenshot_page(&path).await;
-    } else {
-        browser.screenshot(&path).await;
-    }
-    assert_eq!(browser.axe().await, Vec::<String>::new(), "axe-core finds violations in {name}");
-}
-
-/// No CSP violation, script error or console warning so far on this page.
-async fn assert_no_problems(browser: &Browser, what: &str) {
-    let (csp, errors) = browser.problems().await;
-    assert_eq!(csp, Vec::<String>::new(), "CSP violations: {what}");
-    assert_eq!(errors, Vec::<String>::new(), "script errors: {what}");
-    assert_eq!(browser.console().await, Vec::<String>::new(), "console messages: {what}");
-}
-
 #[test]
 fn a_browser_uploads_recordings_and_watches_them_become_transcripts() {
     let started = Instant::now();
@@ -407,7 +381,7 @@ fn a_browser_uploads_recordings_and_watches_them_become_transcripts() {
         assert_eq!(notes, "Skipped clip.wav: it is already in the list.");
         assert_eq!(browser.js(&format!("return {listed};")).await, "jfk.wav, jfk-again.wav, clip.wav");
         client.set_window_size(1100, 1000).await.unwrap();
-        look(&browser, "file-list", false).await;
+        browser.look("file-list", false).await;
         client.find(Locator::Css("#chosen-list button[aria-label='Remove clip.wav']")).await.unwrap().click().await.unwrap();
         assert_eq!(browser.js(&format!("return {listed};")).await, "jfk.wav, jfk-again.wav");
         client.find(Locator::Css("#upload-form button[type=submit]")).await.unwrap().click().await.unwrap();
@@ -508,17 +482,17 @@ fn a_browser_uploads_recordings_and_watches_them_become_transcripts() {
             )
             .await;
 
-        look(&browser, "upload-done", true).await;
-        assert_no_problems(&browser, "the upload page").await;
+        browser.look("upload-done", true).await;
+        browser.assert_no_problems("the upload page").await;
 
         // The same page on a phone, light and dark, for people to look at.
         client.set_window_size(360, 1500).await.unwrap();
         let width = browser.js("return document.documentElement.scrollWidth;").await;
         assert!(width.as_u64().unwrap() <= 360, "the page scrolls sideways on a phone: {width}px wide");
-        look(&browser, "upload-done-phone", true).await;
+        browser.look("upload-done-phone", true).await;
         let dark = serde_json::json!({ "features": [{ "name": "prefers-color-scheme", "value": "dark" }] });
         browser.cdp("Emulation.setEmulatedMedia", dark).await;
-        look(&browser, "upload-done-phone-dark", true).await;
+        browser.look("upload-done-phone-dark", true).await;
         browser.cdp("Emulation.setEmulatedMedia", serde_json::json!({ "features": [] })).await;
         client.set_window_size(1100, 1000).await.unwrap();
 
@@ -527,8 +501,8 @@ fn a_browser_uploads_recordings_and_watches_them_become_transcripts() {
         browser
             .wait_for("the copy button on the job page", Duration::from_secs(10), "!document.querySelector('main .card .copy').hidden")
             .await;
-        look(&browser, "job-page", false).await;
-        assert_no_problems(&browser, "the job page").await;
+        browser.look("job-page", false).await;
+        browser.assert_no_problems("the job page").await;
 
         // A long recording's page follows it live, and its Cancel button stops it.
         let long = crate::common::long_wav(copies.path(), 20);
@@ -556,7 +530,7 @@ fn a_browser_uploads_recordings_and_watches_them_become_transcripts() {
             .await;
         let time = browser.js("return document.querySelector('main .card .card-time').textContent;").await;
         assert!(time.as_str().unwrap().starts_with("Running for "), "{time}");
-        look(&browser, "job-running", false).await;
+        browser.look("job-running", false).await;
         client.find(Locator::Css("main .card button.cancel")).await.unwrap().click().await.unwrap();
         browser
             .wait_for(
@@ -575,8 +549,8 @@ fn a_browser_uploads_recordings_and_watches_them_become_transcripts() {
         assert_eq!(partial[0], false, "{partial}");
         assert!(partial[1].as_str().unwrap().starts_with("blob:"), "{partial}");
         assert_eq!(partial[2], "jfk-20-times (partial).txt");
-        look(&browser, "job-cancelled", false).await;
-        assert_no_problems(&browser, "the live job page").await;
+        browser.look("job-cancelled", false).await;
+        browser.assert_no_problems("the live job page").await;
 
         // Delete from the history with the script: it can be undone for a few seconds, then
         // the row goes, and so does the job.
@@ -585,7 +559,7 @@ fn a_browser_uploads_recordings_and_watches_them_become_transcripts() {
         client.find(Locator::Css(&format!("{row} button.delete"))).await.unwrap().click().await.unwrap();
         let focused = browser.js("return document.activeElement.textContent;").await;
         assert_eq!(focused, "Undo", "focus moves to Undo");
-        look(&browser, "history-undo", false).await;
+        browser.look("history-undo", false).await;
         assert_eq!(reqwest::get(format!("{}/api/jobs/{id}", appliance.url)).await.unwrap().status(), 200);
         client.find(Locator::Css(&format!("{row} button.undo"))).await.unwrap().click().await.unwrap();
         browser.wait_for("the row to come back", Duration::from_secs(5), &format!("document.querySelector('{row} .history-link')?.href")).await;
@@ -601,7 +575,7 @@ fn a_browser_uploads_recordings_and_watches_them_become_transcripts() {
         assert_eq!(focused, "delete", "focus moves to the next row's delete button");
         let gone = reqwest::get(format!("{}/api/jobs/{id}", appliance.url)).await.unwrap();
         assert_eq!(gone.status(), 404);
-        assert_no_problems(&browser, "the history").await;
+        browser.assert_no_problems("the history").await;
 
         // The recorder does see violations: an inline script is blocked and reported.
         browser
@@ -729,7 +703,7 @@ fn the_page_survives_a_reload_keeps_its_history_current_and_cancels_uploads() {
         let id = browser.js(&format!("return {card}.dataset.jobId;")).await.as_str().unwrap().to_owned();
         let title = browser.js("return document.title;").await;
         assert!(title.as_str().unwrap().starts_with('('), "the tab title shows progress: {title}");
-        look(&browser, "running", false).await;
+        browser.look("running", false).await;
 
         // Reloading mid-job brings the card back, following the job to its end.
         client.refresh().await.unwrap();
@@ -739,7 +713,7 @@ fn the_page_survives_a_reload_keeps_its_history_current_and_cancels_uploads() {
         assert!(status == "running" || status == "done", "{status}");
         let note = browser.js(&format!("return {restored}.querySelector('.player-note').textContent;")).await;
         assert!(note.as_str().unwrap().contains("keeps no copy"), "{note}");
-        look(&browser, "restored", false).await;
+        browser.look("restored", false).await;
         browser
             .wait_for("the restored card to finish", Duration::from_secs(240), &format!("{restored}.dataset.final === 'true'"))
             .await;
@@ -753,10 +727,10 @@ fn the_page_survives_a_reload_keeps_its_history_current_and_cancels_uploads() {
         assert!(marks.as_u64().unwrap() >= 6, "{marks} matches of 'country' in six times the speech");
         let count = browser.js(&format!("return {restored}.querySelector('.find-count').textContent;")).await;
         assert_eq!(count, format!("1 of {marks} matches").as_str());
-        look(&browser, "search", false).await;
+        browser.look("search", false).await;
         client.find(Locator::Css(&format!("#cards .card[data-job-id=\"{id}\"] .view[data-view=paragraphs]"))).await.unwrap().click().await.unwrap();
         assert_eq!(browser.js(&format!("return {restored}.querySelector('.segments').className;")).await, "segments paragraphs");
-        look(&browser, "paragraphs", false).await;
+        browser.look("paragraphs", false).await;
 
         // A job sent by someone else (here, the API) appears in the history without a reload,
         // and its row follows it to the end.
@@ -777,7 +751,7 @@ fn the_page_survives_a_reload_keeps_its_history_current_and_cancels_uploads() {
             )
             .await;
         assert_eq!(browser.js("return window.__same_page === true;").await, true, "the page was reloaded");
-        assert_no_problems(&browser, "reload, search and history").await;
+        browser.assert_no_problems("reload, search and history").await;
 
         // An upload can be cancelled while it is being sent; nothing of it stays behind.
         tokio::task::block_in_place(|| wait_idle(&appliance));
@@ -794,7 +768,7 @@ fn the_page_survives_a_reload_keeps_its_history_current_and_cancels_uploads() {
             assert!(Instant::now() < deadline, "the upload never reached the server");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        look(&browser, "uploading", false).await;
+        browser.look("uploading", false).await;
         client.find(Locator::Css("#cards .card[data-status=uploading] button.cancel")).await.unwrap().click().await.unwrap();
         browser
             .wait_for(
@@ -808,7 +782,7 @@ fn the_page_survives_a_reload_keeps_its_history_current_and_cancels_uploads() {
         assert_eq!(jobs["jobs"].as_array().unwrap().len(), 2, "a cancelled upload makes no job: {jobs}");
         let normal = serde_json::json!({ "offline": false, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1 });
         browser.cdp("Network.emulateNetworkConditions", normal).await;
-        assert_no_problems(&browser, "the cancelled upload").await;
+        browser.assert_no_problems("the cancelled upload").await;
         browser.close().await;
     });
 }
@@ -867,7 +841,7 @@ fn a_long_history_pages_and_searches() {
                 )
                 .await;
         }
-        look(&browser, "history-long", false).await;
+        browser.look("history-long", false).await;
         // Searching by name narrows the list as one types.
         client.find(Locator::Id("history-q")).await.unwrap().send_keys("meeting-07").await.unwrap();
         browser
@@ -877,8 +851,8 @@ fn a_long_history_pages_and_searches() {
                 "document.querySelectorAll('#history .history-row').length === 10",
             )
             .await;
-        look(&browser, "history-search", false).await;
-        assert_no_problems(&browser, "the long history").await;
+        browser.look("history-search", false).await;
+        browser.assert_no_problems("the long history").await;
         browser.close().await;
     });
 }

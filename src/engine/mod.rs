@@ -360,6 +360,69 @@ impl Engine {
         Ok(())
     }
 
+    /// The settings every pass shares: the request's language, task, prompt and
+    /// temperature, and the guards against invented text.
+    fn params<'a>(&self, request: &'a Request, strategy: SamplingStrategy) -> FullParams<'a, 'a> {
+        let mut params = FullParams::new(strategy);
+        params.set_n_threads(self.threads as i32);
+        params.set_translate(request.translate);
+        params.set_language(Some(request.language.as_deref().unwrap_or(if self.is_multilingual() {
+            "auto"
+        } else {
+            "en"
+        })));
+        if let Some(prompt) = &request.prompt {
+            params.set_initial_prompt(prompt);
+        }
+        if let Some(temperature) = request.temperature {
+            params.set_temperature(temperature);
+        }
+        // Non-speech tokens are how "[BLANK_AUDIO]", "(music)" and the like get written.
+        params.set_suppress_nst(true);
+        // The hallucination guards of whisper.cpp's CLI and faster-whisper, stated here so
+        // they cannot drift: a window is decoded again 0.2 hotter when its text is too
+        // repetitive (entropy, whisper.cpp's compression-ratio test) or too improbable
+        // (mean log-probability), and dropped as silence when whisper itself says nobody
+        // speaks and the text is improbable.
+        params.set_temperature_inc(0.2);
+        params.set_entropy_thold(2.4);
+        params.set_logprob_thold(-1.0);
+        params.set_no_speech_thold(0.6);
+        params.set_print_progress(false);
+        params.set_print_realtime(false);
+        params.set_print_special(false);
+        params.set_print_timestamps(false);
+        params
+    }
+
+    /// A quick, rough pass over a few seconds of speech, for live tentative text: greedy,
+    /// no speech detection (the caller's detector found the speech), no temperature
+    /// fallback, and the encoder fitted to the audio instead of whisper's full 30 s
+    /// (`audio_ctx`), which makes a pass over 2 s of speech several times cheaper. The
+    /// text is rougher than [`Engine::transcribe`]'s; a live session's final text comes
+    /// from that.
+    pub fn draft(&self, samples: &[f32], request: &Request) -> Result<String, EngineError> {
+        self.check(request)?;
+        let mut audio = samples.to_vec();
+        if let Some(gain) = speech::level_gain(samples) {
+            speech::apply_gain(&mut audio, gain);
+        }
+        let mut state = self.context.create_state().map_err(|source| EngineError::Run { source })?;
+        let mut params = self.params(request, SamplingStrategy::Greedy { best_of: 1 });
+        params.set_audio_ctx(draft_audio_ctx(audio.len()));
+        params.set_temperature_inc(0.0);
+        params.set_single_segment(true);
+        state.full(params, &audio).map_err(|source| EngineError::Run { source })?;
+        let mut text = String::new();
+        for segment in state.as_iter() {
+            let segment = segment.to_str_lossy().map_err(|source| EngineError::Run { source })?;
+            if !is_non_speech(&segment) {
+                text.push_str(&segment);
+            }
+        }
+        Ok(text.trim().to_owned())
+    }
+
     /// Transcribes 16 kHz mono samples. Blocks the calling thread until done.
     pub fn transcribe(
         &self,
@@ -396,42 +459,14 @@ impl Engine {
         let timeline = Arc::new(timeline);
 
         let mut state = self.context.create_state().map_err(|source| EngineError::Run { source })?;
-        let mut params = FullParams::new(SamplingStrategy::BeamSearch { beam_size: 5, patience: -1.0 });
-        params.set_n_threads(self.threads as i32);
-        params.set_translate(request.translate);
-        params.set_language(Some(request.language.as_deref().unwrap_or(if self.is_multilingual() {
-            "auto"
-        } else {
-            "en"
-        })));
-        if let Some(prompt) = &request.prompt {
-            params.set_initial_prompt(prompt);
-        }
-        if let Some(temperature) = request.temperature {
-            params.set_temperature(temperature);
-        }
+        let mut params = self.params(request, SamplingStrategy::BeamSearch { beam_size: 5, patience: -1.0 });
         // Measured on tiny.en: conditioning on the previous window's text makes long
         // recordings fall into repetition loops (34-57% WER instead of 12-19%).
         if packed.len() > 30 * SAMPLE_RATE as usize {
             params.set_n_max_text_ctx(0);
         }
-        // Non-speech tokens are how "[BLANK_AUDIO]", "(music)" and the like get written.
-        params.set_suppress_nst(true);
-        // The hallucination guards of whisper.cpp's CLI and faster-whisper, stated here so
-        // they cannot drift: a window is decoded again 0.2 hotter when its text is too
-        // repetitive (entropy, whisper.cpp's compression-ratio test) or too improbable
-        // (mean log-probability), and dropped as silence when whisper itself says nobody
-        // speaks and the text is improbable.
-        params.set_temperature_inc(0.2);
-        params.set_entropy_thold(2.4);
-        params.set_logprob_thold(-1.0);
-        params.set_no_speech_thold(0.6);
         // Token times, from which words are timed, only when asked (see `Request::words`).
         params.set_token_timestamps(request.words);
-        params.set_print_progress(false);
-        params.set_print_realtime(false);
-        params.set_print_special(false);
-        params.set_print_timestamps(false);
 
         let whisper_progress = Rc::clone(&on_progress);
         params.set_progress_callback_safe(move |percent: i32| {
@@ -489,6 +524,16 @@ impl Engine {
         (on_progress.borrow_mut())(100);
         Ok(transcript)
     }
+}
+
+/// The encoder positions a draft pass gives `samples` of audio: whisper's 1,500 cover 30 s
+/// (50 a second), plus 64 (1.3 s) past the end and 192 (3.8 s) at least, since whisper
+/// tends to repeat or invent words on an encoding cut right where the speech ends. In
+/// steps of 64, so that whisper.cpp's graphs see few sizes.
+fn draft_audio_ctx(samples: usize) -> i32 {
+    const PER_SECOND: usize = 50;
+    let positions = samples * PER_SECOND / SAMPLE_RATE as usize + 64;
+    (positions.div_ceil(64) * 64).clamp(192, 1500) as i32
 }
 
 /// Turns whisper's segments (centisecond times in the packed audio) into the user's: times

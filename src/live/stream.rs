@@ -111,6 +111,9 @@ const CUT_SEARCH_MS: u64 = 3_000;
 /// tentative passes then take at most half the time, and final passes keep up).
 const FIRST_PARTIAL_MS: u64 = 800;
 const PARTIAL_STEP_MS: u64 = 500;
+/// Final text kept as the next passes' context: about 50 words, well within the half of
+/// whisper's 448-token text context that a prompt may take.
+const CONTEXT_CHARS: usize = 300;
 /// Less audio than this is not worth a commit (OpenAI's own minimum).
 const MIN_COMMIT_MS: u64 = 100;
 
@@ -155,6 +158,8 @@ pub struct Stream<'a> {
     session_tag: String,
     last_item: Option<String>,
     utterance: Option<Utterance>,
+    /// The end of the session's final text so far, the context of the next passes.
+    recent: String,
 }
 
 impl<'a> Stream<'a> {
@@ -180,6 +185,7 @@ impl<'a> Stream<'a> {
             session_tag: uuid::Uuid::now_v7().simple().to_string()[20..].to_owned(),
             last_item: None,
             utterance: None,
+            recent: String::new(),
         }
     }
 
@@ -334,7 +340,8 @@ impl<'a> Stream<'a> {
         let audio = &self.audio[utterance.start - self.held_from..end - self.held_from];
         let started = Instant::now();
         let offset = ms(utterance.start);
-        match self.engine.transcribe(audio, &self.settings.request, Observer::none(), &CancelToken::default()) {
+        let request = self.request_in_context();
+        match self.engine.transcribe(audio, &request, Observer::none(), &CancelToken::default()) {
             Ok(mut transcript) => {
                 tracing::debug!(
                     audio_ms = ms(audio.len()),
@@ -351,6 +358,7 @@ impl<'a> Stream<'a> {
                     }
                 }
                 let text = transcript.text();
+                self.remember(&text);
                 self.send(Output::Completed {
                     item_id: utterance.item_id,
                     transcript: text,
@@ -364,9 +372,44 @@ impl<'a> Stream<'a> {
         }
     }
 
+    /// The client's request with the session's last words added to its prompt: each
+    /// utterance is transcribed alone, and without the sentence before it whisper guesses
+    /// its first words and their case and punctuation worse.
+    fn request_in_context(&self) -> Request {
+        let mut request = self.settings.request.clone();
+        if !self.recent.is_empty() {
+            request.prompt = Some(match request.prompt.take() {
+                Some(prompt) => format!("{prompt} {}", self.recent),
+                None => self.recent.clone(),
+            });
+        }
+        request
+    }
+
+    /// Keeps the last [`CONTEXT_CHARS`] of final text, cut at a word.
+    fn remember(&mut self, text: &str) {
+        let text = text.trim();
+        if text.is_empty() {
+            return;
+        }
+        if !self.recent.is_empty() {
+            self.recent.push(' ');
+        }
+        self.recent.push_str(text);
+        if self.recent.len() > CONTEXT_CHARS {
+            let mut cut = self.recent.len() - CONTEXT_CHARS;
+            while !self.recent.is_char_boundary(cut) {
+                cut += 1;
+            }
+            let rest = &self.recent[cut..];
+            self.recent = rest.split_once(' ').map_or(rest, |(_, words)| words).to_owned();
+        }
+    }
+
     /// A pass over the utterance so far, sending the words it adds to those sent.
     fn tentative_pass(&mut self) {
         let received = self.received;
+        let request = self.request_in_context();
         let Some(utterance) = &mut self.utterance else { return };
         if received - utterance.start < samples(FIRST_PARTIAL_MS)
             || received - utterance.partial_at < samples(PARTIAL_STEP_MS).max(2 * self.last_pass)
@@ -376,10 +419,10 @@ impl<'a> Stream<'a> {
         utterance.partial_at = received;
         let audio = &self.audio[utterance.start - self.held_from..];
         let started = Instant::now();
-        let pass = self.engine.transcribe(audio, &self.settings.request, Observer::none(), &CancelToken::default());
+        let pass = self.engine.draft(audio, &request);
         self.last_pass = samples(started.elapsed().as_millis() as u64);
-        let Ok(transcript) = pass else { return };
-        let words: Vec<String> = transcript.text().split_whitespace().map(str::to_owned).collect();
+        let Ok(text) = pass else { return };
+        let words: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
         let sent = utterance.sent.len();
         let agrees = words.len() > sent && words.iter().zip(&utterance.sent).all(|(new, old)| same_word(new, old));
         if !agrees || words.len() - 1 == sent {

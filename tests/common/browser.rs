@@ -89,6 +89,22 @@ pub struct Browser {
 impl Browser {
     /// Starts chromedriver and a headless Chromium session of `width` x `height`.
     pub async fn start(width: u32, height: u32) -> Browser {
+        Browser::start_with(width, height, &[]).await
+    }
+
+    /// Chromium with a fake microphone that plays `wav` (16-bit PCM; Chromium loops it) and
+    /// grants the page's request for it without asking.
+    pub async fn start_with_microphone(width: u32, height: u32, wav: &Path) -> Browser {
+        let file = format!("--use-file-for-fake-audio-capture={}", wav.display());
+        Browser::start_with(
+            width,
+            height,
+            &["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", &file],
+        )
+        .await
+    }
+
+    async fn start_with(width: u32, height: u32, extra_args: &[&str]) -> Browser {
         let chromium = binary("WHISPER_APPLIANCE_TEST_CHROMIUM", CHROMIUM);
         let chromedriver = binary("WHISPER_APPLIANCE_TEST_CHROMEDRIVER", CHROMEDRIVER);
         let profile = tempfile::tempdir().unwrap();
@@ -106,7 +122,7 @@ impl Browser {
         wait_for_driver(&url, &driver.log).await;
 
         let user_data = profile.path().join("chromium");
-        let args = [
+        let mut args = vec![
             "--headless=new".to_owned(),
             "--no-sandbox".to_owned(),
             "--disable-gpu".to_owned(),
@@ -118,6 +134,7 @@ impl Browser {
             format!("--window-size={width},{height}"),
             format!("--user-data-dir={}", user_data.display()),
         ];
+        args.extend(extra_args.iter().map(|arg| (*arg).to_owned()));
         let capabilities = json!({
             "browserName": "chrome",
             "goog:chromeOptions": { "binary": chromium, "args": args },
@@ -194,6 +211,28 @@ impl Browser {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// Saves a screenshot of the page as it is (the whole page, or the window) under
+    /// target/ui-screenshots/ for people to look at, and checks it with axe-core: every state
+    /// people are shown is checked for accessibility too.
+    pub async fn look(&self, name: &str, whole_page: bool) {
+        let folder = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("ui-screenshots");
+        let path = folder.join(format!("{name}.png"));
+        if whole_page {
+            self.screenshot_page(&path).await;
+        } else {
+            self.screenshot(&path).await;
+        }
+        assert_eq!(self.axe().await, Vec::<String>::new(), "axe-core finds violations in {name}");
+    }
+
+    /// No CSP violation, script error or console warning so far on this page.
+    pub async fn assert_no_problems(&self, what: &str) {
+        let (csp, errors) = self.problems().await;
+        assert_eq!(csp, Vec::<String>::new(), "CSP violations: {what}");
+        assert_eq!(errors, Vec::<String>::new(), "script errors: {what}");
+        assert_eq!(self.console().await, Vec::<String>::new(), "console messages: {what}");
     }
 
     /// Runs axe-core on the page as it is now and returns its violations, one line each
