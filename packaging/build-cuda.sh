@@ -116,9 +116,11 @@ say "built $binary in $((SECONDS - started)) s ($(stat -c %s "$binary") bytes)"
 
 needed=$(readelf -d "$binary" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | paste -sd' ' -)
 say "NEEDED: $needed"
-# Each runtime library (libcublasLt through libcublas) resolves to the copy beside the binary.
+# Each runtime library (libcublasLt through libcublas) resolves to the copy beside the binary. (ldd's
+# output is read whole first: `ldd | grep -q` under pipefail fails when grep stops reading early.)
+resolved=$(ldd "$binary")
 for lib in "${runtime_libs[@]}"; do
-  ldd "$binary" | grep -q "^[[:space:]]*$lib => $target_dir/release/../lib/whisper-appliance/$lib " ||
+  grep -q "^[[:space:]]*$lib => $target_dir/release/../lib/whisper-appliance/$lib " <<<"$resolved" ||
     { echo "build-cuda: the binary does not load $lib from $libs" >&2; exit 1; }
 done
 if [[ " $needed " == *" libcuda.so"* ]]; then
