@@ -160,7 +160,9 @@ case $mode in
       sed 's/[[:space:]]*$//; s/^$/./; s/^/ /' "$eula"
     } >"$target_dir/copyright"
     mkdir -p "$target_dir/debian" && rm -f "$target_dir"/debian/whisper-appliance-cuda_*.deb
-    cargo deb --no-build --variant cuda --output "$target_dir/debian/" >/dev/null
+    # --fast: xz at a low level. The CUDA libraries are ~600 MB; the default level took 535 s here for
+    # a package 1.6% smaller (433 against 440 MB), --fast 110 s.
+    cargo deb --no-build --variant cuda --fast --output "$target_dir/debian/" >/dev/null
     deb=$(ls "$target_dir"/debian/whisper-appliance-cuda_*.deb)
     say "lintian $(basename "$deb")"
     lintian --fail-on error "$deb"
