@@ -2,7 +2,8 @@
 # The .deb packages, end to end, on this machine (Debian 12, as root; systemd need not be PID 1):
 #   1. builds both packages (packaging/build-debs.sh), unless --debs DIR names built ones;
 #   2. lintian: no errors (warnings are printed);
-#   3. `dpkg-deb --contents` of each package equals packaging/expected-contents.txt (path, mode, owner);
+#   3. `dpkg-deb --contents` of each package equals its section of packaging/expected-contents.txt
+#      (path, mode, owner);
 #   4. dpkg -i both: the maintainer scripts must cope without systemd running;
 #   5. the `whisper` system user and group, directories and modes, the session secret, conffiles, the
 #      units' enablement links, the installed unit's exposure with its vendor drop-in;
@@ -21,31 +22,52 @@
 #   9. dpkg --purge both, then checks that no user, group, file, directory or unit link is left.
 #
 #   packaging/test-install.sh [--debs DIR]
+#   packaging/test-install.sh --cuda [--debs DIR]
 #
-# Refuses to run where whisper-appliance is installed or a `whisper` user exists (it would purge them).
-# Installs what it needs with apt (lintian, nginx, openssl, curl, apache2-utils). On exit, also on
-# failure, it stops what it started, purges the packages it installed and removes its temp files.
+# --cuda: the same checks against whisper-appliance-cuda (in place of whisper-appliance, which it
+# Replaces and Conflicts with) and the tiny.en model package, on a machine WITHOUT an NVIDIA GPU
+# (CI): step 1 runs `packaging/build-cuda.sh --deb` and packaging/build-model-deb.sh with the CUDA
+# binary, both into target/cuda/debian/ (or --debs DIR holds whisper-appliance-cuda_*.deb and
+# whisper-appliance-model-tiny-en_*.deb); step 3 compares with the whisper-appliance-cuda section;
+# step 5 also checks the CUDA runtime libraries in /usr/lib/whisper-appliance/ and that the
+# installed binary loads them from there, `--version` naming "cuda, cpu"; step 6 wants the log's
+# "no usable GPU; falling back to the CPU" exactly once and /readyz saying backend "cpu"; step 8's
+# transcripts are then the CPU fallback's; the stop step allows one ERROR line in the log, ggml's
+# "ggml_cuda_init: failed to initialize CUDA" (no driver). It refuses to run where an NVIDIA device
+# node exists.
+#
+# Refuses to run where whisper-appliance or whisper-appliance-cuda is installed or a `whisper` user
+# exists (it would purge them). Installs what it needs with apt (lintian, nginx, openssl, curl,
+# apache2-utils). On exit, also on failure, it stops what it started, purges the packages it
+# installed and removes its temp files.
 # Audio: $WHISPER_APPLIANCE_TEST_AUDIO, default ../shared/audio beside the repository.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 debs=""
+cuda=false
 while [ $# -gt 0 ]; do
   case $1 in
     --debs) debs=$(realpath "${2:?--debs needs a directory}"); shift 2 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    --cuda) cuda=true; shift ;;
+    -h|--help) sed -n '2,43p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 audio=${WHISPER_APPLIANCE_TEST_AUDIO:-$repo/../shared/audio}
-packages=(whisper-appliance whisper-appliance-model-tiny-en)
+if $cuda; then
+  main_package=whisper-appliance-cuda
+else
+  main_package=whisper-appliance
+fi
+packages=("$main_package" whisper-appliance-model-tiny-en)
 step() { echo; echo "--- $*"; }
 
 [ "$(id -u)" -eq 0 ] || { echo "test-install: run as root (dpkg -i, runuser)" >&2; exit 1; }
 for file in jfk.wav jfk.txt; do
   [ -f "$audio/$file" ] || { echo "test-install: no $audio/$file; set WHISPER_APPLIANCE_TEST_AUDIO" >&2; exit 1; }
 done
-for package in "${packages[@]}"; do
+for package in whisper-appliance whisper-appliance-cuda whisper-appliance-model-tiny-en; do
   if dpkg-query -W -f='${db:Status-Status}' "$package" 2>/dev/null | grep -qv '^not-installed$'; then
     echo "test-install: $package is installed here; this test would purge it. Remove it first." >&2
     exit 1
@@ -53,6 +75,10 @@ for package in "${packages[@]}"; do
 done
 if getent passwd whisper >/dev/null || getent group whisper >/dev/null; then
   echo "test-install: a user or group named whisper exists; this test would delete it." >&2
+  exit 1
+fi
+if $cuda && compgen -G '/dev/nvidia*' >/dev/null; then
+  echo "test-install: --cuda checks the CPU fallback, and this machine has NVIDIA device nodes" >&2
   exit 1
 fi
 
@@ -83,14 +109,21 @@ cleanup() {
 trap cleanup EXIT
 
 # --- 1. build --------------------------------------------------------------------------------------------------
-if [ -z "$debs" ]; then
+if [ -z "$debs" ] && $cuda; then
+  step "building the packages"
+  start=$SECONDS
+  "$repo/packaging/build-cuda.sh" --deb
+  debs=$repo/target/cuda/debian
+  "$repo/packaging/build-model-deb.sh" --binary "$repo/target/cuda/release/whisper-appliance" --out "$debs"
+  echo "built in $((SECONDS - start)) s"
+elif [ -z "$debs" ]; then
   step "building the packages"
   start=$SECONDS
   "$repo/packaging/build-debs.sh"
   echo "built in $((SECONDS - start)) s"
   debs=$repo/target/debian
 fi
-main_deb=$(ls "$debs"/whisper-appliance_*_amd64.deb)
+main_deb=$(ls "$debs/${main_package}"_*_amd64.deb)
 model_deb=$(ls "$debs"/whisper-appliance-model-tiny-en_*_all.deb)
 for deb in "$main_deb" "$model_deb"; do echo "   $(basename "$deb"): $(stat -c %s "$deb") bytes"; done
 
@@ -107,17 +140,24 @@ fi
 
 # --- 3. contents ----------------------------------------------------------------------------------------------------
 step "package contents against packaging/expected-contents.txt"
+# The file's sections for the packages under test, in the order they are tested.
+expected_contents() {
+  local package
+  for package in "${packages[@]}"; do
+    awk -v want="== $package" '/^#/ { next } /^== / { on = ($0 == want) } on' "$repo/packaging/expected-contents.txt"
+  done
+}
 {
   for deb in "$main_deb" "$model_deb"; do
     echo "== $(dpkg-deb -f "$deb" Package)"
     dpkg-deb --contents "$deb" | awk '{ $3 = ""; $4 = ""; $5 = ""; print }' | sed 's/  */ /g' | sort -k3
   done
 } >"$work/contents.txt"
-if diff -u <(grep -v '^#' "$repo/packaging/expected-contents.txt") "$work/contents.txt"; then
+if diff -u <(expected_contents) "$work/contents.txt"; then
   pass "contents: $(grep -vc '^==' "$work/contents.txt") entries, each path with its expected mode and owner"
 else
-  fail "contents differ from packaging/expected-contents.txt (diff above; a wanted change: copy $work/contents.txt there)"
-  cp "$work/contents.txt" "$repo/target/debian/contents.actual.txt" 2>/dev/null || true
+  fail "contents differ from packaging/expected-contents.txt (diff above; a wanted change: copy $debs/contents.actual.txt there)"
+  cp "$work/contents.txt" "$debs/contents.actual.txt" 2>/dev/null || true
 fi
 conffiles=$(dpkg-deb --ctrl-tarfile "$main_deb" | tar -xO ./conffiles | sort | paste -sd' ')
 want="/etc/nginx/sites-available/whisper-appliance /etc/nginx/snippets/whisper-appliance-proxy.conf /etc/nginx/snippets/whisper-appliance-security-headers.conf /etc/nginx/snippets/whisper-appliance-tls.conf /etc/nginx/snippets/whisper-appliance-upstream.conf /etc/whisper-appliance/config.toml"
@@ -161,6 +201,20 @@ secret_bytes=$(stat -c %s /etc/whisper-appliance/session-secret)
 [ "$secret_bytes" -ge 32 ] && pass "session secret: $secret_bytes characters" || fail "session secret: $secret_bytes bytes"
 mode_is /usr/bin/whisper-appliance 755 root:root
 mode_is /usr/share/whisper-appliance/models/ggml-tiny.en.bin 644 root:root
+if $cuda; then
+  # The CUDA runtime the package ships; the driver's libcuda.so.1 is not one, and is absent here.
+  mode_is /usr/lib/whisper-appliance 755 root:root
+  resolved=$(ldd /usr/bin/whisper-appliance)
+  for lib in libcudart.so.13 libcublas.so.13 libcublasLt.so.13; do
+    mode_is "/usr/lib/whisper-appliance/$lib" 644 root:root
+    grep -q "^[[:space:]]*$lib => /usr/bin/../lib/whisper-appliance/$lib " <<<"$resolved" &&
+      pass "the installed binary loads $lib from /usr/lib/whisper-appliance (RUNPATH)" ||
+      fail "$lib: $(grep "$lib" <<<"$resolved" || echo 'not loaded')"
+  done
+  unresolved=$(grep -E 'not found|libcuda\.so' <<<"$resolved" || true)
+  [ -z "$unresolved" ] && pass "ldd: every library found, and the driver's libcuda.so.1 is not one of them" ||
+    fail "ldd: $unresolved"
+fi
 for link in multi-user.target.wants/whisper-appliance.service sockets.target.wants/whisper-appliance.socket; do
   target=$(readlink "/etc/systemd/system/$link" || true)
   [ "$target" = "/lib/systemd/system/${link#*/}" ] || [ "$target" = "/usr/lib/systemd/system/${link#*/}" ] &&
@@ -171,7 +225,8 @@ score=$(systemd-analyze security --offline=true --no-pager whisper-appliance.ser
 [ "$score" = 0.2 ] && pass "installed unit + vendor drop-in socket-activation.conf: exposure $score" ||
   fail "installed unit exposure '$score', want 0.2"
 version=$(/usr/bin/whisper-appliance --version)
-[[ $version == *"whisper.cpp "*"backends: cpu"* ]] && pass "--version: $version" || fail "--version: $version"
+if $cuda; then backends="backends: cuda, cpu)"; else backends="backends: cpu)"; fi
+[[ $version == *"whisper.cpp "*"$backends"* ]] && pass "--version: $version" || fail "--version: $version, want $backends"
 [ -f /usr/share/man/man1/whisper-appliance-serve.1.gz ] && man -l /usr/share/man/man1/whisper-appliance-serve.1.gz 2>/dev/null |
   grep -q -- '--listen' && pass "man page whisper-appliance-serve(1) documents --listen" || fail "man page whisper-appliance-serve(1)"
 
@@ -209,6 +264,14 @@ else
   cat "$work/server.out" "$work/server.log"
   fail "appliance not ready: /readyz '$ready'"
   exit 1
+fi
+backend=$(curl -s "http://127.0.0.1:$port/readyz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["backend"])' 2>/dev/null || true)
+[ "$backend" = cpu ] && pass "/readyz: backend \"$backend\"" || fail "/readyz: backend '$backend', want cpu"
+if $cuda; then
+  # Without a GPU or driver the CUDA build says so once, at start, and runs whisper.cpp on the CPU.
+  fallbacks=$(grep -c 'no usable GPU; falling back to the CPU' "$work/server.log" || true)
+  [ "$fallbacks" -eq 1 ] && pass "logged once: $(grep 'no usable GPU; falling back to the CPU' "$work/server.log")" ||
+    fail "the fallback line is in the log $fallbacks times, want once"
 fi
 grep -q '"from_systemd":true' "$work/server.log" && pass "it took the socket from systemd (log: from_systemd=true)" ||
   fail "no from_systemd=true in the log"
@@ -329,8 +392,18 @@ wait "$server_pid" || rc=$?
 server_pid=""
 [ "$rc" -eq 0 ] && pass "SIGTERM to the server: it exited 0 (runuser passes its status on)" || fail "SIGTERM: exit $rc"
 nginx_harness_stop
-errors=$(grep -c '"level":"ERROR"' "$work/server.log" || true)
-[ "$errors" -eq 0 ] && pass "no ERROR lines in the server's log" || { grep '"level":"ERROR"' "$work/server.log"; fail "$errors ERROR lines"; }
+errors=$(grep '"level":"ERROR"' "$work/server.log" || true)
+ggml_cuda=""
+if $cuda; then
+  # Without a driver, ggml's CUDA backend logs its failed initialisation at error level (passed on by
+  # whisper-rs's log hook) just before the appliance's fallback warning; that one line is expected.
+  ggml_cuda='ggml_cuda_init: failed to initialize CUDA'
+  [ "$(grep -cF "$ggml_cuda" <<<"$errors")" -eq 1 ] && pass "ggml's one expected ERROR line: $(grep -F "$ggml_cuda" <<<"$errors")" ||
+    fail "ggml's '$ggml_cuda' line is not in the log once"
+  errors=$(grep -vF "$ggml_cuda" <<<"$errors" || true)
+fi
+[ -z "$errors" ] && pass "no ERROR lines in the server's log${ggml_cuda:+ besides that one}" ||
+  { echo "$errors"; fail "$(wc -l <<<"$errors") ERROR lines"; }
 
 # --- 9. purge ---------------------------------------------------------------------------------------------------------
 step "dpkg --purge"
@@ -351,6 +424,7 @@ getent group whisper >/dev/null && fail "group whisper still exists" || pass "no
 left=()
 for path in /usr/bin/whisper-appliance /etc/whisper-appliance /var/lib/whisper-appliance /var/cache/whisper-appliance \
   /usr/share/whisper-appliance /usr/share/doc/whisper-appliance /usr/share/doc/whisper-appliance-model-tiny-en \
+  /usr/share/doc/whisper-appliance-cuda /usr/lib/whisper-appliance \
   /usr/lib/systemd/system/whisper-appliance.service /usr/lib/systemd/system/whisper-appliance.socket \
   /usr/lib/systemd/system/whisper-appliance.service.d \
   /etc/systemd/system/multi-user.target.wants/whisper-appliance.service \
