@@ -615,6 +615,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn drafts_encode_their_audio_and_a_margin_not_30_seconds() {
+        let seconds = |s: usize| s * SAMPLE_RATE as usize;
+        assert_eq!(draft_audio_ctx(seconds(1)), 192, "a floor of 3.8 s");
+        assert_eq!(draft_audio_ctx(seconds(10)), 576, "500 positions and 64 more, in steps of 64");
+        assert_eq!(draft_audio_ctx(seconds(40)), 1500, "never more than whisper's window");
+    }
+
+    #[test]
     fn non_speech_markers_are_recognised() {
         for marker in ["[BLANK_AUDIO]", " (music)", "* sighs *", "♪", " ...", ""] {
             assert!(is_non_speech(marker), "{marker:?}");
