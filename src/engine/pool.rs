@@ -98,7 +98,7 @@ fn scan_beside(dir: &Path, default: Option<Installed>) -> Vec<Installed> {
     let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
         Ok(entries) => entries.filter_map(|entry| entry.ok().map(|entry| entry.path())).collect(),
         Err(error) => {
-            tracing::warn!(dir = %dir.display(), %error, "cannot read the models directory; serving the default model only");
+            tracing::warn!(dir = %dir.display(), %error, "cannot read the models directory; no model in it is offered");
             Vec::new()
         }
     };
