@@ -294,3 +294,21 @@ fn in_a_browser_the_language_fields_follow_the_chosen_model() {
         browser.close().await;
     });
 }
+
+#[test]
+fn a_quantized_copy_is_served_under_its_own_name() {
+    let (dir, tiny) = models_dir();
+    let quantized = dir.path().join("ggml-tiny.en-q8_0.bin");
+    let output =
+        run_binary(&["model", "quantize", "--type", "q8_0", model().to_str().unwrap(), quantized.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let appliance = start(dir.path(), &tiny, &[]);
+    let listed = get_json(&appliance, "/v1/models");
+    let ids: Vec<&str> = listed["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    // The default first, then the others smallest first.
+    assert_eq!(ids, ["whisper-1", "tiny.en", "tiny.en-q8_0", "base"], "{listed}");
+    let id = appliance.submit(&audio("jfk.wav"), &[("model", "tiny.en-q8_0")]);
+    let job = appliance.wait_finished(&id, Duration::from_secs(300));
+    assert_eq!((&job["status"], &job["model"]), (&"done".into(), &"tiny.en-q8_0".into()), "{job}");
+    assert!(wer(&reference("jfk.wav"), &appliance.result(&id, "txt")) <= 0.1);
+}

@@ -373,3 +373,45 @@ fn loaded_bytes(slots: &Slots, installed: &[Installed]) -> u64 {
 fn reserved_bytes(slots: &Slots, installed: &[Installed]) -> u64 {
     slots.by_name.keys().map(|name| size_of(installed, name)).sum()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Hparams;
+
+    fn summary(values: [i32; 11], weights: TensorType) -> ModelSummary {
+        ModelSummary {
+            hparams: Hparams::from_values(values),
+            tensor_count: 0,
+            weights,
+            tensor_types: Vec::new(),
+            token_count: 0,
+            file_size: 0,
+        }
+    }
+
+    #[test]
+    fn models_are_named_as_model_info_reads_them() {
+        let base = [51865, 1500, 512, 8, 6, 448, 512, 8, 6, 80, 1];
+        let path = Path::new("/models/ggml-whatever.bin");
+        assert_eq!(model_name(path, &summary(base, TensorType::F16)), "base");
+        assert_eq!(model_name(path, &summary(base, TensorType::Q8_0)), "base-q8_0");
+        let tiny_en = [51864, 1500, 384, 6, 4, 448, 384, 6, 4, 80, 1];
+        assert_eq!(model_name(path, &summary(tiny_en, TensorType::Q5_1)), "tiny.en-q5_1");
+        // Sizes no OpenAI model has: the file names it.
+        let odd = [51864, 1500, 384, 6, 5, 448, 384, 6, 5, 80, 1];
+        assert_eq!(model_name(Path::new("/models/ggml-mine.bin"), &summary(odd, TensorType::F16)), "mine");
+    }
+
+    #[test]
+    fn languages_are_counted_from_the_vocabulary() {
+        let installed = |n_vocab| Installed {
+            name: String::new(),
+            path: PathBuf::new(),
+            summary: summary([n_vocab, 1500, 384, 6, 4, 448, 384, 6, 4, 80, 1], TensorType::F16),
+        };
+        assert_eq!(installed(51864).language_count(), 1);
+        assert_eq!(installed(51865).language_count(), 99);
+        assert_eq!(installed(51866).language_count(), 100);
+    }
+}
