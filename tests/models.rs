@@ -228,6 +228,13 @@ fn a_budget_for_one_model_unloads_the_idle_one() {
     assert!(metrics_text.contains("whisper_appliance_model_unloads_total{model=\"base\"} 1"), "{metrics_text}");
     let ready = get_json(&appliance, "/readyz");
     assert_eq!((&ready["model_loaded"], &ready["loaded"]), (&true.into(), &serde_json::json!(["tiny.en"])), "{ready}");
+
+    // Both have finished a job on the same clip: the menu says how base compared, as measured.
+    let page = scraper::Html::parse_document(&appliance.client().get(&appliance.url).send().unwrap().text().unwrap());
+    let labels: Vec<String> = select(&page, "select#model option").into_iter().map(text).collect();
+    assert_eq!(labels[0], "tiny.en: English, fastest (default)");
+    let measured = labels[1].strip_prefix("base: 99 languages, translation, about ").unwrap_or_default();
+    assert!(measured.ends_with(" times slower here") || measured == "as fast here", "{labels:?}");
 }
 
 #[test]

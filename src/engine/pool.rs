@@ -20,11 +20,15 @@
 //! what has become idle once they are done. Each load and unload is logged and counted in
 //! the metrics. Every clone of an engine is made under the pool's lock, so "no other `Arc`"
 //! read under it means idle.
+//!
+//! Speed is measured here, not assumed: each finished job's real-time factor (wall time over
+//! audio time) is kept per model, the last [`SPEED_SAMPLES`], so the page can say how much
+//! slower a model is than the fastest (smallest) one on this machine.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::{Backend, Engine, EngineOptions, Request, check_request};
 use crate::errors::{EngineError, ModelError};
@@ -33,6 +37,9 @@ use crate::model::{self, ModelSummary, TensorType};
 
 /// The name OpenAI's clients send; it means the default model.
 pub const OPENAI_MODEL: &str = "whisper-1";
+
+/// Finished jobs per model whose speed is remembered.
+const SPEED_SAMPLES: usize = 20;
 
 /// One model file the server offers.
 #[derive(Debug, Clone)]
@@ -168,6 +175,8 @@ pub struct Models {
     slots: Mutex<Slots>,
     changed: Condvar,
     backend: OnceLock<Backend>,
+    /// Real-time factors of recent jobs, by model name.
+    speeds: Mutex<HashMap<String, VecDeque<f64>>>,
 }
 
 impl std::fmt::Debug for Models {
@@ -201,6 +210,7 @@ impl Models {
             slots: Mutex::new(Slots { by_name: HashMap::new(), uses: 0 }),
             changed: Condvar::new(),
             backend: OnceLock::new(),
+            speeds: Mutex::new(HashMap::new()),
         };
         let default_name = models.default_model().name.clone();
         models.get(&default_name)?;
@@ -238,6 +248,33 @@ impl Models {
     /// The compute device the models run on, once one has loaded.
     pub fn backend(&self) -> Option<Backend> {
         self.backend.get().copied()
+    }
+
+    /// Records a finished job's speed: `wall` to transcribe `audio_ms` of audio on `name`.
+    pub fn record_speed(&self, name: &str, audio_ms: u64, wall: Duration) {
+        if audio_ms == 0 {
+            return;
+        }
+        let rtf = wall.as_secs_f64() * 1000.0 / audio_ms as f64;
+        let mut speeds = self.speeds.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let samples = speeds.entry(name.to_owned()).or_default();
+        if samples.len() == SPEED_SAMPLES {
+            samples.pop_front();
+        }
+        samples.push_back(rtf);
+    }
+
+    /// How many times slower `name` has been than the smallest installed model, over their
+    /// recent jobs (medians of the real-time factors); `None` until both have finished a
+    /// job, and for the smallest model itself.
+    pub fn times_slower(&self, name: &str) -> Option<f64> {
+        let fastest = self.installed.iter().min_by_key(|model| model.size_bytes())?;
+        if fastest.name == name {
+            return None;
+        }
+        let speeds = self.speeds.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let median = |name: &str| speeds.get(name).and_then(|samples| median(samples.iter().copied().collect()));
+        Some(median(name)? / median(&fastest.name)?)
     }
 
     /// The names of the models loaded now.
@@ -355,6 +392,16 @@ impl Models {
     }
 }
 
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let middle = values.len() / 2;
+    match values.len() {
+        0 => None,
+        len if len % 2 == 1 => Some(values[middle]),
+        _ => Some((values[middle - 1] + values[middle]) / 2.0),
+    }
+}
+
 fn size_of(installed: &[Installed], name: &str) -> u64 {
     installed.iter().find(|model| model.name == name).map_or(0, Installed::size_bytes)
 }
@@ -401,6 +448,13 @@ mod tests {
         // Sizes no OpenAI model has: the file names it.
         let odd = [51864, 1500, 384, 6, 5, 448, 384, 6, 5, 80, 1];
         assert_eq!(model_name(Path::new("/models/ggml-mine.bin"), &summary(odd, TensorType::F16)), "mine");
+    }
+
+    #[test]
+    fn medians_of_odd_and_even_counts() {
+        assert_eq!(median(vec![]), None);
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), Some(2.5));
     }
 
     #[test]

@@ -156,6 +156,8 @@ impl Jobs {
                 record.speech_ms = done.speech_ms;
                 record.no_speech = Some(done.no_speech());
                 self.metrics.transcribed(done.duration_ms, started.elapsed());
+                let model = record.request.model.as_deref().unwrap_or(&self.models.default_model().name);
+                self.models.record_speed(model, done.duration_ms, started.elapsed());
                 transcript = Some(done);
             }
             Outcome::Cancelled if requeue => {

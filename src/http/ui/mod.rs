@@ -195,6 +195,7 @@ fn index_page(
                     &model.name,
                     model.is_multilingual().then(|| model.language_count()),
                     Some(model.size_bytes()) == smallest,
+                    models.times_slower(&model.name),
                     model.name == models.default_model().name,
                 ),
                 multilingual: model.is_multilingual(),

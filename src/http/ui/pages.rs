@@ -131,9 +131,16 @@ pub struct ModelOption {
     pub selected: bool,
 }
 
-/// What a model is for, in the menu: its languages, translation, and whether it is the
-/// fastest (the smallest) or the default of several.
-pub fn model_label(name: &str, languages: Option<usize>, fastest: bool, default: bool) -> String {
+/// What a model is for, in the menu: its languages, translation, whether it is the fastest
+/// (the smallest) or how much slower than that one it has been here (measured on finished
+/// jobs), and whether it is the default.
+pub fn model_label(
+    name: &str,
+    languages: Option<usize>,
+    fastest: bool,
+    times_slower: Option<f64>,
+    default: bool,
+) -> String {
     let mut label = match languages {
         Some(count) => format!("{name}: {count} languages, translation"),
         None => format!("{name}: English"),
@@ -141,10 +148,21 @@ pub fn model_label(name: &str, languages: Option<usize>, fastest: bool, default:
     if fastest {
         label.push_str(", fastest");
     }
+    match times_slower {
+        Some(times) if times >= 1.5 => label.push_str(&format!(", about {} times slower here", round_times(times))),
+        Some(_) => label.push_str(", about as fast here"),
+        None => {}
+    }
     if default {
         label.push_str(" (default)");
     }
     label
+}
+
+/// 1.5 -> "1.5", 2.26 -> "2.5", 3.4 -> "3": halves below 3, whole numbers from there, as
+/// "about" allows.
+fn round_times(times: f64) -> String {
+    if times < 3.0 { format!("{}", (times * 2.0).round() / 2.0) } else { format!("{}", times.round()) }
 }
 
 /// One entry of the language menu.
@@ -465,8 +483,20 @@ mod tests {
 
     #[test]
     fn model_labels_say_what_each_model_is_for() {
-        assert_eq!(model_label("tiny.en", None, true, true), "tiny.en: English, fastest (default)");
-        assert_eq!(model_label("base", Some(99), false, false), "base: 99 languages, translation");
+        assert_eq!(model_label("tiny.en", None, true, None, true), "tiny.en: English, fastest (default)");
+        assert_eq!(model_label("base", Some(99), false, None, false), "base: 99 languages, translation");
+        assert_eq!(
+            model_label("base", Some(99), false, Some(3.4), false),
+            "base: 99 languages, translation, about 3 times slower here"
+        );
+        assert_eq!(
+            model_label("base", Some(99), false, Some(2.26), false),
+            "base: 99 languages, translation, about 2.5 times slower here"
+        );
+        assert_eq!(
+            model_label("tiny.en-q8_0", None, false, Some(1.1), false),
+            "tiny.en-q8_0: English, about as fast here"
+        );
     }
 
     #[test]
