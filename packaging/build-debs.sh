@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Builds the two .deb packages into target/debian/:
+# Builds the .deb packages into target/debian/:
 #   whisper-appliance_<version>-1_amd64.deb        the binary, the units, config, nginx site, man pages
 #   whisper-appliance-model-tiny-en_<...>_all.deb  the tiny.en model (packaging/build-model-deb.sh)
+#   whisper-appliance-model-base_<...>_all.deb     the multilingual base model (the same script)
 #
-#   packaging/build-debs.sh            build both (cargo-deb is installed with cargo if missing)
+#   packaging/build-debs.sh            build them all (cargo-deb is installed with cargo if missing)
 #   packaging/build-debs.sh --binary   only the static binary, for a quick look (prints its path)
 #
 # The binary is built here, not by cargo-deb, with two choices that a plain `cargo build --release`

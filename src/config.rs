@@ -30,6 +30,8 @@ const DEFAULT_CONFIG_FILE: &str = "/etc/whisper-appliance/config.toml";
 const DEFAULT_STATE_DIR: &str = "/var/lib/whisper-appliance";
 /// The model every command uses unless told otherwise: where the model package installs it.
 pub(crate) const DEFAULT_MODEL: &str = "/usr/share/whisper-appliance/models/ggml-tiny.en.bin";
+/// Where the model packages install their models: the folder of [`DEFAULT_MODEL`].
+pub(crate) const DEFAULT_MODELS_DIR: &str = "/usr/share/whisper-appliance/models";
 
 /// The effective configuration of a running server: what clap parsed, with the file and
 /// the defaults layered under it by [`Config::load`].
@@ -51,9 +53,27 @@ pub struct Config {
     #[arg(long, value_name = "DIR", env = "WHISPER_APPLIANCE_TEMP_DIR")]
     temp_dir: Option<PathBuf>,
 
-    /// The ggml model file.
+    /// The default model: the ggml file that requests naming no model (or `whisper-1`) get.
     #[arg(long, value_name = "FILE", env = "WHISPER_APPLIANCE_MODEL", default_value = DEFAULT_MODEL)]
     pub model: PathBuf,
+
+    /// Directory of ggml whisper models to serve besides the default; each is named by what
+    /// `model info` reads (tiny.en, base, base-q8_0), and other files are skipped
+    /// [default: the folder holding --model, /usr/share/whisper-appliance/models as packaged].
+    #[arg(long, value_name = "DIR", env = "WHISPER_APPLIANCE_MODELS_DIR")]
+    models_dir: Option<PathBuf>,
+
+    /// Megabytes of model weights kept loaded at once: models load on first use, and the
+    /// least recently used idle one is unloaded to make room (never one a job is using).
+    #[arg(
+        long,
+        value_name = "MB",
+        env = "WHISPER_APPLIANCE_MODEL_MEMORY_MB",
+        default_value_t = 2048,
+        value_parser = positive::<u64>
+    )]
+    #[serde(deserialize_with = "at_least_one")]
+    pub model_memory_mb: u64,
 
     /// The Silero VAD speech detector file, written by `model import-vad`
     /// [default: ggml-silero-v6.2.0.bin beside the model].
@@ -277,6 +297,11 @@ impl Config {
         config.temp_dir = Some(absolute(&temp_dir)?);
         config.state_dir = Some(state_dir);
         config.model = absolute(&config.model)?;
+        let models_dir = match config.models_dir.take() {
+            Some(dir) => dir,
+            None => config.model.parent().map_or_else(|| PathBuf::from("/"), Path::to_owned),
+        };
+        config.models_dir = Some(absolute(&models_dir)?);
         config.vad_model = config.vad_model.as_deref().map(absolute).transpose()?;
         config.threads = Some(config.threads.unwrap_or_else(|| (default_threads() / config.workers).max(1)));
         // With authentication off and no proxy naming users, every request is the same caller:
@@ -295,6 +320,16 @@ impl Config {
     /// Where uploads wait for their jobs (absolute).
     pub fn temp_dir(&self) -> &Path {
         self.temp_dir.as_deref().expect("Config::load resolves the temp directory")
+    }
+
+    /// The directory of models to serve (absolute).
+    pub fn models_dir(&self) -> &Path {
+        self.models_dir.as_deref().expect("Config::load resolves the models directory")
+    }
+
+    /// The model memory budget in bytes.
+    pub fn model_memory_bytes(&self) -> u64 {
+        self.model_memory_mb * 1_000_000
     }
 
     /// CPU threads per transcription.

@@ -309,6 +309,8 @@ pub enum EngineError {
     LanguageNotInModel { language: String, model: &'static str },
     #[error("the {model} model can only transcribe English; translation needs a multilingual model such as base")]
     TranslateNeedsMultilingual { model: &'static str },
+    #[error("no model named {model:?} is installed here; installed: {installed} (whisper-1 names the default)")]
+    UnknownModel { model: String, installed: String },
     #[error("the transcription was cancelled")]
     Cancelled,
     #[error("whisper.cpp failed while transcribing; the audio may be damaged, try converting it")]
@@ -401,7 +403,8 @@ impl CommandError {
             CommandError::Engine(
                 EngineError::UnknownLanguage { .. }
                 | EngineError::LanguageNotInModel { .. }
-                | EngineError::TranslateNeedsMultilingual { .. },
+                | EngineError::TranslateNeedsMultilingual { .. }
+                | EngineError::UnknownModel { .. },
             ) => 2,
             CommandError::Model(_)
             | CommandError::OutputDir { .. }
@@ -668,8 +671,6 @@ pub enum ApiError {
     WordTimestamps,
     #[error("temperature must be a number from 0 to 1, not {value:?}")]
     BadTemperature { value: String },
-    #[error("the model {model:?} is not served here; use whisper-1 or {served}")]
-    UnknownModel { model: String, served: &'static str },
     #[error("the recording could not be transcribed: {reason}")]
     TranscriptionFailed { reason: String },
     #[error("no such page or endpoint; see the API list in the README")]
@@ -743,6 +744,7 @@ impl ApiError {
                     (400, "unsupported_language", Some("language"), None)
                 }
                 EngineError::TranslateNeedsMultilingual { .. } => (400, "translation_unavailable", None, None),
+                EngineError::UnknownModel { .. } => (400, "model_not_found", Some("model"), None),
                 EngineError::Cancelled => (409, "cancelled", None, None),
                 EngineError::NoModel { .. }
                 | EngineError::Model(_)
@@ -773,7 +775,6 @@ impl ApiError {
             ApiError::BadResponseFormat { .. } => (400, "invalid_request", Some("response_format"), None),
             ApiError::WordTimestamps => (400, "invalid_request", Some("timestamp_granularities[]"), None),
             ApiError::BadTemperature { .. } => (400, "invalid_request", Some("temperature"), None),
-            ApiError::UnknownModel { .. } => (400, "model_not_found", Some("model"), None),
             ApiError::TranscriptionFailed { .. } => (422, "transcription_failed", Some("file"), None),
             ApiError::NoRoute => (404, "not_found", None, None),
             ApiError::MethodNotAllowed => (405, "method_not_allowed", None, None),

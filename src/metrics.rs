@@ -28,6 +28,11 @@ struct StatusLabels {
     status: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModelLabels {
+    model: String,
+}
+
 pub struct Metrics {
     registry: Registry,
     http_requests: Family<RouteLabels, Counter>,
@@ -38,6 +43,9 @@ pub struct Metrics {
     audio_seconds: Counter<f64, AtomicU64>,
     real_time_factor: Histogram,
     upload_bytes: Counter,
+    model_loads: Family<ModelLabels, Counter>,
+    model_unloads: Family<ModelLabels, Counter>,
+    model_bytes: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -59,6 +67,9 @@ impl Default for Metrics {
             // Real-time factor: wall time over audio time; 0.01 (100x faster) to 2 (slower).
             real_time_factor: Histogram::new([0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0]),
             upload_bytes: Counter::default(),
+            model_loads: Family::default(),
+            model_unloads: Family::default(),
+            model_bytes: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -77,6 +88,17 @@ impl Default for Metrics {
             metrics.real_time_factor.clone(),
         );
         registry.register("upload_bytes", "Bytes of uploads received", metrics.upload_bytes.clone());
+        registry.register(
+            "model_loads",
+            "Models loaded into memory since start, by model",
+            metrics.model_loads.clone(),
+        );
+        registry.register(
+            "model_unloads",
+            "Idle models unloaded to stay within the memory budget since start, by model",
+            metrics.model_unloads.clone(),
+        );
+        registry.register("model_bytes", "Bytes of model weights loaded now", metrics.model_bytes.clone());
         Metrics { registry, ..metrics }
     }
 }
@@ -106,6 +128,18 @@ impl Metrics {
         if audio_seconds > 0.0 {
             self.real_time_factor.observe(wall.as_secs_f64() / audio_seconds);
         }
+    }
+
+    /// A model was loaded; `loaded_bytes` is what all loaded models take now.
+    pub fn model_loaded(&self, model: &str, loaded_bytes: u64) {
+        self.model_loads.get_or_create(&ModelLabels { model: model.to_owned() }).inc();
+        self.model_bytes.set(loaded_bytes as i64);
+    }
+
+    /// An idle model was unloaded for the memory budget.
+    pub fn model_unloaded(&self, model: &str, loaded_bytes: u64) {
+        self.model_unloads.get_or_create(&ModelLabels { model: model.to_owned() }).inc();
+        self.model_bytes.set(loaded_bytes as i64);
     }
 
     /// Encodes everything, with job counts by status name read fresh from the store (every

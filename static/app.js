@@ -208,6 +208,7 @@
       const find = (selector) => root.querySelector(selector);
       this.link = find('.card-link');
       this.status = find('.card-status');
+      this.model = find('.card-model');
       this.time = find('.card-time');
       this.uploadMeter = find('.upload-meter');
       this.jobMeter = find('.job-meter');
@@ -354,6 +355,10 @@
       this.job = job;
       this.root.dataset.jobId = job.id;
       this.link.href = job.links.page;
+      if (job.model) {
+        this.model.querySelector('.card-model-name').textContent = job.model;
+        this.model.hidden = false;
+      }
       this.uploadMeter.hidden = true;
       this.setStatus(statusText(job), job.status);
       this.jobMeter.hidden = job.status !== 'running';
@@ -737,6 +742,28 @@
     });
   }
 
+  // ----- choosing a model ------------------------------------------------------------
+
+  // The language menu and Translate are for multilingual models: shown while one is
+  // chosen, hidden (and not sent) while an English-only one is. Without the script both
+  // stay visible and the server refuses what the chosen model cannot do. Returns the
+  // fields' wrapper, or null when no installed model is multilingual.
+  function enhanceModelMenu(form) {
+    const languageOptions = form.querySelector('#language-options');
+    const englishOnly = form.querySelector('#english-only');
+    if (!languageOptions) return null;
+    const menu = form.elements.model;
+    const show = () => {
+      const option = menu ? menu.selectedOptions[0] : null;
+      const multilingual = option ? option.dataset.multilingual === 'true' : languageOptions.dataset.englishOnly !== 'true';
+      languageOptions.hidden = !multilingual;
+      if (englishOnly) englishOnly.hidden = multilingual;
+    };
+    if (menu) menu.addEventListener('change', show);
+    show();
+    return languageOptions;
+  }
+
   // ----- choosing files --------------------------------------------------------------
 
   function enhanceForm(form) {
@@ -748,6 +775,7 @@
     const checks = form.dataset;
     const notMedia = checks.notMedia.split(' ');
     const chosen = [];
+    const languageOptions = enhanceModelMenu(form);
     // The no-JS form sends one file per post; with the script, any number.
     input.multiple = true;
     input.required = false;
@@ -866,8 +894,12 @@
         return;
       }
       const options = { prompt: form.elements.prompt.value };
-      if (form.elements.language) options.language = form.elements.language.value;
-      if (form.elements.translate) options.translate = form.elements.translate.checked ? 'true' : 'false';
+      if (form.elements.model) options.model = form.elements.model.value;
+      // An English-only model is chosen: its hidden language fields are not sent.
+      if (!languageOptions || !languageOptions.hidden) {
+        if (form.elements.language) options.language = form.elements.language.value;
+        if (form.elements.translate) options.translate = form.elements.translate.checked ? 'true' : 'false';
+      }
       const sending = chosen.splice(0);
       notes.replaceChildren();
       render();
@@ -907,6 +939,9 @@
       const time = row.querySelector('time');
       time.dateTime = job.created_at;
       time.textContent = job.created_at;
+      const model = row.querySelector('.row-model');
+      model.textContent = job.model || '';
+      model.hidden = !job.model;
       const text = row.querySelector('.row-download');
       if (job.links.results.txt) {
         text.href = job.links.results.txt;

@@ -152,3 +152,27 @@ fn bad_values_are_usage_errors_from_a_flag_a_variable_or_the_file() {
     std::fs::write(&file, "workers = 0\n").unwrap();
     refused(&["--workers", "2"], &[], "at least 1");
 }
+
+#[test]
+fn the_models_directory_is_the_default_models_folder_unless_set() {
+    let print = |args: &[&str]| {
+        let mut all = vec!["--config", "/dev/null", "--print-config"];
+        all.extend_from_slice(args);
+        let output = serve(&all, &[]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let defaults = print(&[]);
+    assert!(defaults.contains("models_dir = \"/usr/share/whisper-appliance/models\"\n"), "{defaults}");
+    assert!(defaults.contains("model_memory_mb = 2048\n"), "{defaults}");
+    let beside = print(&["--model", "/srv/whisper/ggml-base.bin"]);
+    assert!(beside.contains("models_dir = \"/srv/whisper\"\n"), "{beside}");
+    let named = print(&["--model", "/srv/whisper/ggml-base.bin", "--models-dir", "/opt/models"]);
+    assert!(named.contains("models_dir = \"/opt/models\"\n"), "{named}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.toml");
+    std::fs::write(&file, "model_memory_mb = 0\n").unwrap();
+    let output = serve(&["--config", file.to_str().unwrap(), "--print-config"], &[]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+}

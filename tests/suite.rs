@@ -20,6 +20,7 @@ mod lifecycle;
 mod live;
 mod model_import;
 mod model_quantize;
+mod models;
 mod non_speech;
 mod openai_api;
 mod queue;

@@ -1,6 +1,7 @@
 //! `serve`: start-up, the accept loop, and shutdown.
 //!
-//! Start-up order: configuration, temp directory, database, model, crash recovery,
+//! Start-up order: configuration, temp directory, database, models (the default one
+//! loaded), crash recovery,
 //! workers, then the listening socket, so `/readyz` is true from the first request.
 //! (A socket passed by systemd is taken over before the runtime starts threads, and only
 //! accepted from once everything else is ready; see `listen.rs`.)
@@ -22,7 +23,7 @@ use libsystemd::daemon::{self, NotifyState};
 use crate::auth::{AuthSettings, Authenticator, KeyStore, RateLimits, Secret};
 use crate::cli::{self, ServeArgs};
 use crate::config::Config;
-use crate::engine::{Engine, EngineOptions};
+use crate::engine::{EngineOptions, Models};
 use crate::errors::{Causes, ServeError};
 use crate::http::connections::{BusyBody, Connections};
 use crate::http::{self, AppState};
@@ -82,13 +83,17 @@ async fn serve(config: Config, socket: Socket) -> Result<(), ServeError> {
             "authentication is on and no API key exists yet: create one with `whisper-appliance keys create --name <you> --role admin`"
         );
     }
-    let engine =
-        Engine::load(&config.model, &EngineOptions { threads: config.threads(), use_gpu: true, vad: config.vad() })?;
     let metrics = Arc::new(Metrics::default());
-    let engine = Arc::new(engine);
+    let models = Arc::new(Models::open(
+        config.models_dir(),
+        &config.model,
+        EngineOptions { threads: config.threads(), use_gpu: true, vad: config.vad() },
+        config.model_memory_bytes(),
+        Arc::clone(&metrics),
+    )?);
     let jobs = Arc::new(Jobs::new(
         store,
-        Arc::clone(&engine),
+        Arc::clone(&models),
         temp,
         (config.queue_size, config.max_queued_per_key()),
         config.retention(),
@@ -112,8 +117,8 @@ async fn serve(config: Config, socket: Socket) -> Result<(), ServeError> {
         config.max_concurrent_uploads,
     );
     let grace = config.shutdown_grace();
-    let live = Live::new(
-        Arc::clone(&engine),
+    let live = Live::with_models(
+        Arc::clone(&models),
         LiveSettings {
             sessions: config.live_sessions,
             max_session: Duration::from_secs(config.live_max_session_secs),

@@ -1,4 +1,5 @@
 //! The `transcribe` command: files in, transcripts out, one model load for all of them.
+//! The model is a file, or a model's name in the models directory (as `serve` names them).
 //!
 //! One file prints to stdout; several need `--output-dir` (made if missing) and get one
 //! output file each. A file that fails is reported on stderr (a line, then a `caused by:`
@@ -15,9 +16,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::audio;
 use crate::cli::TranscribeArgs;
 use crate::engine::{
-    CancelToken, Engine, EngineOptions, Observer, Request, Transcript, VadSettings, default_threads, vad_for,
+    CancelToken, Engine, EngineOptions, Observer, Request, Transcript, VadSettings, default_threads, scan, vad_for,
 };
-use crate::errors::{CommandError, InputError, report};
+use crate::errors::{CommandError, EngineError, InputError, report};
 use crate::formats::Format;
 
 pub(super) fn run(args: TranscribeArgs) -> Result<(), CommandError> {
@@ -25,12 +26,13 @@ pub(super) fn run(args: TranscribeArgs) -> Result<(), CommandError> {
         return Err(CommandError::OutputDirRequired);
     }
     let request = Request::new(&args.language, args.translate)?;
+    let model = model_file(&args.model, &args.models_dir)?;
     let options = EngineOptions {
         threads: args.threads.unwrap_or_else(default_threads),
         use_gpu: true,
-        vad: if args.no_vad { None } else { vad_for(&args.model, args.vad_model.as_deref(), VadSettings::default()) },
+        vad: if args.no_vad { None } else { vad_for(&model, args.vad_model.as_deref(), VadSettings::default()) },
     };
-    let engine = Engine::load(&args.model, &options)?;
+    let engine = Engine::load(&model, &options)?;
     engine.check(&request)?;
     // Made before any audio is read, so a mistyped folder is reported at once, not after hours.
     if let Some(dir) = &args.output_dir {
@@ -56,6 +58,28 @@ pub(super) fn run(args: TranscribeArgs) -> Result<(), CommandError> {
     match failed {
         0 => Ok(()),
         failed => Err(CommandError::InputsFailed { failed, total: args.files.len() }),
+    }
+}
+
+/// `--model` as a file, else as the name of a model in `dir` (a bare word that names no
+/// file there is refused with the names that do). A path that does not exist is left for
+/// the engine, whose error says how to get a model.
+fn model_file(model: &Path, dir: &Path) -> Result<PathBuf, EngineError> {
+    let text = model.to_string_lossy();
+    if model.exists() || text.contains('/') || text.ends_with(".bin") {
+        return Ok(model.to_owned());
+    }
+    let installed = scan(dir);
+    match installed.iter().find(|found| found.name == text) {
+        Some(found) => Ok(found.path.clone()),
+        None => Err(EngineError::UnknownModel {
+            model: text.into_owned(),
+            installed: if installed.is_empty() {
+                format!("none in {}", dir.display())
+            } else {
+                installed.iter().map(|found| found.name.as_str()).collect::<Vec<_>>().join(", ")
+            },
+        }),
     }
 }
 

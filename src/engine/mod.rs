@@ -18,6 +18,7 @@
 //! HTTP, jobs or files other than the model.
 
 mod device;
+mod pool;
 mod speech;
 mod timeline;
 
@@ -34,6 +35,7 @@ use crate::audio::SAMPLE_RATE;
 use crate::errors::EngineError;
 use crate::model::{self, ModelSummary};
 
+pub use pool::{Installed, Models, OPENAI_MODEL, scan};
 pub use speech::{SpeechDetector, VadSettings, apply_gain, level_gain};
 
 /// A stretch of speech with its text, timed against the original recording.
@@ -111,6 +113,11 @@ pub struct Request {
     /// recordings (repetitive text, temperature fallbacks) several times slower to decode.
     #[serde(default)]
     pub words: bool,
+    /// The installed model to run, by name (`tiny.en`, `base`), as [`Models`] resolved it;
+    /// `None` in records from before models could be chosen, which ran on the default.
+    /// Read by the pool that picks the engine, not by the engine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
 }
 
 fn yes() -> bool {
@@ -128,8 +135,22 @@ impl Request {
                 None => return Err(EngineError::UnknownLanguage { language }),
             },
         };
-        Ok(Request { language, translate, prompt: None, temperature: None, vad: true, words: false })
+        Ok(Request { language, translate, prompt: None, temperature: None, vad: true, words: false, model: None })
     }
+}
+
+/// Refuses what a model with these sizes cannot do: translation or a language other than
+/// English with an English-only model. Read from the file's header, so no load is needed.
+fn check_request(summary: &ModelSummary, request: &Request) -> Result<(), EngineError> {
+    if !summary.is_multilingual() {
+        if request.translate {
+            return Err(EngineError::TranslateNeedsMultilingual { model: summary.name() });
+        }
+        if let Some(language) = request.language.as_deref().filter(|l| *l != "en") {
+            return Err(EngineError::LanguageNotInModel { language: language.to_owned(), model: summary.name() });
+        }
+    }
+    Ok(())
 }
 
 /// whisper.cpp's id for a language code (`de`) or English name (`german`), found in its table
@@ -346,18 +367,7 @@ impl Engine {
 
     /// Refuses requests this model cannot serve, before any audio is decoded.
     pub fn check(&self, request: &Request) -> Result<(), EngineError> {
-        if !self.is_multilingual() {
-            if request.translate {
-                return Err(EngineError::TranslateNeedsMultilingual { model: self.summary.name() });
-            }
-            if let Some(language) = request.language.as_deref().filter(|l| *l != "en") {
-                return Err(EngineError::LanguageNotInModel {
-                    language: language.to_owned(),
-                    model: self.summary.name(),
-                });
-            }
-        }
-        Ok(())
+        check_request(&self.summary, request)
     }
 
     /// The settings every pass shares: the request's language, task, prompt and

@@ -136,8 +136,11 @@ where
         upload::receive::<_, Box<warp::Error>>(state.jobs.temp(), content_type.as_deref(), body, &state.upload_limits)
             .await?;
     state.metrics.uploaded(received.upload.size());
-    let request = options(&received)?;
-    state.jobs.engine().check(&request)?;
+    let mut request = options(&received)?;
+    // The record names the model that will run, so the job says what produced it.
+    let model = state.jobs.models().resolve(request.model.as_deref())?;
+    model.check(&request)?;
+    request.model = Some(model.name.clone());
     let Received { upload, file_name, declared_type, .. } = received;
     let jobs = Arc::clone(&state.jobs);
     let owner = caller.owner.clone();
@@ -150,11 +153,13 @@ where
     .map_err(|join| ApiError::Internal(Box::new(join)))?
 }
 
-/// The job API's form fields: `language` (a code or `auto`), `translate`, `prompt`, `vad`;
-/// the page's no-JS form sends the same fields and is read by this same function.
+/// The job API's form fields: `model` (an installed model's name; the default if absent),
+/// `language` (a code or `auto`), `translate`, `prompt`, `vad`, `words`; the page's no-JS
+/// form sends the same fields and is read by this same function.
 pub(crate) fn job_request(form: &Received) -> Result<Request, ApiError> {
     let translate = bool_field(form, "translate", false)?;
     let mut request = Request::new(form.field("language").unwrap_or("auto"), translate)?;
+    request.model = form.field("model").map(str::trim).filter(|model| !model.is_empty()).map(str::to_owned);
     request.prompt = form.field("prompt").map(str::to_owned).filter(|prompt| !prompt.trim().is_empty());
     request.vad = bool_field(form, "vad", true)?;
     request.words = bool_field(form, "words", false)?;

@@ -27,6 +27,9 @@ pub struct JobView {
     pub status: Status,
     pub file_name: String,
     pub size_bytes: u64,
+    /// The installed model that runs (or ran) the job: `tiny.en`, `base`; null for jobs
+    /// from before models could be chosen, which ran on the default.
+    pub model: Option<String>,
     /// The language asked for: a code, or "auto".
     pub requested_language: String,
     pub translate: bool,
@@ -77,6 +80,7 @@ impl JobView {
             status: record.status,
             file_name: record.file_name.clone(),
             size_bytes: record.size_bytes,
+            model: record.request.model.clone(),
             requested_language: record.request.language.clone().unwrap_or_else(|| "auto".to_owned()),
             translate: record.request.translate,
             progress: record.progress,

@@ -37,6 +37,7 @@ pub(crate) use self::job_view::parse_id;
 use self::routes::{Endpoint, at};
 use crate::auth::{Authenticator, Identity, RateLimits};
 use crate::config::Config;
+use crate::engine::Backend;
 use crate::errors::{ApiError, Causes};
 use crate::jobs::{Jobs, Scope};
 use crate::live::Live;
@@ -129,22 +130,35 @@ struct Status {
 #[derive(Serialize)]
 struct Readiness<'a> {
     status: &'static str,
+    /// The default model's name.
     model: &'a str,
+    /// Whether the default model is in memory now (it may have been unloaded for the memory
+    /// budget, and is then loaded again by the next job that needs it).
+    model_loaded: bool,
+    /// Every installed model's name, and those in memory now.
+    models: Vec<&'a str>,
+    loaded: Vec<String>,
     backend: &'static str,
     database: bool,
     temp_dir_writable: bool,
 }
 
-/// 200 once the model is loaded, the database answers and uploads can be written.
+/// 200 once the default model has loaded (start-up does that before listening), the
+/// database answers and uploads can be written.
 fn ready(state: &AppState) -> Response {
-    let engine = state.jobs.engine();
+    let models = state.jobs.models();
     let database = state.jobs.store().check().is_ok();
     let temp_dir_writable = state.jobs.temp().check_writable().is_ok();
     let ok = database && temp_dir_writable;
+    let loaded = models.loaded();
+    let model = models.default_model().name.as_str();
     let body = Readiness {
         status: if ok { "ready" } else { "not ready" },
-        model: engine.summary().name(),
-        backend: engine.backend().name(),
+        model,
+        model_loaded: loaded.iter().any(|name| name == model),
+        models: models.names(),
+        loaded,
+        backend: models.backend().map_or("cpu", Backend::name),
         database,
         temp_dir_writable,
     };

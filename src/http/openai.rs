@@ -18,14 +18,11 @@ use warp::{Filter, Reply};
 
 use super::routes::{Endpoint, at};
 use super::{AppState, Caller, bool_field, json, respond, submit_upload, upload_request, with_state};
-use crate::engine::Request;
+use crate::engine::{OPENAI_MODEL, Request};
 use crate::errors::{ApiError, JobError};
 use crate::formats::{self, Format};
 use crate::jobs::{Jobs, Scope, Status};
 use crate::upload::Received;
-
-/// The model name OpenAI's clients send by default; served by whatever model is loaded.
-const OPENAI_MODEL: &str = "whisper-1";
 
 pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
     let audio = |endpoint: Endpoint, translate: bool| {
@@ -91,15 +88,13 @@ fn word_timestamps(form: &Received) -> Result<bool, ApiError> {
 
 /// Checks OpenAI's fields (and our `vad`) and turns them into an engine request.
 fn openai_request(state: &AppState, form: &Received, translate: bool) -> Result<Request, ApiError> {
-    let served = state.jobs.engine().summary().name();
-    match form.field("model").map(str::trim) {
-        None | Some("") => {}
-        Some(model) if model == OPENAI_MODEL || model == served => {}
-        Some(model) => return Err(ApiError::UnknownModel { model: model.to_owned(), served }),
-    }
+    // `whisper-1` (OpenAI's default name) and no model mean the default; another name must
+    // be installed (checked, with the list in the refusal, before the upload is decoded).
+    let model = state.jobs.models().resolve(form.field("model"))?;
     // Translations take no language: the source language is detected.
     let language = if translate { "auto" } else { form.field("language").unwrap_or("auto") };
     let mut request = Request::new(language, translate)?;
+    request.model = Some(model.name.clone());
     request.prompt = form.field("prompt").map(str::to_owned).filter(|prompt| !prompt.trim().is_empty());
     request.vad = bool_field(form, "vad", true)?;
     if let Some(text) = form.field("temperature").map(str::trim).filter(|t| !t.is_empty()) {
@@ -185,14 +180,25 @@ struct Model {
     owned_by: &'static str,
 }
 
+/// `whisper-1` (the default model) and every installed model by name; `created` is the
+/// file's modification time.
 fn models(state: &AppState) -> Response {
-    let engine = state.jobs.engine();
-    let created = std::fs::metadata(engine.path())
-        .and_then(|meta| meta.modified())
-        .ok()
-        .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |age| age.as_secs());
-    let model = |id: &str| Model { id: id.to_owned(), object: "model", created, owned_by: "whisper-appliance" };
-    let data = vec![model(OPENAI_MODEL), model(engine.summary().name())];
+    let models = state.jobs.models();
+    let created = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .and_then(|meta| meta.modified())
+            .ok()
+            .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |age| age.as_secs())
+    };
+    let model = |id: &str, path| Model {
+        id: id.to_owned(),
+        object: "model",
+        created: created(path),
+        owned_by: "whisper-appliance",
+    };
+    let data = std::iter::once(model(OPENAI_MODEL, &models.default_model().path))
+        .chain(models.installed().iter().map(|installed| model(&installed.name, &installed.path)))
+        .collect();
     json(StatusCode::OK, &ModelList { object: "list", data })
 }

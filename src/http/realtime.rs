@@ -36,8 +36,8 @@ use super::{AppState, Caller, caller, error_response, with_state};
 use crate::audio::{Resampler, SAMPLE_RATE};
 use crate::auth::{Credentials, Identity, SESSION_COOKIE};
 use crate::engine::{Request, Segment, Transcript};
-use crate::errors::{ApiError, AuthError};
-use crate::live::{Input, Output, StreamSettings, TurnDetection};
+use crate::errors::{ApiError, AuthError, Causes};
+use crate::live::{Input, Output, Refused, StreamSettings, TurnDetection};
 
 /// The subprotocol prefix that carries an API key from browsers (which cannot set headers).
 pub const KEY_SUBPROTOCOL: &str = "openai-insecure-api-key.";
@@ -264,13 +264,18 @@ async fn run(socket: WebSocket, state: &AppState, caller: &Caller, credentials: 
     let live = state.live.settings().clone();
     let mut session = match state.live.open(config.settings.clone()) {
         Ok(session) => session,
-        Err(busy) => {
-            let message = format!(
-                "the server is busy: all {} live transcription sessions are in use; try again later",
-                busy.sessions
-            );
+        Err(Refused::Busy { sessions }) => {
+            let message =
+                format!("the server is busy: all {sessions} live transcription sessions are in use; try again later");
             outbox.error("server_error", &refuse("session_limit_reached", None, message), None).await;
             outbox.close(CLOSE_TRY_LATER, "server busy").await;
+            return;
+        }
+        Err(Refused::Model(error)) => {
+            tracing::error!(%error, cause = %Causes(&error), "a live session's model cannot be loaded");
+            let message = "the model cannot be loaded now; try again later".to_owned();
+            outbox.error("server_error", &refuse("model_unavailable", None, message), None).await;
+            outbox.close(CLOSE_TRY_LATER, "model unavailable").await;
             return;
         }
     };
@@ -490,7 +495,7 @@ fn configure(state: &AppState, config: &mut Config, session: Option<&Value>) -> 
             let request = Request::new(language.as_str().unwrap_or("auto"), false).map_err(|error| {
                 refuse("invalid_value", Some("session.audio.input.transcription.language"), error.to_string())
             })?;
-            state.jobs.engine().check(&request).map_err(|error| {
+            state.jobs.models().default_model().check(&request).map_err(|error| {
                 refuse("invalid_value", Some("session.audio.input.transcription.language"), error.to_string())
             })?;
             next.settings.request.language = request.language;
@@ -634,10 +639,11 @@ fn save(
         segments: segments.to_vec(),
     };
     let name = format!("Live transcription {}", humantime::format_rfc3339_seconds(std::time::SystemTime::now()));
-    state.jobs.save_transcript(caller.owner.clone(), name, config.settings.request.clone(), &transcript).map_err(
-        |error| {
-            tracing::error!(%error, "a live transcript could not be saved");
-            refuse("save_failed", None, "the transcript could not be saved")
-        },
-    )
+    // Live sessions run on the default model.
+    let mut request = config.settings.request.clone();
+    request.model = Some(state.jobs.models().default_model().name.clone());
+    state.jobs.save_transcript(caller.owner.clone(), name, request, &transcript).map_err(|error| {
+        tracing::error!(%error, "a live transcript could not be saved");
+        refuse("save_failed", None, "the transcript could not be saved")
+    })
 }

@@ -1,5 +1,6 @@
 //! The job queue: accepted uploads become records in sled, wait in a bounded queue, run on
-//! worker threads that share one loaded model, and end done, failed or cancelled.
+//! worker threads that share the loaded models (each job runs on the model its request
+//! names, loaded by [`Models`] when first needed), and end done, failed or cancelled.
 //!
 //! The queue is fair between owners (API keys, proxy users): each owner may have at most
 //! `per_owner` jobs waiting, and the next job to run is the oldest of the owner served
@@ -24,7 +25,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 pub use self::store::{JobRecord, Status, Store, now_ms};
-use crate::engine::{CancelToken, Engine, Request, Segment, Transcript};
+use crate::engine::{CancelToken, Models, Request, Segment, Transcript};
 use crate::errors::{JobError, StoreError};
 use crate::metrics::Metrics;
 use crate::spool::{TempDir, TempUpload};
@@ -134,7 +135,7 @@ struct Running {
 
 pub struct Jobs {
     store: Store,
-    engine: Arc<Engine>,
+    models: Arc<Models>,
     temp: TempDir,
     capacity: usize,
     per_owner: usize,
@@ -147,7 +148,7 @@ pub struct Jobs {
 impl Jobs {
     pub fn new(
         store: Store,
-        engine: Arc<Engine>,
+        models: Arc<Models>,
         temp: TempDir,
         (capacity, per_owner): (usize, usize),
         retention: Duration,
@@ -155,7 +156,7 @@ impl Jobs {
     ) -> Jobs {
         Jobs {
             store,
-            engine,
+            models,
             temp,
             capacity,
             per_owner,
@@ -179,8 +180,9 @@ impl Jobs {
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub fn engine(&self) -> &Engine {
-        &self.engine
+    /// The models jobs run on.
+    pub fn models(&self) -> &Models {
+        &self.models
     }
 
     pub fn store(&self) -> &Store {

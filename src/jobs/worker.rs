@@ -1,6 +1,6 @@
 //! Worker threads: take the next queued job (round-robin over owners, see `mod.rs`),
-//! decode its upload, run the engine, store
-//! the outcome, delete the upload.
+//! decode its upload, run it on the model it names (loaded if need be), store the outcome,
+//! delete the upload, and let the pool unload models that became idle over its budget.
 //!
 //! Workers are OS threads, not async tasks: whisper.cpp computes for seconds to minutes
 //! and must not starve the HTTP runtime. A panic inside one job fails that job only.
@@ -38,6 +38,7 @@ impl Jobs {
                     Outcome::Failed("an internal error stopped this job; please report it".to_owned())
                 });
             self.finish(record, outcome, started);
+            self.models.trim();
         }
     }
 
@@ -114,7 +115,15 @@ impl Jobs {
             }
             None => Observer::none(),
         };
-        match self.engine.transcribe(&decoded.samples, &record.request, observer, cancel) {
+        // The model is held (kept loaded) only while the job runs.
+        let engine = match self.models.get(record.request.model.as_deref().unwrap_or_default()) {
+            Ok(engine) => engine,
+            Err(error) => {
+                tracing::warn!(job = %record.id, %error, cause = %Causes(&error), "the job's model cannot be loaded");
+                return Outcome::Failed(error.to_string());
+            }
+        };
+        match engine.transcribe(&decoded.samples, &record.request, observer, cancel) {
             Ok(transcript) => Outcome::Done(transcript),
             Err(EngineError::Cancelled) => Outcome::Cancelled,
             Err(error) => {
@@ -147,6 +156,8 @@ impl Jobs {
                 record.speech_ms = done.speech_ms;
                 record.no_speech = Some(done.no_speech());
                 self.metrics.transcribed(done.duration_ms, started.elapsed());
+                let model = record.request.model.as_deref().unwrap_or(&self.models.default_model().name);
+                self.models.record_speed(model, done.duration_ms, started.elapsed());
                 transcript = Some(done);
             }
             Outcome::Cancelled if requeue => {

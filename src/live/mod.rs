@@ -1,6 +1,7 @@
 //! Live transcription sessions: a bounded number of streams, each on its own thread.
 //!
-//! Input: the loaded [`Engine`] and, per session, [`Input`]s from the realtime WebSocket
+//! Input: the loaded [`Engine`] (or the server's [`Models`], whose default model each session
+//! holds, loaded if the pool had unloaded it, while it runs) and, per session, [`Input`]s from the realtime WebSocket
 //! (`crate::http`). Output: [`Output`]s back to it. A session holds one of
 //! [`LiveSettings::sessions`] slots from [`Live::open`] until its stream has ended; when
 //! all are taken, `open` says so at once instead of queueing.
@@ -18,7 +19,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 pub use self::stream::{Input, Output, StreamSettings, TurnDetection};
-use crate::engine::Engine;
+use crate::engine::{Engine, Models};
+use crate::errors::EngineError;
 
 /// Audio that may wait for its stream: 5 minutes at 16 kHz (19 MB). A client may send
 /// faster than real time (a file, say) up to this far ahead; more is refused. The socket is
@@ -36,17 +38,26 @@ pub struct LiveSettings {
     pub idle_timeout: Duration,
 }
 
+/// Where sessions get their engine.
+enum Source {
+    Engine(Arc<Engine>),
+    Models(Arc<Models>),
+}
+
 pub struct Live {
-    engine: Arc<Engine>,
+    source: Source,
     settings: LiveSettings,
     active: Arc<Mutex<usize>>,
     started: AtomicUsize,
 }
 
-/// Every slot is taken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Busy {
-    pub sessions: usize,
+/// Why no session was opened.
+#[derive(Debug)]
+pub enum Refused {
+    /// Every one of this many slots is taken.
+    Busy { sessions: usize },
+    /// The default model could not be loaded.
+    Model(EngineError),
 }
 
 /// A running session's two ends; dropping `input` ends the stream (after the final pass
@@ -87,22 +98,32 @@ impl SessionInput {
 }
 
 impl Live {
+    /// Sessions on this one engine.
     pub fn new(engine: Arc<Engine>, settings: LiveSettings) -> Live {
-        Live { engine, settings, active: Arc::new(Mutex::new(0)), started: AtomicUsize::new(0) }
+        Live { source: Source::Engine(engine), settings, active: Arc::new(Mutex::new(0)), started: AtomicUsize::new(0) }
+    }
+
+    /// Sessions on the default model of a server's models.
+    pub fn with_models(models: Arc<Models>, settings: LiveSettings) -> Live {
+        Live { source: Source::Models(models), settings, active: Arc::new(Mutex::new(0)), started: AtomicUsize::new(0) }
     }
 
     pub fn settings(&self) -> &LiveSettings {
         &self.settings
     }
 
-    /// Starts a stream if a slot is free.
-    pub fn open(&self, settings: StreamSettings) -> Result<Session, Busy> {
+    /// Starts a stream if a slot is free (loading the default model first if it was
+    /// unloaded: this may block for as long as that takes).
+    pub fn open(&self, settings: StreamSettings) -> Result<Session, Refused> {
         let slot = Slot::take(&self.active, self.settings.sessions)?;
+        let engine = match &self.source {
+            Source::Engine(engine) => Arc::clone(engine),
+            Source::Models(models) => models.get(&models.default_model().name).map_err(Refused::Model)?,
+        };
         let (sender, mut inputs) = mpsc::unbounded_channel();
         let (outputs, output) = mpsc::unbounded_channel();
         let waiting = Arc::new(AtomicUsize::new(0));
         let taken = Arc::clone(&waiting);
-        let engine = Arc::clone(&self.engine);
         let index = self.started.fetch_add(1, Ordering::Relaxed);
         std::thread::Builder::new()
             .name(format!("live-{index}"))
@@ -119,10 +140,10 @@ impl Live {
 struct Slot(Arc<Mutex<usize>>);
 
 impl Slot {
-    fn take(active: &Arc<Mutex<usize>>, max: usize) -> Result<Slot, Busy> {
+    fn take(active: &Arc<Mutex<usize>>, max: usize) -> Result<Slot, Refused> {
         let mut count = active.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if *count >= max {
-            return Err(Busy { sessions: max });
+            return Err(Refused::Busy { sessions: max });
         }
         *count += 1;
         Ok(Slot(Arc::clone(active)))

@@ -193,6 +193,10 @@ pub struct Appliance {
     pub state_dir: PathBuf,
     /// Keeps the state directory alive for the fixture's lifetime.
     _state: Option<tempfile::TempDir>,
+    /// An empty models directory, so that only the test's model is served whatever else lies
+    /// beside it (README's commands import base into models/); tests of several models pass
+    /// their own --models-dir.
+    _models: Option<tempfile::TempDir>,
     output: Arc<Mutex<String>>,
     /// Sent as a Bearer token by [`Appliance::client`] when authentication is on.
     key: Option<String>,
@@ -280,6 +284,10 @@ impl Appliance {
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        let models = (!args.contains(&"--models-dir")).then(|| tempfile::tempdir().unwrap());
+        if let Some(models) = &models {
+            command.arg("--models-dir").arg(models.path());
+        }
         let mut child = command.spawn().expect("cannot start the whisper-appliance binary");
         let output = Arc::new(Mutex::new(String::new()));
         let (address_tx, address_rx) = mpsc::channel();
@@ -309,8 +317,15 @@ impl Appliance {
                 panic!("the appliance did not start listening:\n{}", output.lock().unwrap());
             }
         };
-        let appliance =
-            Appliance { child: Some(child), url, state_dir: state_dir.to_owned(), _state: None, output, key: None };
+        let appliance = Appliance {
+            child: Some(child),
+            url,
+            state_dir: state_dir.to_owned(),
+            _state: None,
+            _models: models,
+            output,
+            key: None,
+        };
         appliance.wait_ready();
         appliance
     }

@@ -8,6 +8,10 @@
 //! (303 back to `/`), `POST /login` and `POST /logout` (`session.rs`), and
 //! `GET /static/{hash}/{file}` (`assets.rs`). The script talks to the job API directly.
 //!
+//! With several models installed the form has a model menu, each option saying what the
+//! model is for; the language menu and Translate are there when any model is multilingual,
+//! and the script hides them while an English-only model is chosen.
+//!
 //! Uploads go through [`crate::http::submit_upload`] with the API's own option parsing, so
 //! the form and the API accept and refuse exactly the same things. Pages are never cached
 //! (the server's default `no-store`); assets are, forever, under hashed URLs.
@@ -25,7 +29,7 @@ use warp::reply::Response;
 use warp::{Filter, Reply};
 
 pub(crate) use self::assets::etag_matches;
-use self::pages::{CardView, ErrorPage, HistoryRow, IndexPage, JobPage, Layout, LoginPage, UploadChecks};
+use self::pages::{CardView, ErrorPage, HistoryRow, IndexPage, JobPage, Layout, LoginPage, ModelOption, UploadChecks};
 use crate::auth::Identity;
 use crate::errors::ApiError;
 use crate::http::routes::{Endpoint, at, at_id};
@@ -114,6 +118,8 @@ pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
 /// What the no-JS form asked for, kept to fill the form in again after an error.
 #[derive(Debug, Default)]
 struct FormValues {
+    /// The model's name; empty for the default.
+    model: String,
     language: String,
     translate: bool,
     prompt: String,
@@ -122,6 +128,7 @@ struct FormValues {
 impl FormValues {
     fn read(form: &Received) -> FormValues {
         FormValues {
+            model: form.field("model").unwrap_or_default().trim().to_owned(),
             language: form.field("language").unwrap_or("auto").trim().to_ascii_lowercase(),
             translate: form.field("translate").is_some_and(|value| matches!(value.trim(), "true" | "1" | "on" | "yes")),
             prompt: form.field("prompt").unwrap_or_default().to_owned(),
@@ -143,7 +150,7 @@ fn layout(state: &AppState, caller: Option<&Caller>) -> Layout {
         Identity::Key { name, .. } if caller.by_session => Some(name.clone()),
         _ => None,
     });
-    Layout::new(state.jobs.engine().summary().name(), user)
+    Layout::new(&state.jobs.models().default_model().name, user)
 }
 
 /// The login form; `error` is why the last attempt failed, `next` where to go after it.
@@ -174,7 +181,30 @@ fn index_page(
     query: &HistoryQuery,
     error: Option<String>,
 ) -> Result<String, ApiError> {
-    let multilingual = state.jobs.engine().is_multilingual();
+    let models = state.jobs.models();
+    let chosen = models.resolve(Some(&form.model)).unwrap_or_else(|_| models.default_model());
+    let multilingual = models.installed().iter().any(|model| model.is_multilingual());
+    let smallest = models.installed().iter().map(|model| model.size_bytes()).min();
+    let model_menu = if models.installed().len() > 1 {
+        models
+            .installed()
+            .iter()
+            .map(|model| ModelOption {
+                name: model.name.clone(),
+                label: pages::model_label(
+                    &model.name,
+                    model.is_multilingual().then(|| model.language_count()),
+                    Some(model.size_bytes()) == smallest,
+                    models.times_slower(&model.name),
+                    model.name == models.default_model().name,
+                ),
+                multilingual: model.is_multilingual(),
+                selected: model.name == chosen.name,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let search = query.q.as_deref().map(str::trim).unwrap_or_default();
     let before = query.before.as_deref().map(parse_id).transpose()?;
     let (recent, more) = state.jobs.list(&caller.scope, before, HISTORY_LENGTH, Some(search).filter(|q| !q.is_empty()));
@@ -186,8 +216,10 @@ fn index_page(
     render(&IndexPage {
         layout: layout(state, Some(caller)),
         error,
+        models: model_menu,
         languages: pages::languages(multilingual, &form.language),
         multilingual,
+        english_only_chosen: !chosen.is_multilingual(),
         translate: form.translate,
         prompt: form.prompt.clone(),
         checks: UploadChecks::new(state.upload_limits.max_file_bytes),

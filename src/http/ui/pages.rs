@@ -1,7 +1,7 @@
 //! The page's HTML: askama structs bound to `templates/`, and the view models they show.
 //!
-//! Input: jobs as the API shows them ([`JobView`]), transcripts, and the loaded model's
-//! languages. Output: plain structs of display text, so templates hold no logic beyond
+//! Input: jobs as the API shows them ([`JobView`]), transcripts, and the installed models
+//! and their languages. Output: plain structs of display text, so templates hold no logic beyond
 //! `if` and `for`, and a field a template names but a struct lacks fails the build.
 //! Escaping is askama's default for `.html` templates and stays on: file names and
 //! transcript text are user data. Nothing here logs transcript text.
@@ -50,8 +50,14 @@ pub struct IndexPage {
     pub layout: Layout,
     /// The server's message after a failed no-JS upload.
     pub error: Option<String>,
+    /// The model menu, shown when more than one model is installed.
+    pub models: Vec<ModelOption>,
     pub languages: Vec<LanguageOption>,
+    /// Some installed model knows other languages: the language menu and Translate are
+    /// shown (the script hides them while an English-only model is chosen).
     pub multilingual: bool,
+    /// The chosen model knows only English: the script starts with those fields hidden.
+    pub english_only_chosen: bool,
     pub translate: bool,
     /// The vocabulary prompt the refused form sent, to fill in again.
     pub prompt: String,
@@ -115,6 +121,50 @@ pub struct ErrorPage {
     pub message: String,
 }
 
+/// One entry of the model menu.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelOption {
+    pub name: String,
+    /// What it is for: "tiny.en: English, fastest"; "base: 99 languages, translation".
+    pub label: String,
+    pub multilingual: bool,
+    pub selected: bool,
+}
+
+/// What a model is for, in the menu: its languages, translation, whether it is the fastest
+/// (the smallest) or how much slower than that one it has been here (measured on finished
+/// jobs), and whether it is the default.
+pub fn model_label(
+    name: &str,
+    languages: Option<usize>,
+    fastest: bool,
+    times_slower: Option<f64>,
+    default: bool,
+) -> String {
+    let mut label = match languages {
+        Some(count) => format!("{name}: {count} languages, translation"),
+        None => format!("{name}: English"),
+    };
+    if fastest {
+        label.push_str(", fastest");
+    }
+    match times_slower {
+        Some(times) if times >= 1.5 => label.push_str(&format!(", about {} times slower here", round_times(times))),
+        Some(_) => label.push_str(", about as fast here"),
+        None => {}
+    }
+    if default {
+        label.push_str(" (default)");
+    }
+    label
+}
+
+/// 1.5 -> "1.5", 2.26 -> "2.5", 3.4 -> "3": halves below 3, whole numbers from there, as
+/// "about" allows.
+fn round_times(times: f64) -> String {
+    if times < 3.0 { format!("{}", (times * 2.0).round() / 2.0) } else { format!("{}", times.round()) }
+}
+
 /// One entry of the language menu.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LanguageOption {
@@ -159,6 +209,8 @@ pub struct CardView {
     /// `queued`, `running`, `done`, `failed`, `cancelled`, or `new` for the blank card.
     pub status: &'static str,
     pub status_text: String,
+    /// The model that runs or ran the job; empty when unknown (the blank card, old jobs).
+    pub model: String,
     pub finished: bool,
     pub running: bool,
     pub progress: u8,
@@ -212,6 +264,7 @@ impl CardView {
             file_name: String::new(),
             status: "new",
             status_text: "Waiting to upload".to_owned(),
+            model: String::new(),
             finished: false,
             running: false,
             progress: 0,
@@ -243,6 +296,7 @@ impl CardView {
             file_name: job.file_name.clone(),
             status: job.status.name(),
             status_text: status_text(job),
+            model: job.model.clone().unwrap_or_default(),
             finished: job.status.is_finished(),
             running: job.status == Status::Running,
             progress: job.progress,
@@ -328,6 +382,8 @@ pub struct HistoryRow {
     /// RFC 3339, for `<time datetime>`; the script shows it in local time.
     pub created_at: String,
     pub created_label: String,
+    /// The model that runs or ran the job; empty when unknown.
+    pub model: String,
     pub page_url: String,
     pub delete_url: String,
     /// Ended (done, failed, cancelled): it may be deleted; until then it may be cancelled.
@@ -345,6 +401,7 @@ impl HistoryRow {
             status_label: status_label(job.status),
             created_label: utc_label(&job.created_at),
             created_at: job.created_at.clone(),
+            model: job.model.clone().unwrap_or_default(),
             page_url: job.links.page.clone(),
             delete_url: format!("{}/delete", job.links.page),
             finished: job.status.is_finished(),
@@ -361,6 +418,7 @@ impl HistoryRow {
             status_label: "",
             created_at: String::new(),
             created_label: String::new(),
+            model: String::new(),
             page_url: String::new(),
             delete_url: String::new(),
             finished: true,
@@ -421,6 +479,24 @@ mod tests {
         assert_eq!(german.name, "German");
         assert!(german.selected);
         assert!(options[1..].windows(2).all(|pair| pair[0].name <= pair[1].name));
+    }
+
+    #[test]
+    fn model_labels_say_what_each_model_is_for() {
+        assert_eq!(model_label("tiny.en", None, true, None, true), "tiny.en: English, fastest (default)");
+        assert_eq!(model_label("base", Some(99), false, None, false), "base: 99 languages, translation");
+        assert_eq!(
+            model_label("base", Some(99), false, Some(3.4), false),
+            "base: 99 languages, translation, about 3 times slower here"
+        );
+        assert_eq!(
+            model_label("base", Some(99), false, Some(2.26), false),
+            "base: 99 languages, translation, about 2.5 times slower here"
+        );
+        assert_eq!(
+            model_label("tiny.en-q8_0", None, false, Some(1.1), false),
+            "tiny.en-q8_0: English, about as fast here"
+        );
     }
 
     #[test]
