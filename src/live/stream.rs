@@ -110,7 +110,7 @@ const CUT_SEARCH_MS: u64 = 3_000;
 /// twice as long as the last one took, whichever is more: on a slow or busy machine
 /// tentative passes then take at most half the time, and final passes keep up).
 const FIRST_PARTIAL_MS: u64 = 800;
-const PARTIAL_STEP_MS: u64 = 500;
+const PARTIAL_STEP_MS: u64 = 300;
 /// Final text kept as the next passes' context: about 50 words, well within the half of
 /// whisper's 448-token text context that a prompt may take.
 const CONTEXT_CHARS: usize = 300;
