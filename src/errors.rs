@@ -653,6 +653,14 @@ pub enum ApiError {
     Engine(#[from] EngineError),
     #[error(transparent)]
     Auth(#[from] AuthError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error(
+        "a key needs a name: send {{\"name\": ..., \"role\": \"user\" or \"admin\"}} as JSON, or name and role as a form"
+    )]
+    BadKeyRequest,
+    #[error("role must be user or admin, not {value:?}")]
+    BadRole { value: String },
     #[error("the query string is not valid: {detail}")]
     BadQuery { detail: String },
     #[error("a required header is missing or malformed")]
@@ -766,6 +774,20 @@ impl ApiError {
                 AuthError::SessionStore => (503, "session_store", None, Some(5)),
                 AuthError::SeveralSessions => (400, "several_sessions", None, None),
             },
+            ApiError::Keys(error) => match error {
+                KeyError::BadName => (400, "invalid_key_name", Some("name"), None),
+                KeyError::NameTaken { .. } => (409, "key_name_taken", Some("name"), None),
+                KeyError::NoSuchKey { .. } => (404, "not_found", None, None),
+                KeyError::Locked { .. } => (503, "key_database_busy", None, Some(5)),
+                KeyError::Open { .. }
+                | KeyError::NotPermitted { .. }
+                | KeyError::Damaged { .. }
+                | KeyError::Database(_)
+                | KeyError::Corrupt(_)
+                | KeyError::Random(_) => (500, "internal_error", None, None),
+            },
+            ApiError::BadKeyRequest => (400, "invalid_request", Some("name"), None),
+            ApiError::BadRole { .. } => (400, "invalid_request", Some("role"), None),
             ApiError::BadQuery { .. } | ApiError::BadHeader | ApiError::NotWebSocket => {
                 (400, "invalid_request", None, None)
             }

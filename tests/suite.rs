@@ -5,6 +5,7 @@
 
 mod common;
 
+mod admin;
 mod audio_decode;
 mod auth;
 mod concurrency;

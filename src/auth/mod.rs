@@ -169,6 +169,25 @@ impl Authenticator {
         if uses.is_empty() { Ok(()) } else { self.store.record_use(&uses) }
     }
 
+    /// Every key, oldest first, revoked ones included (records hold hashes, never keys).
+    pub fn keys(&self) -> Vec<KeyRecord> {
+        self.keys.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    /// Makes a key, usable at once; returns its record and the key, shown only now.
+    pub fn create_key(&self, name: &str, role: Role) -> Result<(KeyRecord, String), KeyError> {
+        let made = self.store.create(name, role)?;
+        self.reload()?;
+        Ok(made)
+    }
+
+    /// Revokes a key by id or name; requests with it and its sessions are refused at once.
+    pub fn revoke_key(&self, id_or_name: &str) -> Result<KeyRecord, KeyError> {
+        let revoked = self.store.revoke(id_or_name)?;
+        self.reload()?;
+        Ok(revoked)
+    }
+
     /// Whether any key could log in.
     pub fn has_live_keys(&self) -> bool {
         self.keys.read().unwrap_or_else(|poisoned| poisoned.into_inner()).iter().any(|key| key.revoked_ms.is_none())

@@ -125,7 +125,16 @@ async fn serve(config: Config, socket: Socket) -> Result<(), ServeError> {
             idle_timeout: Duration::from_secs(config.live_idle_timeout_secs),
         },
     );
-    let state = Arc::new(AppState { jobs: Arc::clone(&jobs), metrics, config, upload_limits, auth, limits, live });
+    let state = Arc::new(AppState {
+        jobs: Arc::clone(&jobs),
+        metrics,
+        config,
+        upload_limits,
+        auth,
+        limits,
+        live,
+        started: std::time::Instant::now(),
+    });
     tokio::spawn(keep_keys_fresh(Arc::clone(&state)));
     let service = warp::service(http::routes(&state));
 

@@ -12,6 +12,7 @@ pub mod connections;
 mod events;
 pub mod gate;
 mod job_view;
+mod keys;
 mod openai;
 mod realtime;
 pub mod routes;
@@ -56,6 +57,8 @@ pub struct AppState {
     pub limits: RateLimits,
     /// Live transcription sessions.
     pub live: Live,
+    /// When the server started, for the admin page's uptime.
+    pub started: std::time::Instant,
 }
 
 /// Who is making a request, and so whose jobs they may see; put on the request by the gate.
@@ -112,6 +115,8 @@ pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
         .or(api::routes(state))
         .unify()
         .or(openai::routes(state))
+        .unify()
+        .or(keys::routes(state))
         .unify()
         .or(realtime::routes(state))
         .unify()

@@ -42,6 +42,12 @@ pub enum Endpoint {
     Login,
     Logout,
     Asset,
+    Admin,
+    AdminKeyCreate,
+    AdminKeyRevoke,
+    KeyList,
+    KeyCreate,
+    KeyRevoke,
 }
 
 /// Who may call a route.
@@ -123,6 +129,14 @@ pub static ROUTES: &[Route] = &[
     route(E::Login, Method::POST, "/login", Public, true, Api),
     route(E::Logout, Method::POST, "/logout", Public, true, Api),
     route(E::Asset, Method::GET, "/static/{hash}/{file}", Public, false, Asset),
+    // The operator's page, and its key forms (no-JS posts, 303 back to the page).
+    route(E::Admin, Method::GET, "/admin", Admin, true, Page),
+    route(E::AdminKeyCreate, Method::POST, "/admin/keys", Admin, true, Api),
+    route(E::AdminKeyRevoke, Method::POST, "/admin/keys/{id}/revoke", Admin, true, Api),
+    // Keys for scripts: the same operations as the `keys` command, through the server.
+    route(E::KeyList, Method::GET, "/api/keys", Admin, true, Api),
+    route(E::KeyCreate, Method::POST, "/api/keys", Admin, true, Api),
+    route(E::KeyRevoke, Method::DELETE, "/api/keys/{id}", Admin, true, Api),
 ];
 
 /// A request's route and its path parameters, decoded; put on the request by the gate.

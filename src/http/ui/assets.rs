@@ -40,6 +40,8 @@ pub struct AssetUrls {
     /// The microphone's live transcription, and the AudioWorklet module it loads.
     pub live_js: String,
     pub live_worklet: String,
+    /// The admin page's refresh.
+    pub admin_js: String,
 }
 
 pub static URLS: LazyLock<AssetUrls> = LazyLock::new(|| AssetUrls {
@@ -48,6 +50,7 @@ pub static URLS: LazyLock<AssetUrls> = LazyLock::new(|| AssetUrls {
     icon: url("favicon.svg"),
     live_js: url("live.js"),
     live_worklet: url("live-worklet.js"),
+    admin_js: url("admin.js"),
 });
 
 /// `/static/{hash}/{file}` for an embedded file. A name that is not embedded gets a URL

@@ -16,6 +16,7 @@
 //! the form and the API accept and refuse exactly the same things. Pages are never cached
 //! (the server's default `no-store`); assets are, forever, under hashed URLs.
 
+mod admin;
 mod assets;
 mod pages;
 mod session;
@@ -109,6 +110,8 @@ pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
         .or(delete)
         .unify()
         .or(session::routes(state))
+        .unify()
+        .or(admin::routes(state))
         .unify()
         .or(assets::route())
         .unify()

@@ -165,6 +165,89 @@ fn round_times(times: f64) -> String {
     if times < 3.0 { format!("{}", (times * 2.0).round() / 2.0) } else { format!("{}", times.round()) }
 }
 
+/// `GET /admin`: the appliance's state for its operator (see `admin.rs`).
+#[derive(Template)]
+#[template(path = "admin.html")]
+pub struct AdminPage {
+    pub layout: Layout,
+    pub version: &'static str,
+    pub backend: &'static str,
+    pub models: Vec<ModelRow>,
+    pub uptime: String,
+    pub workers: usize,
+    pub waiting: usize,
+    pub running: usize,
+    pub queue: Vec<QueueRow>,
+    pub last_hour: EndedCounts,
+    pub last_day: EndedCounts,
+    /// Over the jobs done in the last day; `None` before the first.
+    pub median_rtf: Option<String>,
+    pub audio_last_day: String,
+    /// One bar per hour, oldest first.
+    pub chart: Vec<ChartBar>,
+    pub state_disk: String,
+    pub temp_disk: String,
+    pub rss: String,
+    pub peak_rss: String,
+    pub cpu_seconds: String,
+    /// CPU time as a share of one core since start, in percent.
+    pub cpu_share: String,
+    /// Newest first.
+    pub keys: Vec<KeyRow>,
+    /// A key just made, shown this once.
+    pub new_key: Option<NewKeyShown>,
+    /// Why the last key form was refused.
+    pub error: Option<String>,
+}
+
+pub struct ModelRow {
+    pub name: String,
+    /// "English", or "99 languages, translation".
+    pub languages: String,
+    pub size: String,
+    pub loaded: bool,
+    pub default: bool,
+    pub jobs_last_day: usize,
+    pub median_rtf: Option<String>,
+}
+
+pub struct QueueRow {
+    pub owner: String,
+    pub waiting: usize,
+    pub running: usize,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct EndedCounts {
+    pub done: usize,
+    pub failed: usize,
+    pub cancelled: usize,
+}
+
+/// An hour of the chart: its x position and bar heights in the SVG's units (0 to 100).
+pub struct ChartBar {
+    pub x: usize,
+    pub done_height: usize,
+    pub other_height: usize,
+    pub done: usize,
+    pub other: usize,
+    pub hours_ago: usize,
+}
+
+pub struct KeyRow {
+    pub id: String,
+    pub name: String,
+    pub role: &'static str,
+    pub created: String,
+    pub last_used: String,
+    pub revoked: Option<String>,
+}
+
+pub struct NewKeyShown {
+    pub name: String,
+    pub key: String,
+}
+
 /// One entry of the language menu.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LanguageOption {

@@ -1,0 +1,119 @@
+//! API keys through the server, for administrators: `GET /api/keys` lists them,
+//! `POST /api/keys` makes one (its key shown in that answer only), `DELETE /api/keys/{id}`
+//! revokes one. The same operations as the `keys` command; a change works at once, with no
+//! wait for the server to notice a changed database.
+//!
+//! Input: a JSON body `{"name": "...", "role": "user" | "admin"}` or the same two fields
+//! form-encoded (the admin page's form posts them; [`key_request`] reads both). Output:
+//! key records without their hashes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use warp::Filter;
+use warp::filters::BoxedFilter;
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use crate::auth::{KeyRecord, Role};
+use crate::errors::ApiError;
+use crate::http::routes::{Endpoint, at, at_id};
+use crate::http::{AppState, json, read_small_body, respond, with_state};
+
+/// A name and a role are a few dozen bytes.
+const MAX_BODY_BYTES: usize = 4096;
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A key as the API shows it: what `keys list` prints, never the hash.
+#[derive(Debug, Serialize)]
+pub struct KeyView {
+    pub id: String,
+    pub name: String,
+    pub role: &'static str,
+    pub created_ms: u64,
+    pub last_used_ms: Option<u64>,
+    pub revoked_ms: Option<u64>,
+}
+
+impl From<&KeyRecord> for KeyView {
+    fn from(record: &KeyRecord) -> KeyView {
+        KeyView {
+            id: record.id.clone(),
+            name: record.name.clone(),
+            role: record.role.name(),
+            created_ms: record.created_ms,
+            last_used_ms: record.last_used_ms,
+            revoked_ms: record.revoked_ms,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct KeyList {
+    keys: Vec<KeyView>,
+}
+
+#[derive(Serialize)]
+struct NewKey {
+    #[serde(flatten)]
+    record: KeyView,
+    /// The key itself: shown once, here; only its hash is kept.
+    key: String,
+}
+
+#[derive(Deserialize)]
+struct KeyFields {
+    name: String,
+    #[serde(default)]
+    role: Option<String>,
+}
+
+pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
+    let list = at(Endpoint::KeyList).and(with_state(state)).map(|state: Arc<AppState>| {
+        let keys = state.auth.keys().iter().map(KeyView::from).collect();
+        json(StatusCode::OK, &KeyList { keys })
+    });
+    let create = at(Endpoint::KeyCreate)
+        .and(with_state(state))
+        .and(warp::header::optional::<String>("content-type"))
+        .and(warp::body::stream())
+        .then(|state: Arc<AppState>, content_type: Option<String>, body| async move {
+            let made = async {
+                let body = read_small_body(body, MAX_BODY_BYTES, BODY_TIMEOUT).await?;
+                let (name, role) = key_request(content_type.as_deref(), &body)?;
+                Ok::<_, ApiError>(state.auth.create_key(&name, role)?)
+            };
+            respond(made.await.map(|(record, key)| {
+                tracing::info!(target: "audit", event = "key created", id = %record.id, name = %record.name, role = record.role.name(), "API key created");
+                json(StatusCode::CREATED, &NewKey { record: KeyView::from(&record), key })
+            }))
+        });
+    let revoke = at_id(Endpoint::KeyRevoke).and(with_state(state)).map(|id: String, state: Arc<AppState>| {
+        respond(state.auth.revoke_key(&id).map_err(ApiError::from).map(|record| {
+            tracing::info!(target: "audit", event = "key revoked", id = %record.id, name = %record.name, "API key revoked");
+            json(StatusCode::OK, &KeyView::from(&record))
+        }))
+    });
+    list.or(create).unify().or(revoke).unify().boxed()
+}
+
+/// The name and role of a key to make, from a JSON or a form-encoded body; the role is
+/// `user` unless it says `admin`.
+pub(crate) fn key_request(content_type: Option<&str>, body: &[u8]) -> Result<(String, Role), ApiError> {
+    let is_json = content_type.is_some_and(|value| value.trim_start().starts_with("application/json"));
+    let fields: KeyFields = if is_json {
+        serde_json::from_slice(body).map_err(|_| ApiError::BadKeyRequest)?
+    } else {
+        let field = |wanted: &str| {
+            form_urlencoded::parse(body).find(|(name, _)| name == wanted).map(|(_, value)| value.into_owned())
+        };
+        KeyFields { name: field("name").ok_or(ApiError::BadKeyRequest)?, role: field("role") }
+    };
+    let role = match fields.role.as_deref().map(str::trim) {
+        None | Some("" | "user") => Role::User,
+        Some("admin") => Role::Admin,
+        Some(other) => return Err(ApiError::BadRole { value: other.to_owned() }),
+    };
+    Ok((fields.name, role))
+}
