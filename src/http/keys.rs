@@ -10,6 +10,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Buf;
+use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 use warp::Filter;
 use warp::filters::BoxedFilter;
@@ -79,12 +81,11 @@ pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
         .and(warp::header::optional::<String>("content-type"))
         .and(warp::body::stream())
         .then(|state: Arc<AppState>, content_type: Option<String>, body| async move {
-            let made = async {
-                let body = read_small_body(body, MAX_BODY_BYTES, BODY_TIMEOUT).await?;
-                let (name, role) = key_request(content_type.as_deref(), &body)?;
-                Ok::<_, ApiError>(state.auth.create_key(&name, role)?)
+            let made = match read_key_request(content_type.as_deref(), body).await {
+                Ok((name, role)) => state.auth.create_key(&name, role).map_err(ApiError::from),
+                Err(error) => Err(error),
             };
-            respond(made.await.map(|(record, key)| {
+            respond(made.map(|(record, key)| {
                 tracing::info!(target: "audit", event = "key created", id = %record.id, name = %record.name, role = record.role.name(), "API key created");
                 json(StatusCode::CREATED, &NewKey { record: KeyView::from(&record), key })
             }))
@@ -98,9 +99,18 @@ pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
     list.or(create).unify().or(revoke).unify().boxed()
 }
 
-/// The name and role of a key to make, from a JSON or a form-encoded body; the role is
+/// The name and role of a key to make, from a small JSON or form-encoded body; the role is
 /// `user` unless it says `admin`.
-pub(crate) fn key_request(content_type: Option<&str>, body: &[u8]) -> Result<(String, Role), ApiError> {
+pub(crate) async fn read_key_request<S, B>(content_type: Option<&str>, body: S) -> Result<(String, Role), ApiError>
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    let body = read_small_body(body, MAX_BODY_BYTES, BODY_TIMEOUT).await?;
+    key_request(content_type, &body)
+}
+
+fn key_request(content_type: Option<&str>, body: &[u8]) -> Result<(String, Role), ApiError> {
     let is_json = content_type.is_some_and(|value| value.trim_start().starts_with("application/json"));
     let fields: KeyFields = if is_json {
         serde_json::from_slice(body).map_err(|_| ApiError::BadKeyRequest)?

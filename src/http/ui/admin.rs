@@ -27,14 +27,12 @@ use super::{layout, page, render, see_other};
 use crate::auth::KeyRecord;
 use crate::engine::{Backend, Models};
 use crate::errors::ApiError;
-use crate::http::keys::key_request;
+use crate::http::keys::read_key_request;
 use crate::http::routes::{Endpoint, at, at_id};
-use crate::http::{AppState, Caller, caller, read_small_body, with_state};
+use crate::http::{AppState, Caller, caller, with_state};
 use crate::jobs::{JobRecord, Status, now_ms};
 
 const HOUR_MS: u64 = 3_600_000;
-const MAX_FORM_BYTES: usize = 4096;
-const FORM_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
     let show = at(Endpoint::Admin)
@@ -47,12 +45,11 @@ pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
         .and(warp::header::optional::<String>("content-type"))
         .and(warp::body::stream())
         .then(|state: Arc<AppState>, caller: Caller, content_type: Option<String>, body| async move {
-            let made = async {
-                let body = read_small_body(body, MAX_FORM_BYTES, FORM_TIMEOUT).await?;
-                let (name, role) = key_request(content_type.as_deref(), &body)?;
-                Ok::<_, ApiError>(state.auth.create_key(&name, role)?)
+            let made = match read_key_request(content_type.as_deref(), body).await {
+                Ok((name, role)) => state.auth.create_key(&name, role).map_err(ApiError::from),
+                Err(error) => Err(error),
             };
-            match made.await {
+            match made {
                 Ok((record, key)) => {
                     tracing::info!(target: "audit", event = "key created", id = %record.id, name = %record.name, role = record.role.name(), "API key created on the admin page");
                     let shown = NewKeyShown { name: record.name, key };
