@@ -116,6 +116,7 @@ pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
 struct FormValues {
     language: String,
     translate: bool,
+    words: bool,
     prompt: String,
 }
 
@@ -123,10 +124,16 @@ impl FormValues {
     fn read(form: &Received) -> FormValues {
         FormValues {
             language: form.field("language").unwrap_or("auto").trim().to_ascii_lowercase(),
-            translate: form.field("translate").is_some_and(|value| matches!(value.trim(), "true" | "1" | "on" | "yes")),
+            translate: checked(form, "translate"),
+            words: checked(form, "words"),
             prompt: form.field("prompt").unwrap_or_default().to_owned(),
         }
     }
+}
+
+/// A checkbox the form sent ticked (the API's `bool_field` spellings of true).
+fn checked(form: &Received, name: &str) -> bool {
+    form.field(name).is_some_and(|value| matches!(value.trim(), "true" | "1" | "on" | "yes"))
 }
 
 /// `GET /?q=...&before=...`: the history's search and page, as the job API's list takes them.
@@ -189,6 +196,7 @@ fn index_page(
         languages: pages::languages(multilingual, &form.language),
         multilingual,
         translate: form.translate,
+        words: form.words,
         prompt: form.prompt.clone(),
         checks: UploadChecks::new(state.upload_limits.max_file_bytes),
         search: search.to_owned(),

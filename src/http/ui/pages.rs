@@ -53,6 +53,8 @@ pub struct IndexPage {
     pub languages: Vec<LanguageOption>,
     pub multilingual: bool,
     pub translate: bool,
+    /// "Time each word", as the refused form asked.
+    pub words: bool,
     /// The vocabulary prompt the refused form sent, to fill in again.
     pub prompt: String,
     pub checks: UploadChecks,
