@@ -10,7 +10,7 @@
 //   place) that follows its job's event stream: status, elapsed and remaining time, queue
 //   position, the text as it arrives, then the final transcript with actions kept in
 //   reach, two views, search, and playback of the local file (an object URL: nothing is
-//   uploaded again);
+//   uploaded again) that lights up the line, and with word timings the word, being played;
 // - running and queued jobs come back as cards after a reload, and the history keeps
 //   itself current by polling the job list with If-None-Match (a 304 costs a header);
 // - deleting from the history can be undone for a few seconds.
@@ -239,9 +239,9 @@
         }
       });
       this.segments.addEventListener('click', (event) => {
-        const line = event.target.closest('li');
-        if (line && this.player && (event.target.closest('.ts') || !window.getSelection().toString())) {
-          this.seek(Number(line.dataset.start));
+        const at = event.target.closest('.word, li');
+        if (at && this.player && (event.target.closest('.ts') || !window.getSelection().toString())) {
+          this.seek(Number(at.dataset.start));
         }
       });
       this.showTools();
@@ -307,16 +307,19 @@
       });
     }
 
-    // Highlights the line being played.
+    // Highlights the line being played and, where words are timed, the word.
     follow(at) {
       let current = null;
       for (const line of this.segments.children) {
         if (Number(line.dataset.start) <= at + 0.05) current = line;
         else break;
       }
-      for (const line of this.segments.querySelectorAll('li.current')) {
-        if (line !== current) line.classList.remove('current');
+      const word = current && [...current.querySelectorAll('.word')]
+        .find((node) => Number(node.dataset.start) <= at && at < Number(node.dataset.end));
+      for (const old of this.segments.querySelectorAll('.current')) {
+        if (old !== current && old !== word) old.classList.remove('current');
       }
+      if (word) word.classList.add('current');
       if (current && !current.classList.contains('current')) {
         current.classList.add('current');
         if (!this.player.paused) current.scrollIntoView({ block: 'nearest', behavior: motion.matches ? 'smooth' : 'auto' });
@@ -421,7 +424,7 @@
       this.showTools();
     }
 
-    segmentItem(id, start, end, text) {
+    segmentItem(id, start, end, text, words = []) {
       const item = document.createElement('li');
       item.dataset.segment = String(id);
       item.dataset.start = String(start);
@@ -431,7 +434,9 @@
         stamp.type = 'button';
         stamp.title = 'Play from here';
       }
-      item.append(stamp, ' ', element('span', 'text', text));
+      const body = element('span', 'text', text);
+      if (words.length) timeWords(body, words);
+      item.append(stamp, ' ', body);
       const previous = this.segments.lastElementChild;
       if (previous && start - Number(previous.dataset.end) >= PARAGRAPH_GAP) item.classList.add('para-start');
       return item;
@@ -468,19 +473,24 @@
         return;
       }
       const result = await response.json();
-      const shown = [...this.segments.querySelectorAll('.text')].map((node) => node.textContent);
-      const final = result.segments.map((segment) => segment.text.trim()).filter((text) => text);
+      const shown = [...this.segments.querySelectorAll('.text')];
+      const final = result.segments.filter((segment) => segment.text.trim());
       // Usually the live lines are the final ones; swapping them would make screen readers
-      // read the whole transcript again, so they are swapped only when they differ.
-      if (shown.join('\n') !== final.join('\n')) {
-        this.segments.setAttribute('aria-live', 'off');
+      // read the whole transcript again, so they are swapped only when they differ. Word
+      // timings come only with the final transcript; they split a line's text into words
+      // without changing it.
+      this.segments.setAttribute('aria-live', 'off');
+      if (shown.map((node) => node.textContent).join('\n') !== final.map((segment) => segment.text.trim()).join('\n')) {
         this.segments.replaceChildren();
-        for (const segment of result.segments) {
-          const text = segment.text.trim();
-          if (text) this.segments.append(this.segmentItem(segment.id, segment.start, segment.end, text));
+        for (const segment of final) {
+          this.segments.append(this.segmentItem(segment.id, segment.start, segment.end, segment.text.trim(), segment.words));
         }
-        this.segments.setAttribute('aria-live', 'polite');
+      } else {
+        final.forEach((segment, index) => {
+          if (segment.words && segment.words.length) timeWords(shown[index], segment.words);
+        });
       }
+      this.segments.setAttribute('aria-live', 'polite');
       this.transcript.hidden = this.segments.children.length === 0;
       this.showTools();
       if (this.findInput.value) this.search(this.findInput.value);
@@ -529,28 +539,19 @@
       this.segments.classList.toggle('paragraphs', view === 'paragraphs');
     }
 
-    // Marks every match of `query` in the transcript and says how many there are.
+    // Marks every match of `query` in the transcript and says how many there are. A match
+    // is a list of <mark>s: one per word it spans, where words are timed.
     search(query) {
       const needle = query.trim().toLowerCase();
+      for (const mark of this.segments.querySelectorAll('mark')) mark.replaceWith(...mark.childNodes);
+      this.segments.normalize();
       this.matches = [];
       this.matchAt = -1;
-      for (const text of this.segments.querySelectorAll('.text')) {
-        const plain = text.textContent;
-        if (!needle) {
-          if (text.childElementCount) text.textContent = plain;
-          continue;
-        }
-        const lower = plain.toLowerCase();
-        const pieces = [];
-        let from = 0;
+      for (const text of needle ? this.segments.querySelectorAll('.text') : []) {
+        const lower = text.textContent.toLowerCase();
         for (let at = lower.indexOf(needle); at !== -1; at = lower.indexOf(needle, at + needle.length)) {
-          pieces.push(plain.slice(from, at));
-          const mark = element('mark', null, plain.slice(at, at + needle.length));
-          this.matches.push(mark);
-          pieces.push(mark);
-          from = at + needle.length;
+          this.matches.push(markText(text, at, at + needle.length));
         }
-        if (pieces.length || text.childElementCount) text.replaceChildren(...pieces, plain.slice(from));
       }
       const count = this.matches.length;
       this.findCount.textContent = needle ? (count === 1 ? '1 match' : `${count} matches`) : '';
@@ -559,11 +560,11 @@
 
     nextMatch(step) {
       if (this.matches.length === 0) return;
-      if (this.matchAt >= 0) this.matches[this.matchAt].classList.remove('here');
+      if (this.matchAt >= 0) for (const mark of this.matches[this.matchAt]) mark.classList.remove('here');
       this.matchAt = (this.matchAt + step + this.matches.length) % this.matches.length;
-      const mark = this.matches[this.matchAt];
-      mark.classList.add('here');
-      mark.scrollIntoView({ block: 'center', behavior: motion.matches ? 'smooth' : 'auto' });
+      const marks = this.matches[this.matchAt];
+      for (const mark of marks) mark.classList.add('here');
+      marks[0].scrollIntoView({ block: 'center', behavior: motion.matches ? 'smooth' : 'auto' });
       if (this.matches.length > 1) this.findCount.textContent = `${this.matchAt + 1} of ${this.matches.length} matches`;
     }
 
@@ -588,6 +589,47 @@
         this.cancelButton.disabled = false;
       }
     }
+  }
+
+  // Splits a line's text into one <span class="word"> per timed word (times in seconds, as
+  // the json result gives them), keeping the text between them as it is, so the line reads,
+  // selects and copies exactly as before. A word the text lacks ends the splitting there.
+  function timeWords(node, words) {
+    const text = node.textContent;
+    const pieces = [];
+    let from = 0;
+    for (const { word, start, end } of words) {
+      const at = word ? text.indexOf(word, from) : -1;
+      if (at === -1) break;
+      const span = element('span', 'word', word);
+      span.dataset.start = String(start);
+      span.dataset.end = String(end);
+      pieces.push(text.slice(from, at), span);
+      from = at + word.length;
+    }
+    node.replaceChildren(...pieces.filter((piece) => piece !== ''), text.slice(from));
+  }
+
+  // Wraps characters from..to of `root`'s text in <mark>s, one per text node the range
+  // crosses, and returns them.
+  function markText(root, from, to) {
+    const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    const nodes = [];
+    while (walker.nextNode()) nodes.push(walker.currentNode);
+    const marks = [];
+    let offset = 0;
+    for (let node of nodes) {
+      const start = offset;
+      offset += node.length;
+      if (offset <= from || start >= to) continue;
+      if (to < offset) node.splitText(to - start);
+      if (from > start) node = node.splitText(from - start);
+      const mark = element('mark');
+      node.replaceWith(mark);
+      mark.append(node);
+      marks.push(mark);
+    }
+    return marks;
   }
 
   function setMeter(meter, percent) {
@@ -900,6 +942,7 @@
         if (form.elements.language) options.language = form.elements.language.value;
         if (form.elements.translate) options.translate = form.elements.translate.checked ? 'true' : 'false';
       }
+      options.words = form.elements.words.checked ? 'true' : 'false';
       const sending = chosen.splice(0);
       notes.replaceChildren();
       render();

@@ -111,9 +111,11 @@ fn the_page_links_only_hashed_assets_and_has_no_inline_code() {
     // The form works on its own: a real multipart post to /jobs with the API's fields.
     let form =
         one(&page, "form#upload-form[class=upload][method=post][action=\"/jobs\"][enctype=\"multipart/form-data\"]");
-    for field in ["[name=file]", "[name=prompt]", "label[for=file]", "label[for=prompt]"] {
+    for field in ["[name=file]", "[name=prompt]", "label[for=file]", "label[for=prompt]", "label[for=words]"] {
         assert!(!select(&page, &format!("#upload-form {field}")).is_empty(), "missing {field}");
     }
+    // Word timings are asked for, not given by default: they slow some recordings down.
+    one(&page, "#upload-form input[type=checkbox][name=words][value=true]:not([checked])");
     // tiny.en knows only English: no language menu and no Translate, and the page says why.
     assert!(select(&page, "[name=language], [name=translate]").is_empty(), "{}", page.html());
     assert_eq!(text(one(&page, ".model-note")), "This model transcribes English only.");
@@ -178,7 +180,8 @@ fn assets_are_typed_cached_forever_and_revalidated() {
 fn the_no_js_form_uploads_and_the_job_page_shows_the_transcript() {
     let appliance = Appliance::start(&[]);
     let client = no_redirects();
-    let form = multipart::Form::new().text("prompt", "Ask not.").file("file", audio("jfk.wav")).unwrap();
+    let form =
+        multipart::Form::new().text("prompt", "Ask not.").text("words", "true").file("file", audio("jfk.wav")).unwrap();
     let response = client.post(format!("{}/jobs", appliance.url)).multipart(form).send().unwrap();
     assert_eq!(response.status(), 303);
     let location = response.headers()["location"].to_str().unwrap().to_owned();
@@ -215,6 +218,11 @@ fn the_no_js_form_uploads_and_the_job_page_shows_the_transcript() {
     }
     let srt = appliance.result(&id, "srt");
     assert_valid_srt(&srt);
+    // The form's "Time each word" reached the job: its segments carry timed words.
+    let json: serde_json::Value = serde_json::from_str(&appliance.result(&id, "json")).unwrap();
+    let words: Vec<&serde_json::Value> =
+        json["segments"].as_array().unwrap().iter().flat_map(|s| s["words"].as_array().unwrap()).collect();
+    assert!(words.len() >= 20 && words.iter().all(|w| w["end"].as_f64() >= w["start"].as_f64()), "{json}");
 
     // The history on the front page links to it.
     let index = Html::parse_document(&client.get(format!("{}/", appliance.url)).send().unwrap().text().unwrap());
@@ -228,7 +236,7 @@ fn a_refused_no_js_upload_shows_the_servers_message_and_status() {
     let notes = "These are meeting notes, not a recording, saved with the wrong extension.\n".repeat(4);
     let upload = |path: &str| {
         let part = multipart::Part::text(notes.clone()).file_name("notes.wav").mime_str("text/plain").unwrap();
-        let form = multipart::Form::new().text("prompt", "Kubernetes, Zürich").part("file", part);
+        let form = multipart::Form::new().text("prompt", "Kubernetes, Zürich").text("words", "true").part("file", part);
         no_redirects().post(format!("{}{path}", appliance.url)).multipart(form).send().unwrap()
     };
     let api_message = crate::common::assert_error(upload("/api/jobs"), 415, "unsupported_media_type");
@@ -242,6 +250,7 @@ fn a_refused_no_js_upload_shows_the_servers_message_and_status() {
     // The form is there again, with the words to expect that were sent.
     one(&page, "form[action=\"/jobs\"]");
     assert_eq!(text(one(&page, "textarea[name=prompt]")), "Kubernetes, Zürich");
+    one(&page, "input[name=words][checked]");
     // Reloading the address the refused post left behind (GET /jobs) lands on the form.
     let reload = no_redirects().get(format!("{}/jobs", appliance.url)).send().unwrap();
     assert_eq!(reload.status(), 303);
@@ -853,6 +862,147 @@ fn a_long_history_pages_and_searches() {
             .await;
         browser.look("history-search", false).await;
         browser.assert_no_problems("the long history").await;
+        browser.close().await;
+    });
+}
+
+#[test]
+fn with_word_timings_the_player_lights_up_the_word_being_played() {
+    let appliance = Appliance::start(&[]);
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let browser = Browser::start(1100, 900).await;
+        let client = &browser.client;
+        client.goto(&format!("{}/", appliance.url)).await.unwrap();
+        browser
+            .wait_for("the script to enhance the form", Duration::from_secs(10), "!document.getElementById('dropzone').hidden")
+            .await;
+        client.find(Locator::Id("words")).await.unwrap().click().await.unwrap();
+        let input = client.find(Locator::Css("#file")).await.unwrap();
+        input.send_keys(audio("jfk.wav").canonicalize().unwrap().to_str().unwrap()).await.unwrap();
+        client.find(Locator::Css("#upload-form button[type=submit]")).await.unwrap().click().await.unwrap();
+        let card = card_named("jfk.wav");
+        browser
+            .wait_for(
+                "the final transcript with its words",
+                Duration::from_secs(120),
+                &format!("{card}?.dataset.final === 'true' && {card}.querySelectorAll('.word').length"),
+            )
+            .await;
+
+        // Each line reads (and copies) exactly as the json result's text; each word is an
+        // element with the result's times.
+        let id = browser.js(&format!("return {card}.dataset.jobId;")).await.as_str().unwrap().to_owned();
+        let result: serde_json::Value = reqwest::get(format!("{}/api/jobs/{id}/result?format=json", appliance.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let expected: Vec<&str> =
+            result["segments"].as_array().unwrap().iter().map(|s| s["text"].as_str().unwrap().trim()).collect();
+        let lines = browser.js(&format!("return [...{card}.querySelectorAll('.segments .text')].map((t) => t.textContent);")).await;
+        assert_eq!(lines, serde_json::json!(expected));
+        let times = |words: &serde_json::Value| -> Vec<(String, f64, f64)> {
+            words
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|w| (w[0].as_str().unwrap().to_owned(), w[1].as_f64().unwrap(), w[2].as_f64().unwrap()))
+                .collect()
+        };
+        let shown = times(
+            &browser
+                .js(&format!(
+                    "return [...{card}.querySelectorAll('.word')]
+                        .map((w) => [w.textContent, Number(w.dataset.start), Number(w.dataset.end)]);"
+                ))
+                .await,
+        );
+        let timed: Vec<(String, f64, f64)> = result["segments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["words"].as_array().unwrap())
+            .map(|w| (w["word"].as_str().unwrap().to_owned(), w["start"].as_f64().unwrap(), w["end"].as_f64().unwrap()))
+            .collect();
+        assert_eq!(shown, timed);
+        // Selected and copied, a line is the same plain text as without words.
+        let rendered = browser.js(&format!("return {card}.querySelector('.segments .text').innerText;")).await;
+        assert_eq!(rendered, expected[0]);
+
+        // Moving the player marks the one word whose span holds the current time.
+        let player = format!("{card}.querySelector('audio.player')");
+        browser.wait_for("the audio to load", Duration::from_secs(10), &format!("{player}.readyState >= 1")).await;
+        let lit = format!(
+            "(() => {{ const lit = [...{card}.querySelectorAll('.word.current')];
+                const t = {player}.currentTime;
+                return lit.length === 1 && Number(lit[0].dataset.start) <= t && t < Number(lit[0].dataset.end)
+                  && lit[0].closest('li').classList.contains('current') && lit[0].textContent; }})()"
+        );
+        let longer: Vec<&(String, f64, f64)> = timed.iter().filter(|(_, start, end)| end - start >= 0.1).collect();
+        assert!(longer.len() >= 10, "{timed:?}");
+        let mut seen = Vec::new();
+        for (word, start, end) in [longer[2], longer[longer.len() - 3]] {
+            browser
+                .js(&format!(
+                    "const p = {player}; p.currentTime = {}; p.dispatchEvent(new Event('timeupdate')); return true;",
+                    (start + end) / 2.0
+                ))
+                .await;
+            let shown = browser.wait_for(&format!("{word:?} to be lit"), Duration::from_secs(5), &lit).await;
+            assert_eq!(shown, word.as_str());
+            seen.push(shown);
+        }
+        assert_ne!(seen[0], seen[1]);
+        browser.look("word-highlight", false).await;
+        let dark = serde_json::json!({ "features": [{ "name": "prefers-color-scheme", "value": "dark" }] });
+        browser.cdp("Emulation.setEmulatedMedia", dark).await;
+        browser.look("word-highlight-dark", false).await;
+        browser.cdp("Emulation.setEmulatedMedia", serde_json::json!({ "features": [] })).await;
+
+        // Playing (muted: a page may always play muted) moves the mark along.
+        let (_, start, _) = longer[1];
+        browser.js(&format!("const p = {player}; p.muted = true; p.currentTime = {start}; p.play(); return true;")).await;
+        browser
+            .wait_for("the audio to play on", Duration::from_secs(10), &format!("{player}.currentTime > {start} + 1.5"))
+            .await;
+        browser.js(&format!("const p = {player}; p.pause(); p.dispatchEvent(new Event('timeupdate')); return true;")).await;
+        let expected = browser
+            .js(&format!(
+                "const t = {player}.currentTime;
+                return [...{card}.querySelectorAll('.word')]
+                  .find((w) => Number(w.dataset.start) <= t && t < Number(w.dataset.end))?.textContent ?? null;"
+            ))
+            .await;
+        let now = browser.js(&format!("return {card}.querySelector('.word.current')?.textContent ?? null;")).await;
+        assert_eq!(now, expected, "after playing, the lit word is the one being played");
+
+        // Clicking a word plays from its start.
+        let (word, start, _) = longer[longer.len() / 2];
+        browser
+            .js(&format!(
+                "const p = {player}; p.currentTime = 0;
+                p.addEventListener('seeked', () => {{ window.__seeked = [p.currentTime,
+                  {card}.querySelector('.word.current')?.textContent]; }}, {{ once: true }});
+                return true;"
+            ))
+            .await;
+        browser.wait_for("the player to be at the start", Duration::from_secs(5), &format!("{player}.currentTime === 0")).await;
+        let index = timed.iter().position(|w| w == longer[longer.len() / 2]).unwrap();
+        browser.js(&format!("{card}.querySelectorAll('.word')[{index}].dataset.clicked = 'yes'; return true;")).await;
+        client
+            .find(Locator::Css(&format!("#cards .card[data-job-id=\"{id}\"] .word[data-clicked=yes]")))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let seeked = browser.wait_for("the player to seek", Duration::from_secs(5), "window.__seeked").await;
+        browser.js(&format!("{player}.pause(); return true;")).await;
+        assert!((seeked[0].as_f64().unwrap() - start).abs() < 0.05, "clicked {word:?} at {start} s: {seeked}");
+        assert_eq!(seeked[1], word.as_str(), "{seeked}");
+        browser.assert_no_problems("the word highlight").await;
         browser.close().await;
     });
 }

@@ -125,6 +125,7 @@ struct FormValues {
     model: String,
     language: String,
     translate: bool,
+    words: bool,
     prompt: String,
 }
 
@@ -133,10 +134,16 @@ impl FormValues {
         FormValues {
             model: form.field("model").unwrap_or_default().trim().to_owned(),
             language: form.field("language").unwrap_or("auto").trim().to_ascii_lowercase(),
-            translate: form.field("translate").is_some_and(|value| matches!(value.trim(), "true" | "1" | "on" | "yes")),
+            translate: checked(form, "translate"),
+            words: checked(form, "words"),
             prompt: form.field("prompt").unwrap_or_default().to_owned(),
         }
     }
+}
+
+/// A checkbox the form sent ticked (the API's `bool_field` spellings of true).
+fn checked(form: &Received, name: &str) -> bool {
+    form.field(name).is_some_and(|value| matches!(value.trim(), "true" | "1" | "on" | "yes"))
 }
 
 /// `GET /?q=...&before=...`: the history's search and page, as the job API's list takes them.
@@ -224,6 +231,7 @@ fn index_page(
         multilingual,
         english_only_chosen: !chosen.is_multilingual(),
         translate: form.translate,
+        words: form.words,
         prompt: form.prompt.clone(),
         checks: UploadChecks::new(state.upload_limits.max_file_bytes),
         search: search.to_owned(),

@@ -59,6 +59,8 @@ pub struct IndexPage {
     /// The chosen model knows only English: the script starts with those fields hidden.
     pub english_only_chosen: bool,
     pub translate: bool,
+    /// "Time each word", as the refused form asked.
+    pub words: bool,
     /// The vocabulary prompt the refused form sent, to fill in again.
     pub prompt: String,
     pub checks: UploadChecks,
