@@ -875,7 +875,11 @@ fn with_word_timings_the_player_lights_up_the_word_being_played() {
         let client = &browser.client;
         client.goto(&format!("{}/", appliance.url)).await.unwrap();
         browser
-            .wait_for("the script to enhance the form", Duration::from_secs(10), "!document.getElementById('dropzone').hidden")
+            .wait_for(
+                "the script to enhance the form",
+                Duration::from_secs(10),
+                "!document.getElementById('dropzone').hidden",
+            )
             .await;
         client.find(Locator::Id("words")).await.unwrap().click().await.unwrap();
         let input = client.find(Locator::Css("#file")).await.unwrap();
@@ -901,7 +905,9 @@ fn with_word_timings_the_player_lights_up_the_word_being_played() {
             .unwrap();
         let expected: Vec<&str> =
             result["segments"].as_array().unwrap().iter().map(|s| s["text"].as_str().unwrap().trim()).collect();
-        let lines = browser.js(&format!("return [...{card}.querySelectorAll('.segments .text')].map((t) => t.textContent);")).await;
+        let lines = browser
+            .js(&format!("return [...{card}.querySelectorAll('.segments .text')].map((t) => t.textContent);"))
+            .await;
         assert_eq!(lines, serde_json::json!(expected));
         let times = |words: &serde_json::Value| -> Vec<(String, f64, f64)> {
             words
@@ -963,11 +969,15 @@ fn with_word_timings_the_player_lights_up_the_word_being_played() {
 
         // Playing (muted: a page may always play muted) moves the mark along.
         let (_, start, _) = longer[1];
-        browser.js(&format!("const p = {player}; p.muted = true; p.currentTime = {start}; p.play(); return true;")).await;
+        browser
+            .js(&format!("const p = {player}; p.muted = true; p.currentTime = {start}; p.play(); return true;"))
+            .await;
         browser
             .wait_for("the audio to play on", Duration::from_secs(10), &format!("{player}.currentTime > {start} + 1.5"))
             .await;
-        browser.js(&format!("const p = {player}; p.pause(); p.dispatchEvent(new Event('timeupdate')); return true;")).await;
+        browser
+            .js(&format!("const p = {player}; p.pause(); p.dispatchEvent(new Event('timeupdate')); return true;"))
+            .await;
         let expected = browser
             .js(&format!(
                 "const t = {player}.currentTime;
@@ -988,7 +998,9 @@ fn with_word_timings_the_player_lights_up_the_word_being_played() {
                 return true;"
             ))
             .await;
-        browser.wait_for("the player to be at the start", Duration::from_secs(5), &format!("{player}.currentTime === 0")).await;
+        browser
+            .wait_for("the player to be at the start", Duration::from_secs(5), &format!("{player}.currentTime === 0"))
+            .await;
         let index = timed.iter().position(|w| w == longer[longer.len() / 2]).unwrap();
         browser.js(&format!("{card}.querySelectorAll('.word')[{index}].dataset.clicked = 'yes'; return true;")).await;
         client
