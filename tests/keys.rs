@@ -100,12 +100,30 @@ fn a_socket_left_by_a_killed_server_is_replaced_at_start() {
     killed.stop(nix::sys::signal::SIGKILL, Duration::from_secs(30));
     let socket = state.path().join("control.sock");
     assert!(socket.exists(), "SIGKILL leaves the socket file behind");
+    // Nothing listens on it (ECONNREFUSED): the command opens the database itself.
+    let offline = create_key(state.path(), "while-down", "user");
 
     let mut appliance = Appliance::start_in(state.path(), &["--auth", "true"]);
+    assert_eq!(jobs_status(&appliance, &offline), 200);
     let key = create_key(state.path(), "after-crash", "user");
     assert_eq!(jobs_status(&appliance, &key), 200);
     wait_for_log(&appliance, "\"event\":\"control request\"");
     appliance.keep(state);
+}
+
+#[test]
+fn a_database_held_with_no_server_answering_is_an_error_naming_the_state_dir() {
+    let state = tempfile::tempdir().unwrap();
+    // This test's process holds the database, and no control socket exists.
+    let held = sled::open(state.path().join("jobs.sled")).unwrap();
+    let output = keys(state.path(), &["create", "--name", "nobody-home"]);
+    assert!(!output.status.success());
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&format!("cannot reach the keys in {}", state.path().display())), "{stderr}");
+    assert!(stderr.contains("no server answers on its control socket"), "{stderr}");
+    assert!(stderr.contains("caused by: No such file or directory"), "the socket's side of it: {stderr}");
+    drop(held);
 }
 
 /// A key record as versions before the control socket stored it in `keys.sled`.
