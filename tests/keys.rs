@@ -3,6 +3,7 @@
 //! the move of an earlier version's `keys.sled` into the server's database.
 
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -171,5 +172,46 @@ fn keys_in_an_old_keys_sled_are_moved_into_the_database_at_start_and_keep_workin
     assert!(table.contains(" kept ") && table.contains(" dropped "), "{table}");
     assert!(keys(state.path(), &["revoke", "kept"]).status.success());
     assert_eq!(jobs_status(&appliance, kept), 401);
+    appliance.keep(state);
+}
+
+/// Connects to a control socket, sends a request line and prints the answer line.
+const SOCKET_CLIENT: &str = "import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode() + b'\\n')
+print(s.makefile().readline(), end='')";
+
+#[test]
+fn a_connection_from_another_user_is_refused_and_logged() {
+    // Connecting as another user needs root to become one; CI runs as root. The check itself
+    // also has a unit test (control.rs), which runs everywhere.
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("not root: the peer check is covered by control.rs's unit test only");
+        return;
+    }
+    let state = tempfile::tempdir().unwrap();
+    let mut appliance = Appliance::start_in(state.path(), &["--auth", "true"]);
+    // Loosen what keeps other users out, as a careless administrator might: the uid check holds.
+    let socket = state.path().join("control.sock");
+    std::fs::set_permissions(state.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let nobody = 65534;
+    let output = Command::new("python3")
+        .args(["-c", SOCKET_CLIENT])
+        .arg(&socket)
+        .arg(r#"{"op":"create","name":"intruder","role":"admin"}"#)
+        .uid(nobody)
+        .gid(nobody)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let answer: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let refusal = answer["error"].as_str().unwrap_or_else(|| panic!("{answer}"));
+    assert!(refusal.contains("only uid 0"), "{refusal}");
+    wait_for_log(&appliance, "\"event\":\"control refused\"");
+    assert!(appliance.logs().contains(&format!("\"uid\":{nobody}")), "the log names the peer");
+    let table = String::from_utf8(keys(state.path(), &["list"]).stdout).unwrap();
+    assert!(!table.contains("intruder"), "{table}");
     appliance.keep(state);
 }
