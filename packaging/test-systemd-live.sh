@@ -102,11 +102,13 @@ score=$(ct systemd-analyze security whisper-appliance.service --no-pager | sed -
 [ "$score" = 0.2 ] && pass "exposure $score" || fail "exposure $score"
 
 key=$(ct runuser -u whisper -- whisper-appliance keys create --name live --role user 2>/dev/null || true)
-# The service reloads keys every 2 s: the new one works from then on.
-key_works() {
-  [ "$(ct curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" http://127.0.0.1:5000/api/jobs)" = 200 ]
-}
-poll 30 key_works || fail "the service never accepted the new key"
+# The command reached the sandboxed service through its control socket in the state directory: the new
+# key works at once, with no polling.
+status=$(ct curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" http://127.0.0.1:5000/api/jobs || true)
+[ "$status" = 200 ] && pass "a key made with runuser -u whisper -- whisper-appliance keys create works at once" ||
+  fail "the new key got $status right after keys create"
+sock=$(ct stat -c '%a %U:%G %F' /var/lib/whisper-appliance/control.sock 2>/dev/null || echo missing)
+[ "$sock" = "600 whisper:whisper socket" ] && pass "control.sock: $sock" || fail "control.sock: $sock, want 600 whisper:whisper socket"
 got=$(ct curl -s --max-time 600 -H "Authorization: Bearer $key" -F file=@/root/jfk.wav -F model=whisper-1 \
   http://127.0.0.1:5000/v1/audio/transcriptions || true)
 [[ $got == *"ask not what your country can do for you"* ]] && pass "transcription with an API key: $got" ||

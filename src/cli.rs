@@ -38,6 +38,10 @@ pub enum Command {
     #[command(subcommand)]
     Model(ModelCommand),
     /// Create, list or revoke API keys (run as the service's user, with its state directory).
+    ///
+    /// A running server is asked through its control socket (control.sock in the state
+    /// directory), so a change works at once; with no server running, the command opens the
+    /// database itself.
     Keys(KeysArgs),
     /// Write one man page per command into a directory (for packaging).
     ///

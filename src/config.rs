@@ -352,9 +352,14 @@ impl Config {
         if self.vad { vad_for(&self.model, self.vad_model.as_deref(), settings) } else { None }
     }
 
-    /// The job database.
+    /// The server's database: jobs, transcripts, keys and sessions.
     pub fn database_dir(&self) -> PathBuf {
-        self.state_dir().join("jobs.sled")
+        database_dir_in(self.state_dir())
+    }
+
+    /// Where the server listens for the `keys` command.
+    pub fn control_socket(&self) -> PathBuf {
+        control_socket_in(self.state_dir())
     }
 
     pub fn max_upload_bytes(&self) -> u64 {
@@ -382,6 +387,16 @@ pub(crate) fn resolve_state_dir(setting: Option<PathBuf>) -> Result<PathBuf, Con
         .or_else(|| std::env::var_os("STATE_DIRECTORY").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
     absolute(&dir)
+}
+
+/// The server's database in a state directory (`keys` opens it when no server runs).
+pub(crate) fn database_dir_in(state_dir: &Path) -> PathBuf {
+    state_dir.join("jobs.sled")
+}
+
+/// The control socket in a state directory, where `keys` finds a running server.
+pub(crate) fn control_socket_in(state_dir: &Path) -> PathBuf {
+    state_dir.join("control.sock")
 }
 
 /// The `state_dir` a config file sets, for commands that read only that (`keys`); the file

@@ -364,6 +364,10 @@ pub enum CommandError {
     Serve(Box<ServeError>),
     #[error(transparent)]
     Keys(#[from] KeyError),
+    #[error(transparent)]
+    Control(#[from] ControlError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
     #[error("cannot write the man pages into {dir}; check that the directory exists and is writable")]
     ManPages {
         dir: PathBuf,
@@ -413,6 +417,8 @@ impl CommandError {
             | CommandError::Stdout(_)
             | CommandError::Serve(_)
             | CommandError::Keys(_)
+            | CommandError::Control(_)
+            | CommandError::Store(_)
             | CommandError::ManPages { .. } => 1,
         }
     }
@@ -778,10 +784,9 @@ impl ApiError {
                 KeyError::BadName => (400, "invalid_key_name", Some("name"), None),
                 KeyError::NameTaken { .. } => (409, "key_name_taken", Some("name"), None),
                 KeyError::NoSuchKey { .. } => (404, "not_found", None, None),
-                KeyError::Locked { .. } => (503, "key_database_busy", None, Some(5)),
-                KeyError::Open { .. }
-                | KeyError::NotPermitted { .. }
-                | KeyError::Damaged { .. }
+                KeyError::LegacyOpen { .. }
+                | KeyError::LegacyLocked { .. }
+                | KeyError::LegacyRemove { .. }
                 | KeyError::Database(_)
                 | KeyError::Corrupt(_)
                 | KeyError::Random(_) => (500, "internal_error", None, None),
@@ -884,6 +889,15 @@ pub enum ServeError {
     Secret(#[from] SecretError),
     #[error(transparent)]
     Keys(#[from] KeyError),
+    #[error(
+        "cannot listen on the control socket {path}, where the `keys` command reaches the server; check that \
+         nothing else has that name in the state directory"
+    )]
+    ControlSocket {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 // ---------------------------------------------------------------------------------------
@@ -893,31 +907,25 @@ pub enum ServeError {
 /// Managing API keys.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("cannot open the key database at {path}")]
-    Open {
-        path: PathBuf,
-        #[source]
-        source: sled::Error,
-    },
-    #[error("the key database at {path} stayed in use by another process for 10 seconds; try again")]
-    Locked { path: PathBuf },
     #[error(
-        "this user may not open the key database at {path}; run this as the service's user (e.g. \
-         `sudo -u whisper`) with the same --state-dir as the server"
+        "cannot open {path}, where an earlier version kept the API keys, to move them into the server's \
+         database; nothing was changed: move {path} aside to start without those keys"
     )]
-    NotPermitted {
+    LegacyOpen {
         path: PathBuf,
         #[source]
         source: sled::Error,
     },
     #[error(
-        "the key database at {path} is damaged and cannot be read; nothing was changed or deleted: see \
-         \"Recovering a damaged database\" in the README"
+        "{path}, where an earlier version kept the API keys, is in use by another process (a `keys` command of \
+         that version?); let it finish, then try again"
     )]
-    Damaged {
+    LegacyLocked { path: PathBuf },
+    #[error("the keys of {path} were moved into the server's database, but it cannot be removed; remove it by hand")]
+    LegacyRemove {
         path: PathBuf,
         #[source]
-        source: sled::Error,
+        source: std::io::Error,
     },
     #[error("the key database failed")]
     Database(#[from] sled::Error),
@@ -931,6 +939,46 @@ pub enum KeyError {
     NoSuchKey { key: String },
     #[error("the system's random number generator failed: {0}")]
     Random(String),
+}
+
+/// The `keys` command talking to a running server over its control socket.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("cannot connect to the server's control socket {path}; run this as the user the server runs as")]
+    Connect {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the exchange with the server on {path} broke off; the change may or may not have been made: see \
+         `whisper-appliance keys list`"
+    )]
+    Exchange {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the server on {path} answered with something this command cannot read; is it the same version?")]
+    BadAnswer {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The server's message carries its own causes.
+    #[error("the server refused: {message}")]
+    Refused { message: String },
+    #[error(
+        "cannot reach the keys in {state_dir}: its database is in use by another process, yet no server answers \
+         on its control socket; is another `whisper-appliance keys` running, or a server started with another \
+         --state-dir? Try again once it has finished"
+    )]
+    Unreachable {
+        state_dir: PathBuf,
+        /// Why the control socket did not answer.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Loading or making the session-signing secret.

@@ -19,7 +19,7 @@
 //!
 //! `audio`, `engine` and `formats` know nothing of HTTP, databases or the command line, so
 //! both paths reuse them unchanged. A module imports only modules below it: errors; audio,
-//! model, metrics; engine, spool; formats, config; jobs; auth, upload, listen; http; cli;
+//! model, metrics; engine, spool; formats, config; jobs; auth, upload, listen; http, control; cli;
 //! commands (`tests/layers.rs` holds the code to this order).
 
 // What other programs use: the binary (`cli`, `commands`, `errors`), the tests (`audio`,
@@ -34,6 +34,7 @@ pub mod live;
 
 mod auth;
 mod config;
+mod control;
 mod formats;
 mod http;
 mod jobs;

@@ -24,7 +24,8 @@ const LAYERS: &[&[&str]] = &[
     &["live"],
     // Serving: who calls, what they send, the routes, the listening socket.
     &["auth", "upload", "listen"],
-    &["http"],
+    // The control socket serves keys to the `keys` command, as the HTTP routes do to browsers.
+    &["http", "control"],
     // The command line on top.
     &["cli"],
     &["commands"],

@@ -15,6 +15,7 @@ mod formats;
 mod headers;
 mod hostile;
 mod jobs;
+mod keys;
 mod languages;
 mod layers;
 mod lifecycle;

@@ -3,9 +3,11 @@
 //!
 //! Input: the credentials a request carries. Output: an [`Identity`] or an [`AuthError`].
 //! Nothing here knows HTTP; [`crate::http::gate`] extracts credentials and turns the
-//! outcome into responses. Keys are held in memory as hashes and reloaded when the
-//! `keys` command changes them; their last use is written back in batches. Browser
-//! sessions are recorded in a tree of the job database (which only the server opens): a
+//! outcome into responses. Keys live in a tree of the server's database and are held in
+//! memory as hashes; every change goes through [`Authenticator::create_key`] and
+//! [`Authenticator::revoke_key`] (the admin routes and the control socket the `keys` command
+//! uses), so it works at once. Their last use is written back in batches. Browser
+//! sessions are recorded in another tree of that database (which only the server opens): a
 //! session is live while its record is there, its cookie verifies and its key is live, so
 //! logging out (the record goes) and revoking the key end it at once.
 
@@ -15,11 +17,10 @@ mod session;
 
 use std::collections::HashMap;
 use std::sync::{Mutex, RwLock};
-use std::time::SystemTime;
 
 use subtle::ConstantTimeEq as _;
 
-pub use self::keys::{KeyRecord, KeyStore, Role, hash_key};
+pub use self::keys::{KeyRecord, KeyStore, KeyView, Role, TREE as KEYS_TREE, adopt_legacy_database, hash_key};
 pub use self::limits::{RateInfo, RateLimits, UploadPermit};
 pub(crate) use self::session::ENV_SECRET;
 pub use self::session::{COOKIE as SESSION_COOKIE, Secret};
@@ -99,7 +100,6 @@ pub struct Authenticator {
     /// Live sessions: session id -> the key id that logged in.
     sessions: sled::Tree,
     keys: RwLock<Vec<KeyRecord>>,
-    loaded_from: Mutex<Option<SystemTime>>,
     uses: Mutex<HashMap<String, u64>>,
 }
 
@@ -116,18 +116,17 @@ impl Authenticator {
             secret,
             sessions,
             keys: RwLock::new(Vec::new()),
-            loaded_from: Mutex::new(None),
             uses: Mutex::new(HashMap::new()),
         };
         authenticator.reload()?;
         Ok(authenticator)
     }
 
+    /// Reads the keys from the database after a change, and ends the sessions of keys no
+    /// longer live.
     fn reload(&self) -> Result<(), KeyError> {
-        let marker = self.store.changed_at();
         let keys = self.store.list()?;
         *self.keys.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = keys;
-        *self.loaded_from.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = marker;
         self.forget_sessions(|key_id, _| self.live_key(key_id).is_none());
         Ok(())
     }
@@ -152,21 +151,22 @@ impl Authenticator {
         }
     }
 
-    /// Reloads the keys if the `keys` command changed them; returns whether it did.
-    pub fn reload_if_changed(&self) -> Result<bool, KeyError> {
-        let marker = self.store.changed_at();
-        if marker == *self.loaded_from.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) {
-            return Ok(false);
-        }
-        self.reload()?;
-        Ok(true)
-    }
-
-    /// Writes keys' last-use times gathered since the previous call.
+    /// Writes keys' last-use times gathered since the previous call, and shows them in
+    /// [`Authenticator::keys`].
     pub fn flush_uses(&self) -> Result<(), KeyError> {
         let uses: Vec<(String, u64)> =
             self.uses.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).drain().collect();
-        if uses.is_empty() { Ok(()) } else { self.store.record_use(&uses) }
+        if uses.is_empty() {
+            return Ok(());
+        }
+        self.store.record_use(&uses)?;
+        let mut keys = self.keys.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for (id, at) in uses {
+            if let Some(key) = keys.iter_mut().find(|key| key.id == id) {
+                key.last_used_ms = Some(key.last_used_ms.unwrap_or(0).max(at));
+            }
+        }
+        Ok(())
     }
 
     /// Every key, oldest first, revoked ones included (records hold hashes, never keys).
@@ -286,26 +286,22 @@ impl Authenticator {
 mod tests {
     use super::*;
 
-    fn authenticator(required: bool) -> (tempfile::TempDir, Authenticator) {
-        let dir = tempfile::tempdir().unwrap();
+    fn authenticator(required: bool) -> Authenticator {
         let settings = AuthSettings {
             required,
             trusted_proxy: true,
             proxy_admins: vec!["root-of-trust".into()],
             session_seconds: 60,
         };
-        let sessions = sled::Config::new().temporary(true).open().unwrap().open_tree("sessions").unwrap();
-        let auth =
-            Authenticator::new(KeyStore::new(dir.path()), settings, Secret::for_tests(&[1; 32]), sessions).unwrap();
-        (dir, auth)
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let (keys, sessions) = (db.open_tree(KEYS_TREE).unwrap(), db.open_tree("sessions").unwrap());
+        Authenticator::new(KeyStore::new(keys), settings, Secret::for_tests(&[1; 32]), sessions).unwrap()
     }
 
     #[test]
     fn keys_sessions_and_proxy_users_are_told_apart() {
-        let (dir, auth) = authenticator(true);
-        let store = KeyStore::new(dir.path());
-        let (record, key) = store.create("ops", Role::Admin).unwrap();
-        assert!(auth.reload_if_changed().unwrap());
+        let auth = authenticator(true);
+        let (record, key) = auth.create_key("ops", Role::Admin).unwrap();
         let credentials = Credentials { key: Some(&key), ..Credentials::default() };
         assert_eq!(auth.authenticate(credentials).unwrap().role(), Role::Admin);
 
@@ -326,8 +322,7 @@ mod tests {
         let admin = Credentials { proxy_user: Some("root-of-trust"), ..Credentials::default() };
         assert_eq!(auth.authenticate(admin).unwrap().scope(), Scope::All);
 
-        store.revoke("ops").unwrap();
-        assert!(auth.reload_if_changed().unwrap());
+        auth.revoke_key("ops").unwrap();
         assert!(matches!(auth.authenticate(credentials), Err(AuthError::RevokedKey { .. })));
         let session = Credentials { session: Some(&cookie), ..Credentials::default() };
         assert!(matches!(auth.authenticate(session), Err(AuthError::SessionExpired)));
@@ -335,14 +330,13 @@ mod tests {
 
     #[test]
     fn without_required_auth_unknown_keys_are_the_local_admin_and_real_ones_keep_their_owner() {
-        let (dir, auth) = authenticator(false);
+        let auth = authenticator(false);
         assert_eq!(auth.authenticate(Credentials::default()).unwrap(), Identity::Local);
         let dummy = Credentials { key: Some("sk-anything"), ..Credentials::default() };
         assert_eq!(auth.authenticate(dummy).unwrap(), Identity::Local);
         let stale = Credentials { session: Some("0123456789ab.1.AAAA"), ..Credentials::default() };
         assert_eq!(auth.authenticate(stale).unwrap(), Identity::Local);
-        let (record, key) = KeyStore::new(dir.path()).create("ci", Role::User).unwrap();
-        auth.reload_if_changed().unwrap();
+        let (record, key) = auth.create_key("ci", Role::User).unwrap();
         let real = Credentials { key: Some(&key), ..Credentials::default() };
         assert_eq!(auth.authenticate(real).unwrap().owner(), format!("key:{}", record.id));
     }

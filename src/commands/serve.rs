@@ -1,13 +1,15 @@
 //! `serve`: start-up, the accept loop, and shutdown.
 //!
-//! Start-up order: configuration, temp directory, database, models (the default one
-//! loaded), crash recovery,
+//! Start-up order: configuration, temp directory, database (with the keys, moved in from an
+//! earlier version's `keys.sled` if one is there), the control socket for the `keys`
+//! command, models (the default one loaded), crash recovery,
 //! workers, then the listening socket, so `/readyz` is true from the first request.
 //! (A socket passed by systemd is taken over before the runtime starts threads, and only
 //! accepted from once everything else is ready; see `listen.rs`.)
 //! Every request passes [`crate::http::gate`], which authenticates it, gives it a request
 //! id, the security headers and an audit log line. SIGTERM or SIGINT: stop accepting, let running jobs finish
-//! within the grace period (or put them back in the queue), flush the database, exit 0.
+//! within the grace period (or put them back in the queue), flush the database, remove the
+//! control socket, exit 0.
 //! Under systemd, readiness, status, watchdog pings and stopping are reported through
 //! `NOTIFY_SOCKET`.
 
@@ -20,11 +22,12 @@ use clap::ArgMatches;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use libsystemd::daemon::{self, NotifyState};
 
-use crate::auth::{AuthSettings, Authenticator, KeyStore, RateLimits, Secret};
+use crate::auth::{AuthSettings, Authenticator, KEYS_TREE, KeyStore, RateLimits, Secret, adopt_legacy_database};
 use crate::cli::{self, ServeArgs};
 use crate::config::Config;
+use crate::control::ControlSocket;
 use crate::engine::{EngineOptions, Models};
-use crate::errors::{Causes, ServeError};
+use crate::errors::{Causes, KeyError, ServeError};
 use crate::http::connections::{BusyBody, Connections};
 use crate::http::{self, AppState};
 use crate::jobs::{Jobs, Store, spawn_workers};
@@ -41,9 +44,9 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 const RETENTION_SWEEP_EVERY: Duration = Duration::from_secs(600);
 /// After jobs have stopped, open connections (progress streams) get this long to close.
 const CONNECTION_DRAIN: Duration = Duration::from_secs(3);
-/// How soon a key made or revoked by the `keys` command takes effect.
-const KEY_RELOAD_EVERY: Duration = Duration::from_secs(2);
-/// Key last-use times are written every this many reload ticks (a minute).
+/// How often callers whose rate allowance is whole again are forgotten.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(2);
+/// Key last-use times are written every this many housekeeping ticks (a minute).
 const KEY_USE_FLUSH_EVERY_TICKS: u64 = 30;
 
 pub(super) fn run(args: &ServeArgs, matches: &ArgMatches) -> Result<(), ServeError> {
@@ -77,7 +80,15 @@ async fn serve(config: Config, socket: Socket) -> Result<(), ServeError> {
     };
     let store = Store::open(&config.database_dir())?;
     let sessions = store.tree("sessions")?;
-    let auth = Authenticator::new(KeyStore::new(config.state_dir()), settings, secret, sessions)?;
+    let keys = KeyStore::new(store.tree(KEYS_TREE)?);
+    if let Some(moved) = adopt_legacy_database(config.state_dir(), &keys)? {
+        tracing::info!(moved, "moved the API keys from keys.sled into the database, and removed keys.sled");
+    }
+    let auth = Arc::new(Authenticator::new(keys, settings, secret, sessions)?);
+    // Removed when this is dropped, once the server has stopped (or failed to start).
+    let mut control = ControlSocket::bind(&config.control_socket())?;
+    control.serve(Arc::clone(&auth));
+    tracing::info!(path = %config.control_socket().display(), "control socket for the keys command listening");
     if config.auth && !auth.has_live_keys() && !config.trusted_proxy {
         tracing::warn!(
             "authentication is on and no API key exists yet: create one with `whisper-appliance keys create --name <you> --role admin`"
@@ -135,7 +146,7 @@ async fn serve(config: Config, socket: Socket) -> Result<(), ServeError> {
         live,
         started: std::time::Instant::now(),
     });
-    tokio::spawn(keep_keys_fresh(Arc::clone(&state)));
+    tokio::spawn(housekeeping(Arc::clone(&state)));
     let service = warp::service(http::routes(&state));
 
     // Tests and scripts read this line to learn the port when listening on port 0.
@@ -212,6 +223,7 @@ async fn serve(config: Config, socket: Socket) -> Result<(), ServeError> {
     if let Err(error) = state.auth.flush_uses() {
         tracing::warn!(%error, cause = %Causes(&error), "cannot record when keys were last used");
     }
+    drop(control);
     tracing::info!("stopped");
     Ok(())
 }
@@ -229,9 +241,9 @@ fn check_safe_to_start(config: &Config, address: SocketAddr) -> Result<(), Serve
     Ok(())
 }
 
-/// Picks up keys changed by the `keys` command, records key use, and forgets idle callers.
-async fn keep_keys_fresh(state: Arc<AppState>) {
-    let mut tick = tokio::time::interval(KEY_RELOAD_EVERY);
+/// Forgets idle callers and expired sessions, and records key use.
+async fn housekeeping(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(HOUSEKEEPING_EVERY);
     let mut ticks: u64 = 0;
     loop {
         tick.tick().await;
@@ -244,14 +256,13 @@ async fn keep_keys_fresh(state: Arc<AppState>) {
                 fresh.auth.forget_expired_sessions();
                 fresh.auth.flush_uses()?;
             }
-            fresh.auth.reload_if_changed()
+            Ok::<_, KeyError>(())
         })
         .await;
         match outcome {
-            Ok(Ok(true)) => tracing::info!(target: "audit", event = "keys_reloaded", "API keys changed; reloaded"),
-            Ok(Ok(false)) => {}
-            Ok(Err(error)) => tracing::warn!(%error, cause = %Causes(&error), "cannot reload API keys"),
-            Err(error) => tracing::error!(%error, "the key reload panicked"),
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(%error, cause = %Causes(&error), "cannot record when keys were last used"),
+            Err(error) => tracing::error!(%error, "housekeeping panicked"),
         }
     }
 }

@@ -1,11 +1,11 @@
 //! API keys through the server, for administrators: `GET /api/keys` lists them,
 //! `POST /api/keys` makes one (its key shown in that answer only), `DELETE /api/keys/{id}`
-//! revokes one. The same operations as the `keys` command; a change works at once, with no
-//! wait for the server to notice a changed database.
+//! revokes one. The same operations as the `keys` command, which reaches a running server
+//! through its control socket (`control.rs`); either way a change works at once.
 //!
 //! Input: a JSON body `{"name": "...", "role": "user" | "admin"}` or the same two fields
 //! form-encoded (the admin page's form posts them; [`key_request`] reads both). Output:
-//! key records without their hashes.
+//! key records without their hashes ([`KeyView`], what `keys list` prints).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +18,7 @@ use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
-use crate::auth::{KeyRecord, Role};
+use crate::auth::{KeyView, Role};
 use crate::errors::ApiError;
 use crate::http::routes::{Endpoint, at, at_id};
 use crate::http::{AppState, json, read_small_body, respond, with_state};
@@ -26,30 +26,6 @@ use crate::http::{AppState, json, read_small_body, respond, with_state};
 /// A name and a role are a few dozen bytes.
 const MAX_BODY_BYTES: usize = 4096;
 const BODY_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A key as the API shows it: what `keys list` prints, never the hash.
-#[derive(Debug, Serialize)]
-pub struct KeyView {
-    pub id: String,
-    pub name: String,
-    pub role: &'static str,
-    pub created_ms: u64,
-    pub last_used_ms: Option<u64>,
-    pub revoked_ms: Option<u64>,
-}
-
-impl From<&KeyRecord> for KeyView {
-    fn from(record: &KeyRecord) -> KeyView {
-        KeyView {
-            id: record.id.clone(),
-            name: record.name.clone(),
-            role: record.role.name(),
-            created_ms: record.created_ms,
-            last_used_ms: record.last_used_ms,
-            revoked_ms: record.revoked_ms,
-        }
-    }
-}
 
 #[derive(Serialize)]
 struct KeyList {

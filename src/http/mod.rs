@@ -52,7 +52,8 @@ pub struct AppState {
     pub config: Config,
     /// Bounds on one upload.
     pub upload_limits: Limits,
-    pub auth: Authenticator,
+    /// Shared with the control socket, where the `keys` command makes and revokes keys.
+    pub auth: Arc<Authenticator>,
     /// Per-caller request and upload allowances.
     pub limits: RateLimits,
     /// Live transcription sessions.

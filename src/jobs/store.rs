@@ -3,7 +3,8 @@
 //! Two trees: `jobs` (id -> [`JobRecord`] as JSON) and `results` (id -> the engine's
 //! [`Transcript`] as JSON). Ids are UUIDv7, whose bytes sort by creation time, so the
 //! trees iterate oldest first and newest first without a second index. Every write that
-//! a client was told about is flushed to disk before the answer leaves.
+//! a client was told about is flushed to disk before the answer leaves. The same database
+//! holds the `keys` and `sessions` trees, which [`Store::tree`] hands to `auth`.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -207,7 +208,7 @@ impl Store {
         Ok(())
     }
 
-    /// Another tree of the same database (the browser sessions): only the server opens it.
+    /// Another tree of the same database: the API keys, the browser sessions (`auth` owns both).
     pub fn tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
         Ok(self.db.open_tree(name)?)
     }
