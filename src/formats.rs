@@ -148,8 +148,8 @@ fn tsv(segments: &[Segment]) -> String {
     out
 }
 
-#[derive(Serialize)]
-struct VerboseJson<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct VerboseJson<'a> {
     task: &'static str,
     language: &'a str,
     duration: f64,
@@ -164,8 +164,8 @@ struct VerboseJson<'a> {
     words: Option<Vec<VerboseWord<'a>>>,
 }
 
-#[derive(Serialize)]
-struct VerboseSegment<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct VerboseSegment<'a> {
     id: usize,
     start: f64,
     end: f64,
@@ -175,8 +175,8 @@ struct VerboseSegment<'a> {
     words: Vec<VerboseWord<'a>>,
 }
 
-#[derive(Serialize)]
-struct VerboseWord<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct VerboseWord<'a> {
     word: &'a str,
     start: f64,
     end: f64,

@@ -27,7 +27,7 @@ const LEGACY_DATABASE: &str = "keys.sled";
 const LEGACY_CHANGED_MARKER: &str = "keys.changed";
 
 /// What a key may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Sees and manages only its own jobs.
@@ -77,7 +77,7 @@ fn generate() -> Result<String, KeyError> {
 
 /// A key as shown outside the server (`keys list`, `/api/keys`, the control socket): the
 /// record without its hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct KeyView {
     pub id: String,
     pub name: String,

@@ -16,6 +16,7 @@ use warp::reply::Response;
 use warp::{Filter, Reply};
 
 use super::job_view::{JobView, parse_id};
+use super::openapi::{FieldKind, FormField};
 use super::routes::{Endpoint, at, at_id};
 use super::{AppState, Caller, caller, json, respond, with_state};
 use crate::engine::Request;
@@ -153,6 +154,25 @@ where
     .map_err(|join| ApiError::Internal(Box::new(join)))?
 }
 
+/// The fields [`job_request`] reads, for the API reference.
+pub(crate) const JOB_FIELDS: &[FormField] = &[
+    FormField { name: "file", kind: FieldKind::File, about: "The recording: any common audio or video format." },
+    FormField { name: "model", kind: FieldKind::Text, about: "An installed model's name; the default if absent." },
+    FormField {
+        name: "language",
+        kind: FieldKind::Text,
+        about: "A language code, or `auto` (the default) to detect it.",
+    },
+    FormField { name: "translate", kind: FieldKind::Flag, about: "Translate into English. Default false." },
+    FormField { name: "prompt", kind: FieldKind::Text, about: "Text to steer spelling and style." },
+    FormField {
+        name: "vad",
+        kind: FieldKind::Flag,
+        about: "Transcribe only what the speech detector finds. Default true.",
+    },
+    FormField { name: "words", kind: FieldKind::Flag, about: "Time each word. Default false." },
+];
+
 /// The job API's form fields: `model` (an installed model's name; the default if absent),
 /// `language` (a code or `auto`), `translate`, `prompt`, `vad`, `words`; the page's no-JS
 /// form sends the same fields and is read by this same function.
@@ -176,16 +196,20 @@ pub(crate) fn bool_field(form: &Received, name: &'static str, default: bool) -> 
     }
 }
 
-#[derive(Debug, Deserialize)]
-struct ListQuery {
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListQuery {
+    /// Jobs per page, 1 to 100; 20 if absent.
     limit: Option<usize>,
+    /// Jobs older than this job id (the `next` link carries it).
     before: Option<String>,
     /// Only jobs whose file name or transcript contains this, ignoring case.
     q: Option<String>,
 }
 
-#[derive(Serialize)]
-struct JobList {
+/// A page of jobs, newest first.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct JobList {
     jobs: Vec<JobView>,
     /// The next page, newest first, or null at the end.
     next: Option<String>,
@@ -242,8 +266,10 @@ pub(crate) fn percent_encode(text: &str) -> String {
         .collect()
 }
 
-#[derive(Debug, Deserialize)]
-struct ResultQuery {
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ResultQuery {
+    /// `txt` (the default), `srt`, `vtt`, `json` or `tsv`.
     format: Option<String>,
 }
 

@@ -38,13 +38,13 @@ pub fn stream(state: &Arc<AppState>, caller: &Caller, id: &str) -> Result<Respon
     Ok(warp::sse::reply(warp::sse::keep_alive().interval(KEEP_ALIVE).stream(events)).into_response())
 }
 
-#[derive(Serialize)]
-struct Progress {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Progress {
     percent: u8,
 }
 
-#[derive(Serialize)]
-struct SegmentEvent<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct SegmentEvent<'a> {
     id: usize,
     start: f64,
     end: f64,

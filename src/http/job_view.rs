@@ -21,7 +21,7 @@ pub fn parse_id(text: &str) -> Result<Uuid, ApiError> {
 }
 
 /// A job as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct JobView {
     pub id: Uuid,
     pub status: Status,
@@ -52,7 +52,7 @@ pub struct JobView {
     pub links: Links,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Links {
     pub job: String,
     pub events: String,

@@ -20,6 +20,7 @@ use warp::reply::Response;
 
 use crate::auth::{KeyView, Role};
 use crate::errors::ApiError;
+use crate::http::openapi::{FieldKind, FormField};
 use crate::http::routes::{Endpoint, at, at_id};
 use crate::http::{AppState, json, read_small_body, respond, with_state};
 
@@ -27,22 +28,30 @@ use crate::http::{AppState, json, read_small_body, respond, with_state};
 const MAX_BODY_BYTES: usize = 4096;
 const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
-#[derive(Serialize)]
-struct KeyList {
+/// The fields [`key_request`] reads from a form, for the API reference.
+pub(crate) const FIELDS: &[FormField] = &[
+    FormField { name: "name", kind: FieldKind::Text, about: "The key's name: who or what uses it." },
+    FormField { name: "role", kind: FieldKind::OneOf(&["user", "admin"]), about: "`user` (the default) or `admin`." },
+];
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct KeyList {
     keys: Vec<KeyView>,
 }
 
-#[derive(Serialize)]
-struct NewKey {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct NewKey {
     #[serde(flatten)]
     record: KeyView,
     /// The key itself: shown once, here; only its hash is kept.
     key: String,
 }
 
-#[derive(Deserialize)]
-struct KeyFields {
+/// A key to make: its name, and `user` (the default) or `admin`.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct KeyFields {
     name: String,
+    #[schema(value_type = Option<Role>)]
     #[serde(default)]
     role: Option<String>,
 }

@@ -14,6 +14,7 @@ pub mod gate;
 mod job_view;
 mod keys;
 mod openai;
+pub mod openapi;
 mod realtime;
 pub mod routes;
 mod ui;
@@ -100,7 +101,7 @@ pub(crate) fn with_state(
 
 /// All routes, with warp's own rejections turned into the same JSON errors.
 pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
-    let health = at(Endpoint::Health).map(|| json(StatusCode::OK, &Status { status: "ok" }));
+    let health = at(Endpoint::Health).map(|| json(StatusCode::OK, &Health { status: "ok" }));
     let ready = at(Endpoint::Ready).and(with_state(state)).map(|state: Arc<AppState>| ready(&state));
     let metrics = at(Endpoint::Metrics).and(with_state(state)).map(|state: Arc<AppState>| {
         let body = state.metrics.render(&state.jobs.count_by_status(), state.jobs.queue_depth());
@@ -119,6 +120,8 @@ pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
         .unify()
         .or(keys::routes(state))
         .unify()
+        .or(openapi::route())
+        .unify()
         .or(realtime::routes(state))
         .unify()
         .or(ui::routes(state))
@@ -128,13 +131,16 @@ pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
-#[derive(Serialize)]
-struct Status {
+/// `GET /healthz`: the process answers.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Health {
+    #[schema(example = "ok")]
     status: &'static str,
 }
 
-#[derive(Serialize)]
-struct Readiness<'a> {
+/// `GET /readyz`: whether the appliance can take jobs, and what it has loaded.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Readiness<'a> {
     status: &'static str,
     /// The default model's name.
     model: &'a str,
@@ -175,17 +181,22 @@ pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
     warp::reply::with_status(warp::reply::json(body), status).into_response()
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// Every error's body, OpenAI's shape.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorBody<'a> {
     error: ErrorDetail<'a>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ErrorDetail<'a> {
+    /// A sentence for people.
     message: String,
+    /// The class of error (`invalid_request_error`, `authentication_error`, ...).
     #[serde(rename = "type")]
     kind: &'a str,
+    /// What went wrong, for programs: `not_found`, `file_too_large`, `rate_limited`...
     code: &'a str,
+    /// The request field at fault, if one is.
     param: Option<&'a str>,
 }
 

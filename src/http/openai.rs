@@ -16,6 +16,7 @@ use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
+use super::openapi::{FieldKind, FormField};
 use super::routes::{Endpoint, at};
 use super::{AppState, Caller, bool_field, json, respond, submit_upload, upload_request, with_state};
 use crate::engine::{OPENAI_MODEL, Request};
@@ -66,6 +67,8 @@ impl ResponseFormat {
     }
 }
 
+const RESPONSE_FORMATS: &[&str] = &["json", "text", "srt", "vtt", "verbose_json"];
+
 fn response_format(form: &Received) -> Result<ResponseFormat, ApiError> {
     match form.field("response_format").map(str::trim).unwrap_or("json") {
         "" | "json" => Ok(ResponseFormat::Json),
@@ -85,6 +88,43 @@ fn word_timestamps(form: &Received) -> Result<bool, ApiError> {
     }
     Ok(words)
 }
+
+/// The fields a transcription reads ([`response_format`], [`word_timestamps`],
+/// [`openai_request`]), for the API reference.
+pub(crate) const FIELDS: &[FormField] = &[
+    FormField { name: "file", kind: FieldKind::File, about: "The recording: any common audio or video format." },
+    FormField {
+        name: "model",
+        kind: FieldKind::Text,
+        about: "`whisper-1` (the default model) or an installed model's name.",
+    },
+    FormField {
+        name: "language",
+        kind: FieldKind::Text,
+        about: "A language code, or `auto` (the default) to detect it.",
+    },
+    FormField { name: "prompt", kind: FieldKind::Text, about: "Text to steer spelling and style." },
+    FormField {
+        name: "response_format",
+        kind: FieldKind::OneOf(RESPONSE_FORMATS),
+        about: "The answer's format; `json` if absent.",
+    },
+    FormField { name: "temperature", kind: FieldKind::Number, about: "Sampling temperature, 0 to 1." },
+    FormField {
+        name: "timestamp_granularities[]",
+        kind: FieldKind::OneOf(&["segment", "word"]),
+        about: "`word` times each word (with `verbose_json` only).",
+    },
+    FormField {
+        name: "vad",
+        kind: FieldKind::Flag,
+        about: "Transcribe only what the speech detector finds. Default true.",
+    },
+];
+
+/// A translation's fields: a transcription's but `language`, which is always detected.
+pub(crate) const TRANSLATION_FIELDS: &[FormField] =
+    &[FIELDS[0], FIELDS[1], FIELDS[3], FIELDS[4], FIELDS[5], FIELDS[6], FIELDS[7]];
 
 /// Checks OpenAI's fields (and our `vad`) and turns them into an engine request.
 fn openai_request(state: &AppState, form: &Received, translate: bool) -> Result<Request, ApiError> {
@@ -126,8 +166,9 @@ impl Drop for AbandonGuard {
     }
 }
 
-#[derive(Serialize)]
-struct TextOnly {
+/// `response_format=json`: the transcript alone.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct TextOnly {
     text: String,
 }
 
@@ -166,13 +207,13 @@ async fn answer(
     Ok(response)
 }
 
-#[derive(Serialize)]
-struct ModelList {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ModelList {
     object: &'static str,
     data: Vec<Model>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Model {
     id: String,
     object: &'static str,

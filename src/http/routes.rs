@@ -48,6 +48,8 @@ pub enum Endpoint {
     KeyList,
     KeyCreate,
     KeyRevoke,
+    OpenApi,
+    Reference,
 }
 
 /// Who may call a route.
@@ -137,6 +139,10 @@ pub static ROUTES: &[Route] = &[
     route(E::KeyList, Method::GET, "/api/keys", Admin, true, Api),
     route(E::KeyCreate, Method::POST, "/api/keys", Admin, true, Api),
     route(E::KeyRevoke, Method::DELETE, "/api/keys/{id}", Admin, true, Api),
+    // The API reference, guarded as the page is: with authentication on, only callers see
+    // what the API offers (a visitor to /api is sent to the login form).
+    route(E::OpenApi, Method::GET, "/openapi.json", Caller, true, Api),
+    route(E::Reference, Method::GET, "/api", Caller, true, Page),
 ];
 
 /// A request's route and its path parameters, decoded; put on the request by the gate.

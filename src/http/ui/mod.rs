@@ -19,6 +19,7 @@
 mod admin;
 mod assets;
 mod pages;
+mod reference;
 mod session;
 
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use warp::{Filter, Reply};
 
 pub(crate) use self::assets::etag_matches;
 use self::pages::{CardView, ErrorPage, HistoryRow, IndexPage, JobPage, Layout, LoginPage, ModelOption, UploadChecks};
+pub(crate) use self::session::LOGIN_FIELDS;
 use crate::auth::Identity;
 use crate::errors::ApiError;
 use crate::http::routes::{Endpoint, at, at_id};
@@ -113,6 +115,8 @@ pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
         .unify()
         .or(admin::routes(state))
         .unify()
+        .or(reference::route(state))
+        .unify()
         .or(assets::route())
         .unify()
         .boxed()
@@ -147,9 +151,12 @@ fn checked(form: &Received, name: &str) -> bool {
 }
 
 /// `GET /?q=...&before=...`: the history's search and page, as the job API's list takes them.
-#[derive(Debug, Default, serde::Deserialize)]
-struct HistoryQuery {
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct HistoryQuery {
+    /// Only jobs whose file name or transcript contains this, ignoring case.
     q: Option<String>,
+    /// Jobs older than this job id.
     before: Option<String>,
     /// Where a visitor sent to the login form goes after logging in.
     next: Option<String>,

@@ -21,6 +21,7 @@ use warp::reply::Response;
 use super::{login_page, see_other};
 use crate::auth::SESSION_COOKIE;
 use crate::errors::ApiError;
+use crate::http::openapi::{FieldKind, FormField};
 use crate::http::routes::{Endpoint, at};
 use crate::http::{AppState, Connection, error_response, read_small_body, with_state};
 
@@ -28,6 +29,12 @@ use crate::http::{AppState, Connection, error_response, read_small_body, with_st
 const MAX_FORM_BYTES: usize = 4096;
 /// Time to send it, whole: a login body that trickles in holds a connection for no more.
 const FORM_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The login form's fields, for the API reference.
+pub(crate) const LOGIN_FIELDS: &[FormField] = &[
+    FormField { name: "key", kind: FieldKind::Text, about: "An API key." },
+    FormField { name: "next", kind: FieldKind::Text, about: "A path on this server to go to after logging in." },
+];
 
 pub fn routes(state: &Arc<AppState>) -> BoxedFilter<(Response,)> {
     let login = at(Endpoint::Login)
