@@ -25,6 +25,7 @@ mod model_quantize;
 mod models;
 mod non_speech;
 mod openai_api;
+mod openapi;
 mod queue;
 mod routes;
 mod service_start;

@@ -54,8 +54,10 @@ struct FieldView {
 
 struct BodyView {
     content_type: String,
-    /// A schema's name (linked below), or the type.
+    /// A schema's name, or the type.
     schema: String,
+    /// Whether `schema` names one of the schemas listed below (and so links to it).
+    reference: bool,
     /// Its fields, for a form described in place.
     fields: Vec<FieldView>,
 }
@@ -70,6 +72,10 @@ struct ResponseView {
 struct SchemaView {
     name: String,
     about: String,
+    /// An enum's values, comma-separated; empty for other schemas.
+    values: String,
+    /// Schemas whose fields this one has too.
+    includes: Vec<String>,
     fields: Vec<FieldView>,
 }
 
@@ -157,15 +163,12 @@ fn operation_view(method: &'static str, path: &str, operation: &Operation) -> Op
 }
 
 fn body_view(content_type: &str, content: &Content) -> BodyView {
-    let (schema, fields) = match &content.schema {
-        Some(RefOr::T(schema @ Schema::Object(object))) if !object.properties.is_empty() => {
-            (type_name(schema), fields(schema))
-        }
-        Some(RefOr::T(schema)) => (type_name(schema), Vec::new()),
-        Some(RefOr::Ref(reference)) => (ref_name(&reference.ref_location).to_owned(), Vec::new()),
-        None => (String::new(), Vec::new()),
+    let (schema, reference, fields) = match &content.schema {
+        Some(RefOr::T(schema)) => (type_name(schema), false, fields(schema)),
+        Some(RefOr::Ref(reference)) => (ref_name(&reference.ref_location).to_owned(), true, Vec::new()),
+        None => (String::new(), false, Vec::new()),
     };
-    BodyView { content_type: content_type.to_owned(), schema, fields }
+    BodyView { content_type: content_type.to_owned(), schema, reference, fields }
 }
 
 fn schemas(document: &OpenApi) -> Vec<SchemaView> {
@@ -174,63 +177,56 @@ fn schemas(document: &OpenApi) -> Vec<SchemaView> {
         .schemas
         .iter()
         .filter_map(|(name, schema)| match schema {
-            RefOr::T(schema) => Some(SchemaView {
-                name: name.clone(),
-                about: match schema {
-                    Schema::Object(object) => object.description.clone().unwrap_or_default(),
-                    _ => String::new(),
-                },
-                fields: fields(schema),
-            }),
+            RefOr::T(schema) => Some(schema_view(name, schema)),
             RefOr::Ref(_) => None,
         })
         .collect()
 }
 
-/// An object's properties; an enum's values as its one line.
-fn fields(schema: &Schema) -> Vec<FieldView> {
+/// An object's fields, an enum's values, or the schemas it merges (`allOf`) and its own fields.
+fn schema_view(name: &str, schema: &Schema) -> SchemaView {
+    let mut view = SchemaView {
+        name: name.to_owned(),
+        about: String::new(),
+        values: String::new(),
+        includes: Vec::new(),
+        fields: fields(schema),
+    };
     match schema {
-        Schema::Object(object) if object.properties.is_empty() => match &object.enum_values {
-            Some(values) => vec![FieldView {
-                name: String::new(),
-                kind: "one of".to_owned(),
-                required: true,
-                about: values
-                    .iter()
-                    .map(|value| value.as_str().unwrap_or_default().to_owned())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            }],
-            None => Vec::new(),
-        },
-        Schema::Object(object) => object
-            .properties
-            .iter()
-            .map(|(name, property)| FieldView {
-                name: name.clone(),
-                kind: ref_or_type_name(property),
-                required: object.required.contains(name),
-                about: match property {
-                    RefOr::T(Schema::Object(inner)) => inner.description.clone().unwrap_or_default(),
-                    _ => String::new(),
-                },
-            })
-            .collect(),
-        Schema::AllOf(all) => all
-            .items
-            .iter()
-            .flat_map(|item| match item {
-                RefOr::T(schema) => fields(schema),
-                RefOr::Ref(reference) => vec![FieldView {
-                    name: String::new(),
-                    kind: format!("all of {}", ref_name(&reference.ref_location)),
-                    required: true,
-                    about: String::new(),
-                }],
-            })
-            .collect(),
-        _ => Vec::new(),
+        Schema::Object(object) => {
+            view.about = object.description.clone().unwrap_or_default();
+            let values = object.enum_values.iter().flatten().filter_map(|value| value.as_str());
+            view.values = values.collect::<Vec<_>>().join(", ");
+        }
+        Schema::AllOf(all) => {
+            for item in &all.items {
+                match item {
+                    RefOr::T(schema) => view.fields.extend(fields(schema)),
+                    RefOr::Ref(reference) => view.includes.push(ref_name(&reference.ref_location).to_owned()),
+                }
+            }
+        }
+        _ => {}
     }
+    view
+}
+
+/// An object's properties.
+fn fields(schema: &Schema) -> Vec<FieldView> {
+    let Schema::Object(object) = schema else { return Vec::new() };
+    object
+        .properties
+        .iter()
+        .map(|(name, property)| FieldView {
+            name: name.clone(),
+            kind: ref_or_type_name(property),
+            required: object.required.contains(name),
+            about: match property {
+                RefOr::T(Schema::Object(inner)) => inner.description.clone().unwrap_or_default(),
+                _ => String::new(),
+            },
+        })
+        .collect()
 }
 
 fn ref_name(location: &str) -> &str {
