@@ -82,6 +82,7 @@ pub struct KeyView {
     pub id: String,
     pub name: String,
     pub role: Role,
+    /// Milliseconds since the Unix epoch, as the other `_ms` fields.
     pub created_ms: u64,
     pub last_used_ms: Option<u64>,
     pub revoked_ms: Option<u64>,

@@ -25,6 +25,7 @@ pub fn parse_id(text: &str) -> Result<Uuid, ApiError> {
 pub struct JobView {
     pub id: Uuid,
     pub status: Status,
+    /// The uploaded file's name, as the client sent it.
     pub file_name: String,
     pub size_bytes: u64,
     /// The installed model that runs (or ran) the job: `tiny.en`, `base`; null for jobs
@@ -32,14 +33,22 @@ pub struct JobView {
     pub model: Option<String>,
     /// The language asked for: a code, or "auto".
     pub requested_language: String,
+    /// Whether the transcript is translated into English.
     pub translate: bool,
+    /// Percent done, 0 to 100.
     pub progress: u8,
+    /// Jobs ahead of this one while it waits (0: next); null once it runs.
     pub queue_position: Option<usize>,
+    /// RFC 3339 times, to the second.
     pub created_at: String,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
+    /// When a finished job and its transcript are deleted (the retention setting); null
+    /// until it finishes.
     pub expires_at: Option<String>,
+    /// Why the job failed.
     pub error: Option<String>,
+    /// The recording's length in seconds, once decoded.
     pub duration_seconds: Option<f64>,
     /// Seconds of speech found, once done; null when speech detection was off.
     pub speech_seconds: Option<f64>,
@@ -54,9 +63,13 @@ pub struct JobView {
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Links {
+    /// This job in the API.
     pub job: String,
+    /// Its Server-Sent Events.
     pub events: String,
+    /// POST here to cancel it.
     pub cancel: String,
+    /// Its page, for people.
     pub page: String,
     /// Format name to download URL; present once the job is done.
     pub results: BTreeMap<&'static str, String>,

@@ -38,6 +38,8 @@ use crate::formats::{Format, VerboseJson};
 /// The security schemes' names in the document.
 const BEARER: &str = "api_key";
 const COOKIE: &str = "session";
+/// The role administrators' routes require.
+pub(crate) const ADMIN_ROLE: &str = "admin";
 
 /// One field of a form a route reads.
 #[derive(Clone, Copy)]
@@ -153,9 +155,11 @@ fn documented(route: &Route) -> Operation {
     operation.operation_id = Some(format!("{:?}", route.endpoint));
     let responses = &mut operation.responses.responses;
     if route.access != Access::Public {
+        // OpenAPI 3.1 lets a requirement name the roles it needs, for schemes other than OAuth.
+        let roles: &[&str] = if route.access == Access::Admin { &[ADMIN_ROLE] } else { &[] };
         operation.security = Some(vec![
-            SecurityRequirement::new(BEARER, Vec::<String>::new()),
-            SecurityRequirement::new(COOKIE, Vec::<String>::new()),
+            SecurityRequirement::new(BEARER, roles.iter().copied()),
+            SecurityRequirement::new(COOKIE, roles.iter().copied()),
         ]);
         responses.insert("401".to_owned(), error("No valid API key or session.").into());
     }
@@ -309,7 +313,7 @@ fn operation(endpoint: Endpoint) -> Operation {
             .response("400", error("No name, a bad name or an unknown role."))
             .response("409", error("A key has that name.")),
         Endpoint::KeyRevoke => builder
-            .parameter(path_param("id", "The key's id.", None))
+            .parameter(path_param("id", "The key's id or name.", None))
             .response("200", json::<KeyView>("Revoked."))
             .response("404", error("No such key.")),
         Endpoint::OpenApi => builder.response("200", text("application/json", "The OpenAPI 3.1 document, as JSON.")),
@@ -444,4 +448,27 @@ fn optional_param(name: &str, location: ParameterIn, description: &str) -> Param
         .description(Some(description))
         .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
         .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_documented_with_its_guard() {
+        let document = document();
+        for route in ROUTES {
+            let item = document.paths.get_path_item(route.template).unwrap_or_else(|| panic!("{route:?}"));
+            let operation = match route.method {
+                Method::POST => &item.post,
+                Method::DELETE => &item.delete,
+                _ => &item.get,
+            };
+            let operation = operation.as_ref().unwrap_or_else(|| panic!("{route:?}"));
+            assert_eq!(operation.security.is_some(), route.access != Access::Public, "{route:?}");
+            let responses = &operation.responses.responses;
+            assert!(responses.keys().any(|status| status.starts_with(['1', '2', '3'])), "{route:?} answers nothing");
+            assert_eq!(responses.contains_key("403"), route.access == Access::Admin, "{route:?}");
+        }
+    }
 }

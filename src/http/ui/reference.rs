@@ -17,7 +17,7 @@ use warp::reply::Response;
 
 use super::pages::Layout;
 use super::{layout, page, render};
-use crate::http::openapi::document;
+use crate::http::openapi::{ADMIN_ROLE, document};
 use crate::http::routes::{Endpoint, at};
 use crate::http::{AppState, Caller, caller, with_state};
 
@@ -155,10 +155,25 @@ fn operation_view(method: &'static str, path: &str, operation: &Operation) -> Op
         path: path.to_owned(),
         summary: operation.summary.clone().unwrap_or_default(),
         description: operation.description.clone().unwrap_or_default(),
-        access: if operation.security.is_some() { "An API key or the page's session" } else { "Anyone" },
+        access: access(operation),
         parameters,
         bodies,
         responses,
+    }
+}
+
+/// Who may call an operation, from its security requirements and the roles they name.
+fn access(operation: &Operation) -> &'static str {
+    let Some(requirements) = &operation.security else { return "anyone" };
+    let roles = serde_json::to_value(requirements).unwrap_or_default();
+    let needs_admin =
+        roles.as_array().into_iter().flatten().filter_map(|requirement| requirement.as_object()).any(|schemes| {
+            schemes.values().any(|roles| roles.as_array().is_some_and(|roles| roles.contains(&ADMIN_ROLE.into())))
+        });
+    if needs_admin {
+        "an administrator's API key or session (anyone, with authentication off)"
+    } else {
+        "an API key or the page's session (anyone, with authentication off)"
     }
 }
 
