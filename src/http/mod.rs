@@ -1,6 +1,6 @@
-//! The HTTP surface: the job API, the OpenAI-compatible API (`openai`), health, metrics
-//! and the page (`ui`), all declared in one route table (`routes`) that the gate
-//! (`gate`) guards and warp dispatches on.
+//! The HTTP surface: the job API, the OpenAI-compatible API (`openai`), health, metrics,
+//! the page (`ui`) and the API reference (`openapi`), all declared in one route table
+//! (`routes`) that the gate (`gate`) guards and warp dispatches on.
 //!
 //! Input: HTTP requests, already resolved and admitted by the gate, which also gives them
 //! a request id, security headers and the audit log. Output: responses. No business logic
@@ -14,7 +14,7 @@ pub mod gate;
 mod job_view;
 mod keys;
 mod openai;
-pub mod openapi;
+mod openapi;
 mod realtime;
 pub mod routes;
 mod ui;

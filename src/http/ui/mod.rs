@@ -5,8 +5,9 @@
 //! when authentication is on; `?q=` searches the history and `?before=` pages it), `POST /jobs` (the no-JS form: 303 to the job's page,
 //! or the form again with the server's message and status; `GET /jobs` goes back to `/`),
 //! `GET /jobs/{id}` (one job, refreshing itself until it ends), `POST /jobs/{id}/delete`
-//! (303 back to `/`), `POST /login` and `POST /logout` (`session.rs`), and
-//! `GET /static/{hash}/{file}` (`assets.rs`). The script talks to the job API directly.
+//! (303 back to `/`), `POST /login` and `POST /logout` (`session.rs`), `GET /api` (the API
+//! reference, `reference.rs`), and `GET /static/{hash}/{file}` (`assets.rs`). The script
+//! talks to the job API directly.
 //!
 //! With several models installed the form has a model menu, each option saying what the
 //! model is for; the language menu and Translate are there when any model is multilingual,
