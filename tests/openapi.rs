@@ -29,6 +29,15 @@ fn route_table() -> BTreeSet<(String, String)> {
         .collect()
 }
 
+/// The form fields a source file reads, by their names as written: `field("x")`,
+/// `fields_named("x")`, `bool_field(form, "x", ...)`.
+fn fields_read(source: &str) -> BTreeSet<String> {
+    ["field(\"", "fields_named(\"", "bool_field(form, \""]
+        .iter()
+        .flat_map(|opening| source.split(opening).skip(1).map(|rest| rest.split('"').next().unwrap().to_owned()))
+        .collect()
+}
+
 /// Every (method, path) the document describes.
 fn documented(document: &Value) -> BTreeSet<(String, String)> {
     let paths = document["paths"].as_object().expect("paths");
@@ -96,9 +105,15 @@ fn the_document_is_valid_openapi_3_1_and_lists_exactly_the_routes_the_server_ans
     for schema in ["JobView", "JobList", "ErrorBody", "VerboseJson", "KeyView", "Readiness"] {
         assert!(document["components"]["schemas"][schema].is_object(), "no {schema} schema");
     }
-    let upload = &document["paths"]["/api/jobs"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"];
-    for field in ["file", "model", "language", "translate", "prompt", "vad", "words"] {
-        assert!(upload["properties"][field].is_object(), "POST /api/jobs lacks the field {field}: {upload}");
+    // An upload's documented fields are the file and exactly those its parser reads.
+    for (path, parser) in [
+        ("/api/jobs", include_str!("../src/http/api.rs")),
+        ("/v1/audio/transcriptions", include_str!("../src/http/openai.rs")),
+    ] {
+        let form = &document["paths"][path]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"];
+        let mut fields: BTreeSet<String> = form["properties"].as_object().unwrap().keys().cloned().collect();
+        assert!(fields.remove("file") && form["required"] == serde_json::json!(["file"]), "{path}: {form}");
+        assert_eq!(fields, fields_read(parser), "{path}: the documented fields are not those read");
     }
 
     // Real ids for every parameter, so a 404 could only be the router's: two jobs (one to
