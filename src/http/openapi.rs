@@ -67,7 +67,7 @@ pub(crate) enum FieldKind {
         title = "whisper-appliance",
         description = "Self-hosted speech-to-text. Every route the server answers, generated from its route table \
                        and types. Errors always have the body `ErrorBody`. The realtime WebSocket's events are \
-                       described in the README's Realtime section."
+                       described in the README's section \"Live transcription (/v1/realtime)\"."
     ),
     components(schemas(
         ErrorBody,
@@ -268,7 +268,7 @@ fn operation(endpoint: Endpoint) -> Operation {
         Endpoint::Realtime => builder
             .description(Some(
                 "A WebSocket upgrade. Client and server events are OpenAI's Realtime transcription events; \
-                 see the README's Realtime section.",
+                 see the README's section \"Live transcription (/v1/realtime)\".",
             ))
             .parameter(query_param("intent", "`transcription`, the only intent served."))
             .response("101", bare("Switching to the WebSocket."))

@@ -92,14 +92,15 @@ pub fn fixtures() -> &'static Path {
 }
 
 /// The Python of the test virtual environment (`.ci/setup --test` makes it): the `openai`
-/// package, its realtime extra and `websockets`.
+/// package, its realtime extra, `websockets`, and `openapi-spec-validator` for the API reference.
 pub fn test_python() -> PathBuf {
     let path = std::env::var_os("WHISPER_APPLIANCE_TEST_PYTHON")
         .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-venv/bin/python"), PathBuf::from);
     assert!(
         path.is_file(),
         "no Python with the openai SDK at {}; run the README's test command, or \
-         `python3 -m venv target/test-venv && target/test-venv/bin/pip install 'openai[realtime]' websockets`",
+         `python3 -m venv target/test-venv && target/test-venv/bin/pip install 'openai[realtime]' websockets \
+         openapi-spec-validator`",
         path.display()
     );
     path
