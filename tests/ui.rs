@@ -990,16 +990,22 @@ fn with_word_timings_the_player_lights_up_the_word_being_played() {
 
         // Clicking a word plays from its start.
         let (word, start, _) = longer[longer.len() / 2];
+        // The rewind's own `seeked` must pass before listening for the click's.
         browser
             .js(&format!(
-                "const p = {player}; p.currentTime = 0;
+                "const p = {player}; window.__rewound = false;
+                p.addEventListener('seeked', () => {{ window.__rewound = p.currentTime === 0; }}, {{ once: true }});
+                p.currentTime = 0; return true;"
+            ))
+            .await;
+        browser.wait_for("the player to be at the start", Duration::from_secs(5), "window.__rewound").await;
+        browser
+            .js(&format!(
+                "const p = {player};
                 p.addEventListener('seeked', () => {{ window.__seeked = [p.currentTime,
                   {card}.querySelector('.word.current')?.textContent]; }}, {{ once: true }});
                 return true;"
             ))
-            .await;
-        browser
-            .wait_for("the player to be at the start", Duration::from_secs(5), &format!("{player}.currentTime === 0"))
             .await;
         let index = timed.iter().position(|w| w == longer[longer.len() / 2]).unwrap();
         browser.js(&format!("{card}.querySelectorAll('.word')[{index}].dataset.clicked = 'yes'; return true;")).await;
