@@ -182,10 +182,17 @@ impl Drop for ControlSocket {
 async fn handle(stream: UnixStream, auth: Arc<Authenticator>, server_uid: u32) -> std::io::Result<()> {
     let peer = stream.peer_cred()?;
     let (reader, mut writer) = stream.into_split();
-    let answer = if peer_allowed(peer.uid(), server_uid) {
-        let mut line = String::new();
-        let mut reader = tokio::io::BufReader::new(reader.take(MAX_REQUEST_BYTES));
-        match tokio::time::timeout(REQUEST_TIMEOUT, reader.read_line(&mut line)).await {
+    // The request line is read from every peer, refused ones too: answering one before its
+    // request arrived and closing would break its pipe instead of telling it why.
+    let mut line = String::new();
+    let mut reader = tokio::io::BufReader::new(reader.take(MAX_REQUEST_BYTES));
+    let received = tokio::time::timeout(REQUEST_TIMEOUT, reader.read_line(&mut line)).await;
+    let answer = if !peer_allowed(peer.uid(), server_uid) {
+        tracing::warn!(target: "audit", event = "control refused", uid = peer.uid(), pid = peer.pid(), server_uid,
+            "control socket: refused a connection from another user");
+        Answer::Error(format!("only uid {server_uid}, which the server runs as, or root may use this socket"))
+    } else {
+        match received {
             Err(_) => Answer::Error(format!("no request line within {} seconds", REQUEST_TIMEOUT.as_secs())),
             Ok(read) => {
                 read?;
@@ -207,10 +214,6 @@ async fn handle(stream: UnixStream, auth: Arc<Authenticator>, server_uid: u32) -
                 }
             }
         }
-    } else {
-        tracing::warn!(target: "audit", event = "control refused", uid = peer.uid(), pid = peer.pid(), server_uid,
-            "control socket: refused a connection from another user");
-        Answer::Error(format!("only uid {server_uid}, which the server runs as, or root may use this socket"))
     };
     let mut line = serde_json::to_vec(&answer).expect("an answer holds only strings and numbers");
     line.push(b'\n');
