@@ -961,6 +961,9 @@ fn with_word_timings_the_player_lights_up_the_word_being_played() {
             seen.push(shown);
         }
         assert_ne!(seen[0], seen[1]);
+        browser
+            .js(&format!("{card}.querySelector('.word.current').scrollIntoView({{ block: 'center' }}); return true;"))
+            .await;
         browser.look("word-highlight", false).await;
         let dark = serde_json::json!({ "features": [{ "name": "prefers-color-scheme", "value": "dark" }] });
         browser.cdp("Emulation.setEmulatedMedia", dark).await;
