@@ -964,9 +964,13 @@ fn with_word_timings_the_player_lights_up_the_word_being_played() {
         browser
             .js(&format!("{card}.querySelector('.word.current').scrollIntoView({{ block: 'center' }}); return true;"))
             .await;
+        // The highlight fades in (where motion is welcome): the picture waits for it.
+        let settled = format!("{card}.querySelector('.word.current').getAnimations().length === 0");
+        browser.wait_for("the highlight to settle", Duration::from_secs(5), &settled).await;
         browser.look("word-highlight", false).await;
         let dark = serde_json::json!({ "features": [{ "name": "prefers-color-scheme", "value": "dark" }] });
         browser.cdp("Emulation.setEmulatedMedia", dark).await;
+        browser.wait_for("the dark highlight to settle", Duration::from_secs(5), &settled).await;
         browser.look("word-highlight-dark", false).await;
         browser.cdp("Emulation.setEmulatedMedia", serde_json::json!({ "features": [] })).await;
 
