@@ -4,7 +4,8 @@
 //! model by name (job API, OpenAI API, the page's form, the `transcribe` command); a job
 //! records which model ran it; an unknown name is refused with the installed names; and a
 //! memory budget that fits one model unloads the idle one, with a log line and a metric.
-//! SIGHUP rescans the directory: a model copied in is offered, a removed one no longer.
+//! SIGHUP rescans the directory: a model copied in is offered, a removed one no longer; an
+//! unreadable directory or a vanished default model leaves what is served as it was.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -375,4 +376,48 @@ fn a_hangup_offers_models_added_to_the_directory_and_drops_removed_ones() {
     // The default model still serves.
     let id = appliance.submit(&audio("jfk.wav"), &[]);
     assert_eq!(appliance.wait_finished(&id, Duration::from_secs(300))["status"], "done");
+}
+
+/// A rescan that cannot read the directory keeps the models offered, and a default model
+/// whose file vanished keeps being served from memory.
+#[test]
+fn a_hangup_keeps_the_models_when_the_directory_or_the_default_file_is_gone() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("models");
+    std::fs::create_dir(&dir).unwrap();
+    let tiny = dir.join("ggml-tiny.en.bin");
+    std::fs::copy(model(), &tiny).unwrap();
+    let vad = model().with_file_name("ggml-silero-v6.2.0.bin");
+    if vad.is_file() {
+        std::os::unix::fs::symlink(vad, dir.join("ggml-silero-v6.2.0.bin")).unwrap();
+    }
+    let appliance = start(&dir, &tiny, &[]);
+    let hangup = || {
+        let pid = nix::unistd::Pid::from_raw(appliance.pid().try_into().unwrap());
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+    };
+    let still_serves = || {
+        let listed = get_json(&appliance, "/v1/models");
+        let ids: Vec<&str> = listed["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+        assert_eq!(ids, ["whisper-1", "tiny.en"], "{listed}");
+        let id = appliance.submit(&audio("jfk.wav"), &[]);
+        assert_eq!(appliance.wait_finished(&id, Duration::from_secs(300))["status"], "done");
+    };
+
+    let moved = parent.path().join("elsewhere");
+    std::fs::rename(&dir, &moved).unwrap();
+    hangup();
+    let failed = poll("the failed rescan is logged", Duration::from_secs(60), || {
+        log_lines(&appliance, "cannot rescan the models directory; the models offered stay as they were").pop()
+    });
+    assert!(failed["cause"].as_str().unwrap_or_default().contains("No such file"), "{failed}");
+    still_serves();
+
+    std::fs::rename(&moved, &dir).unwrap();
+    std::fs::remove_file(&tiny).unwrap();
+    hangup();
+    poll("the vanished default model is logged", Duration::from_secs(60), || {
+        log_lines(&appliance, "cannot read the default model's file; serving it from memory until restart").pop()
+    });
+    still_serves();
 }
