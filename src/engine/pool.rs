@@ -196,8 +196,9 @@ fn same_file(a: &Path, b: &Path) -> bool {
 /// A model's place in the pool. Each slot carries its own size, so a model that left the
 /// catalogue while a job held it still counts against the budget until it is unloaded.
 enum Slot {
-    /// Being loaded by one thread; others wanting it wait.
-    Loading { bytes: u64 },
+    /// Being loaded by one thread; others wanting it wait. `stale`: a rescan found its file
+    /// changed meanwhile, so what loads may be the old file's model.
+    Loading { bytes: u64, stale: bool },
     Loaded {
         engine: Arc<Engine>,
         last_used: u64,
@@ -211,7 +212,7 @@ enum Slot {
 impl Slot {
     fn bytes(&self) -> u64 {
         match self {
-            Slot::Loading { bytes } | Slot::Loaded { bytes, .. } => *bytes,
+            Slot::Loading { bytes, .. } | Slot::Loaded { bytes, .. } => *bytes,
         }
     }
 }
@@ -375,7 +376,7 @@ impl Models {
             let mut slots = self.lock();
             slots.pinned = default_missing.then(|| self.default.name.clone());
             for name in changes.removed.iter().chain(&changes.changed) {
-                if let Some(Slot::Loaded { stale, .. }) = slots.by_name.get_mut(name) {
+                if let Some(Slot::Loaded { stale, .. } | Slot::Loading { stale, .. }) = slots.by_name.get_mut(name) {
                     *stale = true;
                 }
             }
@@ -487,7 +488,7 @@ impl Models {
             }
         }
         self.make_room(&mut slots, installed.size_bytes());
-        slots.by_name.insert(installed.name.clone(), Slot::Loading { bytes: installed.size_bytes() });
+        slots.by_name.insert(installed.name.clone(), Slot::Loading { bytes: installed.size_bytes(), stale: false });
         drop(slots);
 
         let started = Instant::now();
@@ -499,12 +500,9 @@ impl Models {
                 let _ = self.backend.set(engine.backend());
                 slots.uses += 1;
                 let last_used = slots.uses;
-                let slot = Slot::Loaded {
-                    engine: Arc::clone(&engine),
-                    last_used,
-                    bytes: installed.size_bytes(),
-                    stale: false,
-                };
+                let stale = matches!(slots.by_name.get(&installed.name), Some(Slot::Loading { stale: true, .. }));
+                let slot =
+                    Slot::Loaded { engine: Arc::clone(&engine), last_used, bytes: installed.size_bytes(), stale };
                 slots.by_name.insert(installed.name.clone(), slot);
                 let total = loaded_bytes(&slots);
                 self.metrics.model_loaded(&installed.name, total);
