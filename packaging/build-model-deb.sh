@@ -5,7 +5,8 @@
 # detector the engine looks for next to the model, converted from the `silero-vad` wheel by
 # `model import-vad`; one package ships it (tiny-en), and the others depend on that one. The appliance
 # offers every model in that folder by name (the models_dir setting), tiny.en being the default, so a
-# model package needs no change to config.toml: its postinst restarts the service, which finds it.
+# model package needs no change to config.toml: its postinst and postrm reload the service (SIGHUP),
+# which rescans that folder without interrupting running jobs.
 #
 #   packaging/build-model-deb.sh --binary PATH [--out DIR]
 #       --binary  the whisper-appliance binary that imports (build-debs.sh passes the packaged one)
@@ -151,18 +152,33 @@ EOF
   printf '%s (%s) unstable; urgency=medium\n\n  * %s,\n    imported from %s.\n\n -- %s  %s\n' \
     "$package" "$version" "$what" "$wheels" "$maintainer" "$date" | gzip -9n >"$doc/changelog.Debian.gz"
 
-  # A running appliance (or one that failed to start for want of a model) picks up the new file.
-  # deb-systemd-invoke starts nothing that is not enabled, and honours policy-rc.d.
+  # A running appliance rescans its models folder on reload (SIGHUP) and offers the new file without
+  # interrupting its jobs; try-reload-or-restart restarts one whose unit predates ExecReload. One that
+  # failed to start for want of a model is started. deb-systemd-invoke starts nothing that is not
+  # enabled, and honours policy-rc.d. Without systemd as PID 1 (containers, chroots) nothing is run.
   cat >"$root/DEBIAN/postinst" <<'EOF'
 #!/bin/sh
 set -e
 if [ "$1" = "configure" ] && [ -d /run/systemd/system ]; then
     deb-systemd-invoke reset-failed whisper-appliance.service >/dev/null 2>&1 || true
-    deb-systemd-invoke restart whisper-appliance.service >/dev/null 2>&1 || true
+    if systemctl --quiet is-active whisper-appliance.service; then
+        deb-systemd-invoke try-reload-or-restart whisper-appliance.service >/dev/null 2>&1 || true
+    else
+        deb-systemd-invoke restart whisper-appliance.service >/dev/null 2>&1 || true
+    fi
 fi
 exit 0
 EOF
-  chmod 0755 "$root/DEBIAN/postinst"
+  # Once the file is gone, a running appliance stops offering the model (jobs running on it finish).
+  cat >"$root/DEBIAN/postrm" <<'EOF'
+#!/bin/sh
+set -e
+if [ "$1" = "remove" ] && [ -d /run/systemd/system ]; then
+    deb-systemd-invoke try-reload-or-restart whisper-appliance.service >/dev/null 2>&1 || true
+fi
+exit 0
+EOF
+  chmod 0755 "$root/DEBIAN/postinst" "$root/DEBIAN/postrm"
 
   cat >"$root/DEBIAN/control" <<EOF
 Package: $package

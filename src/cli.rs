@@ -29,6 +29,10 @@ pub enum Command {
     ///
     /// Settings come from flags, then `WHISPER_APPLIANCE_*` variables, then the config file,
     /// then defaults. Example: whisper-appliance serve --state-dir ./state --model models/ggml-tiny.en.bin
+    ///
+    /// SIGHUP (`systemctl reload`) rescans the models directory: models added are offered and
+    /// removed ones dropped, while running jobs finish. Nothing else is re-read: settings stay
+    /// as the server started with them; restart it to change them.
     Serve(Box<ServeArgs>),
     /// Transcribe audio or video files to text on this machine.
     ///

@@ -58,8 +58,9 @@ pub struct Config {
     pub model: PathBuf,
 
     /// Directory of ggml whisper models to serve besides the default; each is named by what
-    /// `model info` reads (tiny.en, base, base-q8_0), and other files are skipped
-    /// [default: the folder holding --model, /usr/share/whisper-appliance/models as packaged].
+    /// `model info` reads (tiny.en, base, base-q8_0), and other files are skipped; read at
+    /// start and again on SIGHUP [default: the folder holding --model,
+    /// /usr/share/whisper-appliance/models as packaged].
     #[arg(long, value_name = "DIR", env = "WHISPER_APPLIANCE_MODELS_DIR")]
     models_dir: Option<PathBuf>,
 

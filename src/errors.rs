@@ -54,6 +54,12 @@ pub enum ModelError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot list the models directory {path}; check that it exists and the service may read it")]
+    ReadDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot write {path}; check that the folder exists, is writable and has free space")]
     Write {
         path: PathBuf,

@@ -4,6 +4,8 @@
 //! model by name (job API, OpenAI API, the page's form, the `transcribe` command); a job
 //! records which model ran it; an unknown name is refused with the installed names; and a
 //! memory budget that fits one model unloads the idle one, with a log line and a metric.
+//! SIGHUP rescans the directory: a model copied in is offered, a removed one no longer; an
+//! unreadable directory or a vanished default model leaves what is served as it was.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -318,4 +320,104 @@ fn a_quantized_copy_is_served_under_its_own_name() {
     let job = appliance.wait_finished(&id, Duration::from_secs(300));
     assert_eq!((&job["status"], &job["model"]), (&"done".into(), &"tiny.en-q8_0".into()), "{job}");
     assert!(wer(&reference("jfk.wav"), &appliance.result(&id, "txt")) <= 0.1);
+}
+
+/// `systemctl reload` (SIGHUP) as a model package sends it: a model file copied into the
+/// directory is offered by name without a restart, and one removed stops being offered.
+#[test]
+fn a_hangup_offers_models_added_to_the_directory_and_drops_removed_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = dir.path().join("ggml-tiny.en.bin");
+    std::os::unix::fs::symlink(model(), &tiny).unwrap();
+    let vad = model().with_file_name("ggml-silero-v6.2.0.bin");
+    if vad.is_file() {
+        std::os::unix::fs::symlink(vad, dir.path().join("ggml-silero-v6.2.0.bin")).unwrap();
+    }
+    let appliance = start(dir.path(), &tiny, &[]);
+    let ids = |appliance: &Appliance| -> Vec<String> {
+        let listed = get_json(appliance, "/v1/models");
+        listed["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(ids(&appliance), ["whisper-1", "tiny.en"]);
+
+    // Made elsewhere and copied in, as dpkg unpacks a package's file.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let made = elsewhere.path().join("ggml-tiny.en-q8_0.bin");
+    let output =
+        run_binary(&["model", "quantize", "--type", "q8_0", model().to_str().unwrap(), made.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let installed = dir.path().join("ggml-tiny.en-q8_0.bin");
+    std::fs::copy(&made, &installed).unwrap();
+    let hangup = || {
+        let pid = nix::unistd::Pid::from_raw(appliance.pid().try_into().unwrap());
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+    };
+    hangup();
+    poll("the copied model is listed", Duration::from_secs(60), || {
+        (ids(&appliance) == ["whisper-1", "tiny.en", "tiny.en-q8_0"]).then_some(())
+    });
+    let ready = get_json(&appliance, "/readyz");
+    assert_eq!(ready["models"], serde_json::json!(["tiny.en", "tiny.en-q8_0"]), "{ready}");
+    let rescans = log_lines(&appliance, "models rescanned");
+    assert!(rescans.iter().any(|line| line["added"].to_string().contains("tiny.en-q8_0")), "{rescans:?}");
+    let id = appliance.submit(&audio("jfk.wav"), &[("model", "tiny.en-q8_0")]);
+    let job = appliance.wait_finished(&id, Duration::from_secs(300));
+    assert_eq!((&job["status"], &job["model"]), (&"done".into(), &"tiny.en-q8_0".into()), "{job}");
+    assert!(wer(&reference("jfk.wav"), &appliance.result(&id, "txt")) <= 0.1);
+
+    std::fs::remove_file(&installed).unwrap();
+    hangup();
+    poll("the removed model is no longer listed", Duration::from_secs(60), || {
+        (ids(&appliance) == ["whisper-1", "tiny.en"]).then_some(())
+    });
+    let message =
+        assert_error(appliance.upload(&audio("jfk.wav"), &[("model", "tiny.en-q8_0")]), 400, "model_not_found");
+    assert!(message.contains("\"tiny.en-q8_0\"") && message.contains("installed: tiny.en"), "{message}");
+    // The default model still serves.
+    let id = appliance.submit(&audio("jfk.wav"), &[]);
+    assert_eq!(appliance.wait_finished(&id, Duration::from_secs(300))["status"], "done");
+}
+
+/// A rescan that cannot read the directory keeps the models offered, and a default model
+/// whose file vanished keeps being served from memory.
+#[test]
+fn a_hangup_keeps_the_models_when_the_directory_or_the_default_file_is_gone() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("models");
+    std::fs::create_dir(&dir).unwrap();
+    let tiny = dir.join("ggml-tiny.en.bin");
+    std::fs::copy(model(), &tiny).unwrap();
+    let vad = model().with_file_name("ggml-silero-v6.2.0.bin");
+    if vad.is_file() {
+        std::os::unix::fs::symlink(vad, dir.join("ggml-silero-v6.2.0.bin")).unwrap();
+    }
+    let appliance = start(&dir, &tiny, &[]);
+    let hangup = || {
+        let pid = nix::unistd::Pid::from_raw(appliance.pid().try_into().unwrap());
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+    };
+    let still_serves = || {
+        let listed = get_json(&appliance, "/v1/models");
+        let ids: Vec<&str> = listed["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+        assert_eq!(ids, ["whisper-1", "tiny.en"], "{listed}");
+        let id = appliance.submit(&audio("jfk.wav"), &[]);
+        assert_eq!(appliance.wait_finished(&id, Duration::from_secs(300))["status"], "done");
+    };
+
+    let moved = parent.path().join("elsewhere");
+    std::fs::rename(&dir, &moved).unwrap();
+    hangup();
+    let failed = poll("the failed rescan is logged", Duration::from_secs(60), || {
+        log_lines(&appliance, "cannot rescan the models directory; the models offered stay as they were").pop()
+    });
+    assert!(failed["cause"].as_str().unwrap_or_default().contains("No such file"), "{failed}");
+    still_serves();
+
+    std::fs::rename(&moved, &dir).unwrap();
+    std::fs::remove_file(&tiny).unwrap();
+    hangup();
+    poll("the vanished default model is logged", Duration::from_secs(60), || {
+        log_lines(&appliance, "cannot read the default model's file; serving it from memory until restart").pop()
+    });
+    still_serves();
 }

@@ -9,7 +9,8 @@
 //! Every request passes [`crate::http::gate`], which authenticates it, gives it a request
 //! id, the security headers and an audit log line. SIGTERM or SIGINT: stop accepting, let running jobs finish
 //! within the grace period (or put them back in the queue), flush the database, remove the
-//! control socket, exit 0.
+//! control socket, exit 0. SIGHUP: rescan the models directory (see [`Models::rescan`]);
+//! nothing else is re-read, the configuration stays as it was at start-up.
 //! Under systemd, readiness, status, watchdog pings and stopping are reported through
 //! `NOTIFY_SOCKET`.
 
@@ -65,6 +66,9 @@ pub(super) fn run(args: &ServeArgs, matches: &ArgMatches) -> Result<(), ServeErr
 
 async fn serve(config: Config, socket: Socket) -> Result<(), ServeError> {
     tracing::info!(config = %config.to_toml().replace('\n', "; "), "starting");
+    // From here on SIGHUP no longer ends the process (its default), so a package's
+    // `systemctl reload` during start-up cannot stop the server.
+    let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).map_err(ServeError::Runtime)?;
     check_safe_to_start(&config, socket.address()?)?;
     let temp = TempDir::open(config.temp_dir(), config.node)
         .map_err(|source| ServeError::StateDir { path: config.temp_dir().to_owned(), source })?;
@@ -114,6 +118,7 @@ async fn serve(config: Config, socket: Socket) -> Result<(), ServeError> {
     tracing::info!(?recovered, "recovered jobs from the last run");
     let workers = spawn_workers(&jobs, config.workers);
     tokio::spawn(sweep_expired(Arc::clone(&jobs)));
+    tokio::spawn(rescan_on_hangup(Arc::clone(&models), hangup));
 
     let from_systemd = matches!(socket, Socket::Inherited(_));
     let (listener, address) = socket.listen().await?;
@@ -276,6 +281,25 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM received"),
         _ = interrupt.recv() => tracing::info!("SIGINT received"),
+    }
+}
+
+/// Rescans the models directory on each SIGHUP (`systemctl reload`, run by the model
+/// packages), so an installed or removed model is offered or dropped without a restart that
+/// would interrupt running jobs.
+async fn rescan_on_hangup(models: Arc<Models>, mut hangup: tokio::signal::unix::Signal) {
+    while hangup.recv().await.is_some() {
+        tracing::info!("SIGHUP received: rescanning the models directory");
+        let rescanning = Arc::clone(&models);
+        match tokio::task::spawn_blocking(move || rescanning.rescan()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!(
+                %error,
+                cause = %Causes(&error),
+                "cannot rescan the models directory; the models offered stay as they were"
+            ),
+            Err(error) => tracing::error!(%error, "the models rescan panicked"),
+        }
     }
 }
 

@@ -3,7 +3,14 @@
 //!
 //! Input: the models directory, the default model's file (which is served even when it lies
 //! elsewhere), the options every model loads with, and the budget in bytes. Output: the
-//! catalogue ([`Installed`], fixed at start-up) and loaded [`Engine`]s, shared as `Arc`s.
+//! catalogue ([`Installed`], read at start-up and again by [`Models::rescan`] on SIGHUP) and
+//! loaded [`Engine`]s, shared as `Arc`s.
+//!
+//! A rescan offers new files at once and stops offering vanished ones; a loaded model whose
+//! file vanished or changed (a package upgrade) is unloaded once no job holds it, and a changed
+//! one loads afresh on its next use after that. The default model is always offered: if its
+//! file vanished it keeps being served from memory, and is never unloaded for the budget.
+//! A rescan that cannot read the directory keeps the catalogue it had.
 //!
 //! Names: the OpenAI model name the file's sizes belong to (`tiny.en`, `base`), with the
 //! weights' type appended unless it is f16 (`base-q8_0`); a custom model is named by its
@@ -26,12 +33,13 @@
 //! slower a model is than the fastest (smallest) one on this machine.
 
 use std::collections::{HashMap, VecDeque};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::{Backend, Engine, EngineOptions, Request, check_request};
-use crate::errors::{EngineError, ModelError};
+use crate::errors::{Causes, EngineError, ModelError};
 use crate::metrics::Metrics;
 use crate::model::{self, ModelSummary, TensorType};
 
@@ -48,13 +56,36 @@ pub struct Installed {
     pub name: String,
     pub path: PathBuf,
     pub summary: ModelSummary,
+    /// Which file this was, to tell a replaced one (a package upgrade) on a rescan.
+    stamp: FileStamp,
+}
+
+/// What tells one file from its replacement: dpkg writes a new file (a new inode) and keeps
+/// the packaged modification time, so the inode, size and time together change on upgrade.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct FileStamp {
+    inode: u64,
+    size: u64,
+    modified: Option<SystemTime>,
+}
+
+impl FileStamp {
+    fn of(path: &Path) -> FileStamp {
+        std::fs::metadata(path).map_or(FileStamp::default(), |metadata| FileStamp {
+            inode: metadata.ino(),
+            size: metadata.len(),
+            modified: metadata.modified().ok(),
+        })
+    }
 }
 
 impl Installed {
     /// Reads a file's header; an error for anything not a whisper model.
     fn read(path: &Path) -> Result<Installed, ModelError> {
+        // Stamped before reading, so a file replaced meanwhile reads as changed next time.
+        let stamp = FileStamp::of(path);
         let summary = model::inspect(path)?;
-        Ok(Installed { name: model_name(path, &summary), path: path.to_owned(), summary })
+        Ok(Installed { name: model_name(path, &summary), path: path.to_owned(), summary, stamp })
     }
 
     pub fn is_multilingual(&self) -> bool {
@@ -101,15 +132,27 @@ pub fn scan(dir: &Path) -> Vec<Installed> {
 
 /// As [`scan`], with the default model (already read) first.
 fn scan_beside(dir: &Path, default: Option<Installed>) -> Vec<Installed> {
-    let mut found: Vec<Installed> = Vec::new();
-    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
-        Ok(entries) => entries.filter_map(|entry| entry.ok().map(|entry| entry.path())).collect(),
-        Err(error) => {
-            tracing::warn!(dir = %dir.display(), %error, "cannot read the models directory; no model in it is offered");
-            Vec::new()
-        }
-    };
+    let files = list_dir(dir).unwrap_or_else(|error| {
+        tracing::warn!(dir = %dir.display(), %error, cause = %Causes(&error), "no model in the models directory is offered");
+        Vec::new()
+    });
+    read_models(files, default)
+}
+
+/// The paths in `dir`, sorted.
+fn list_dir(dir: &Path) -> Result<Vec<PathBuf>, ModelError> {
+    let read = |source| ModelError::ReadDir { path: dir.to_owned(), source };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(read)? {
+        files.push(entry.map_err(read)?.path());
+    }
     files.sort();
+    Ok(files)
+}
+
+/// The models among `files` (sorted), smallest first, with `default` before them.
+fn read_models(files: Vec<PathBuf>, default: Option<Installed>) -> Vec<Installed> {
+    let mut found: Vec<Installed> = Vec::new();
     for path in files {
         if !path.is_file() || default.as_ref().is_some_and(|default| same_file(&default.path, &path)) {
             continue;
@@ -150,25 +193,78 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// A model's place in the pool.
+/// A model's place in the pool. Each slot carries its own size, so a model that left the
+/// catalogue while a job held it still counts against the budget until it is unloaded.
 enum Slot {
-    /// Being loaded by one thread; others wanting it wait.
-    Loading,
+    /// Being loaded by one thread; others wanting it wait. `stale`: a rescan found its file
+    /// changed meanwhile, so what loads may be the old file's model.
+    Loading { bytes: u64, stale: bool },
     Loaded {
         engine: Arc<Engine>,
         last_used: u64,
+        bytes: u64,
+        /// Its file vanished or changed since it loaded: unloaded once idle, and a changed one
+        /// is loaded afresh by the next use after that.
+        stale: bool,
     },
+}
+
+impl Slot {
+    fn bytes(&self) -> u64 {
+        match self {
+            Slot::Loading { bytes, .. } | Slot::Loaded { bytes, .. } => *bytes,
+        }
+    }
 }
 
 struct Slots {
     by_name: HashMap<String, Slot>,
     /// A use counter, for least-recently-used order.
     uses: u64,
+    /// The default model while its file is missing: memory is the only copy left, so the
+    /// budget never unloads it.
+    pinned: Option<String>,
+}
+
+/// What a rescan found different, by model name.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Changes {
+    added: Vec<String>,
+    removed: Vec<String>,
+    /// Same name, another file (a package upgrade) or another file under the name.
+    changed: Vec<String>,
+}
+
+impl Changes {
+    fn between(before: &[Installed], after: &[Installed]) -> Changes {
+        let find = |models: &[Installed], name: &str| models.iter().position(|model| model.name == name);
+        let mut changes = Changes::default();
+        for model in after {
+            match find(before, &model.name).map(|at| &before[at]) {
+                None => changes.added.push(model.name.clone()),
+                Some(old) if old.path != model.path || old.stamp != model.stamp => {
+                    changes.changed.push(model.name.clone())
+                }
+                Some(_) => {}
+            }
+        }
+        changes.removed =
+            before.iter().filter(|model| find(after, &model.name).is_none()).map(|model| model.name.clone()).collect();
+        changes
+    }
+
+    fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+    }
 }
 
 /// The catalogue and the loaded models.
 pub struct Models {
-    installed: Vec<Installed>,
+    dir: PathBuf,
+    /// The default model as read at start-up: its name and path never change.
+    default: Installed,
+    /// Every model offered, the default first; replaced whole by a rescan.
+    installed: RwLock<Arc<Vec<Installed>>>,
     options: EngineOptions,
     budget_bytes: u64,
     metrics: Arc<Metrics>,
@@ -199,15 +295,18 @@ impl Models {
             return Err(EngineError::NoModel { path: default.to_owned() });
         }
         // A default model that is no whisper model fails start-up with its own error.
-        let installed = scan_beside(dir, Some(Installed::read(default)?));
+        let default = Installed::read(default)?;
+        let installed = scan_beside(dir, Some(default.clone()));
         let names: Vec<&str> = installed.iter().map(|model| model.name.as_str()).collect();
         tracing::info!(dir = %dir.display(), models = ?names, default = names[0], budget_mb = budget_bytes / 1_000_000, "models found");
         let models = Models {
-            installed,
+            dir: dir.to_owned(),
+            default,
+            installed: RwLock::new(Arc::new(installed)),
             options,
             budget_bytes,
             metrics,
-            slots: Mutex::new(Slots { by_name: HashMap::new(), uses: 0 }),
+            slots: Mutex::new(Slots { by_name: HashMap::new(), uses: 0, pinned: None }),
             changed: Condvar::new(),
             backend: OnceLock::new(),
             speeds: Mutex::new(HashMap::new()),
@@ -221,28 +320,99 @@ impl Models {
         self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Every model offered, the default first, then smallest first.
-    pub fn installed(&self) -> &[Installed] {
-        &self.installed
+    /// Every model offered now, the default first, then smallest first.
+    pub fn installed(&self) -> Arc<Vec<Installed>> {
+        Arc::clone(&self.installed.read().unwrap_or_else(|poisoned| poisoned.into_inner()))
     }
 
-    pub fn names(&self) -> Vec<&str> {
-        self.installed.iter().map(|model| model.name.as_str()).collect()
+    pub fn names(&self) -> Vec<String> {
+        self.installed().iter().map(|model| model.name.clone()).collect()
     }
 
     /// The model requests get unless they name another.
     pub fn default_model(&self) -> &Installed {
-        &self.installed[0]
+        &self.default
     }
 
     /// The model a request names: nothing, `""` or `whisper-1` mean the default.
-    pub fn resolve(&self, requested: Option<&str>) -> Result<&Installed, EngineError> {
-        match requested.map(str::trim) {
-            None | Some("") | Some(OPENAI_MODEL) => Ok(self.default_model()),
-            Some(name) => self.installed.iter().find(|model| model.name == name).ok_or_else(|| {
-                EngineError::UnknownModel { model: name.to_owned(), installed: self.names().join(", ") }
-            }),
+    pub fn resolve(&self, requested: Option<&str>) -> Result<Installed, EngineError> {
+        let installed = self.installed();
+        let name = match requested.map(str::trim) {
+            None | Some("") | Some(OPENAI_MODEL) => self.default.name.as_str(),
+            Some(name) => name,
+        };
+        installed.iter().find(|model| model.name == name).cloned().ok_or_else(|| EngineError::UnknownModel {
+            model: name.to_owned(),
+            installed: installed.iter().map(|model| model.name.as_str()).collect::<Vec<_>>().join(", "),
+        })
+    }
+
+    /// Reads the models directory again (on SIGHUP): new models are offered at once, vanished
+    /// ones no longer, and loaded ones whose file vanished or changed are unloaded once idle.
+    /// Jobs already holding a model finish on it. Jobs queued for a model that vanished fail
+    /// with the unknown-model refusal, which lists what is installed: the administrator removed
+    /// it on purpose, and whether a queued job could still run would otherwise depend on
+    /// whether the model happened to be in memory. On an unreadable directory nothing changes.
+    pub fn rescan(&self) -> Result<(), ModelError> {
+        let files = list_dir(&self.dir)?;
+        let before = self.installed();
+        let default = match Installed::read(&self.default.path) {
+            Ok(read) if read.name == self.default.name => read,
+            Ok(read) => {
+                tracing::error!(path = %self.default.path.display(), found = read.name, serving = self.default.name,
+                    "the default model's file now holds another model; serving the one loaded until restart");
+                before[0].clone()
+            }
+            Err(error) => {
+                tracing::error!(path = %self.default.path.display(), %error, cause = %Causes(&error),
+                    model = self.default.name, "cannot read the default model's file; serving it from memory until restart");
+                before[0].clone()
+            }
+        };
+        let default_missing = !self.default.path.exists();
+        let after = read_models(files, Some(default));
+        let changes = Changes::between(&before, &after);
+        {
+            let mut slots = self.lock();
+            slots.pinned = default_missing.then(|| self.default.name.clone());
+            for name in changes.removed.iter().chain(&changes.changed) {
+                if let Some(Slot::Loaded { stale, .. } | Slot::Loading { stale, .. }) = slots.by_name.get_mut(name) {
+                    *stale = true;
+                }
+            }
+            *self.installed.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(after);
+            self.unload_stale(&mut slots);
         }
+        if changes.is_empty() {
+            tracing::info!(dir = %self.dir.display(), "models rescanned; nothing changed");
+        } else {
+            tracing::info!(dir = %self.dir.display(), added = ?changes.added, removed = ?changes.removed,
+                changed = ?changes.changed, "models rescanned");
+        }
+        Ok(())
+    }
+
+    /// Unloads the idle models whose file vanished or changed.
+    fn unload_stale(&self, slots: &mut Slots) {
+        let idle: Vec<String> = slots
+            .by_name
+            .iter()
+            .filter(|(name, slot)| {
+                matches!(slot, Slot::Loaded { engine, stale: true, .. } if Arc::strong_count(engine) == 1)
+                    && slots.pinned.as_ref() != Some(*name)
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in idle {
+            self.unload(slots, &name, "model unloaded: its file vanished or changed");
+        }
+    }
+
+    fn unload(&self, slots: &mut Slots, name: &str, why: &'static str) {
+        slots.by_name.remove(name);
+        let total = loaded_bytes(slots);
+        self.metrics.model_unloaded(name, total);
+        tracing::info!(model = name, loaded_mb = total / 1_000_000, budget_mb = self.budget_bytes / 1_000_000, "{why}");
     }
 
     /// The compute device the models run on, once one has loaded.
@@ -268,7 +438,8 @@ impl Models {
     /// recent jobs (medians of the real-time factors); `None` until both have finished a
     /// job, and for the smallest model itself.
     pub fn times_slower(&self, name: &str) -> Option<f64> {
-        let fastest = self.installed.iter().min_by_key(|model| model.size_bytes())?;
+        let installed = self.installed();
+        let fastest = installed.iter().min_by_key(|model| model.size_bytes())?;
         if fastest.name == name {
             return None;
         }
@@ -298,19 +469,26 @@ impl Models {
         loop {
             slots.uses += 1;
             let now = slots.uses;
+            let pinned = slots.pinned.as_ref() == Some(&installed.name);
             match slots.by_name.get_mut(&installed.name) {
-                Some(Slot::Loaded { engine, last_used }) => {
+                // A changed file loads afresh once no job holds the old one; until then the old
+                // one serves, rather than a second copy of the model filling memory.
+                Some(Slot::Loaded { engine, stale: true, .. }) if Arc::strong_count(engine) == 1 && !pinned => {
+                    self.unload(&mut slots, &installed.name, "model unloaded: its file changed; loading it again");
+                    break;
+                }
+                Some(Slot::Loaded { engine, last_used, .. }) => {
                     *last_used = now;
                     return Ok(Arc::clone(engine));
                 }
-                Some(Slot::Loading) => {
+                Some(Slot::Loading { .. }) => {
                     slots = self.changed.wait(slots).unwrap_or_else(|poisoned| poisoned.into_inner());
                 }
                 None => break,
             }
         }
         self.make_room(&mut slots, installed.size_bytes());
-        slots.by_name.insert(installed.name.clone(), Slot::Loading);
+        slots.by_name.insert(installed.name.clone(), Slot::Loading { bytes: installed.size_bytes(), stale: false });
         drop(slots);
 
         let started = Instant::now();
@@ -322,8 +500,11 @@ impl Models {
                 let _ = self.backend.set(engine.backend());
                 slots.uses += 1;
                 let last_used = slots.uses;
-                slots.by_name.insert(installed.name.clone(), Slot::Loaded { engine: Arc::clone(&engine), last_used });
-                let total = loaded_bytes(&slots, &self.installed);
+                let stale = matches!(slots.by_name.get(&installed.name), Some(Slot::Loading { stale: true, .. }));
+                let slot =
+                    Slot::Loaded { engine: Arc::clone(&engine), last_used, bytes: installed.size_bytes(), stale };
+                slots.by_name.insert(installed.name.clone(), slot);
+                let total = loaded_bytes(&slots);
                 self.metrics.model_loaded(&installed.name, total);
                 tracing::info!(
                     model = installed.name,
@@ -344,17 +525,18 @@ impl Models {
         outcome
     }
 
-    /// Unloads idle models, least recently used first, while the loaded ones exceed the
-    /// budget; called when a job ends.
+    /// Unloads idle models whose file vanished or changed, then idle ones least recently used
+    /// first while the loaded ones exceed the budget; called when a job ends.
     pub fn trim(&self) {
         let mut slots = self.lock();
+        self.unload_stale(&mut slots);
         self.make_room(&mut slots, 0);
     }
 
     /// Unloads idle models until `need` more bytes fit in the budget, or none idle is left.
     fn make_room(&self, slots: &mut Slots, need: u64) {
         loop {
-            let used = reserved_bytes(slots, &self.installed);
+            let used = reserved_bytes(slots);
             if used + need <= self.budget_bytes {
                 return;
             }
@@ -362,7 +544,9 @@ impl Models {
                 .by_name
                 .iter()
                 .filter_map(|(name, slot)| match slot {
-                    Slot::Loaded { engine, last_used } if Arc::strong_count(engine) == 1 => {
+                    Slot::Loaded { engine, last_used, .. }
+                        if Arc::strong_count(engine) == 1 && slots.pinned.as_ref() != Some(name) =>
+                    {
                         Some((*last_used, name.clone()))
                     }
                     _ => None,
@@ -379,15 +563,7 @@ impl Models {
                 }
                 return;
             };
-            slots.by_name.remove(&name);
-            let total = loaded_bytes(slots, &self.installed);
-            self.metrics.model_unloaded(&name, total);
-            tracing::info!(
-                model = name,
-                loaded_mb = total / 1_000_000,
-                budget_mb = self.budget_bytes / 1_000_000,
-                "model unloaded to stay within the memory budget"
-            );
+            self.unload(slots, &name, "model unloaded to stay within the memory budget");
         }
     }
 }
@@ -402,23 +578,14 @@ fn median(mut values: Vec<f64>) -> Option<f64> {
     }
 }
 
-fn size_of(installed: &[Installed], name: &str) -> u64 {
-    installed.iter().find(|model| model.name == name).map_or(0, Installed::size_bytes)
-}
-
 /// Bytes of the models loaded.
-fn loaded_bytes(slots: &Slots, installed: &[Installed]) -> u64 {
-    slots
-        .by_name
-        .iter()
-        .filter(|(_, slot)| matches!(slot, Slot::Loaded { .. }))
-        .map(|(name, _)| size_of(installed, name))
-        .sum()
+fn loaded_bytes(slots: &Slots) -> u64 {
+    slots.by_name.values().filter(|slot| matches!(slot, Slot::Loaded { .. })).map(Slot::bytes).sum()
 }
 
 /// Bytes of the models loaded or loading.
-fn reserved_bytes(slots: &Slots, installed: &[Installed]) -> u64 {
-    slots.by_name.keys().map(|name| size_of(installed, name)).sum()
+fn reserved_bytes(slots: &Slots) -> u64 {
+    slots.by_name.values().map(Slot::bytes).sum()
 }
 
 #[cfg(test)]
@@ -463,9 +630,32 @@ mod tests {
             name: String::new(),
             path: PathBuf::new(),
             summary: summary([n_vocab, 1500, 384, 6, 4, 448, 384, 6, 4, 80, 1], TensorType::F16),
+            stamp: FileStamp::default(),
         };
         assert_eq!(installed(51864).language_count(), 1);
         assert_eq!(installed(51865).language_count(), 99);
         assert_eq!(installed(51866).language_count(), 100);
+    }
+
+    #[test]
+    fn a_rescan_tells_added_removed_and_replaced_models_apart() {
+        let model = |name: &str, inode| Installed {
+            name: name.to_owned(),
+            path: PathBuf::from(format!("/models/ggml-{name}.bin")),
+            summary: summary([51864, 1500, 384, 6, 4, 448, 384, 6, 4, 80, 1], TensorType::F16),
+            stamp: FileStamp { inode, size: 1, modified: None },
+        };
+        let before = [model("tiny.en", 1), model("base", 2), model("small", 3)];
+        let after = [model("tiny.en", 1), model("base", 20), model("tiny.en-q8_0", 4)];
+        let changes = Changes::between(&before, &after);
+        assert_eq!(
+            changes,
+            Changes {
+                added: vec!["tiny.en-q8_0".to_owned()],
+                removed: vec!["small".to_owned()],
+                changed: vec!["base".to_owned()],
+            }
+        );
+        assert!(Changes::between(&after, &after).is_empty());
     }
 }

@@ -148,7 +148,7 @@ pub(crate) struct Readiness<'a> {
     /// budget, and is then loaded again by the next job that needs it).
     model_loaded: bool,
     /// Every installed model's name, and those in memory now.
-    models: Vec<&'a str>,
+    models: Vec<String>,
     loaded: Vec<String>,
     backend: &'static str,
     database: bool,

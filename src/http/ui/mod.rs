@@ -200,7 +200,7 @@ fn index_page(
     error: Option<String>,
 ) -> Result<String, ApiError> {
     let models = state.jobs.models();
-    let chosen = models.resolve(Some(&form.model)).unwrap_or_else(|_| models.default_model());
+    let chosen = models.resolve(Some(&form.model)).unwrap_or_else(|_| models.default_model().clone());
     let multilingual = models.installed().iter().any(|model| model.is_multilingual());
     let smallest = models.installed().iter().map(|model| model.size_bytes()).min();
     let model_menu = if models.installed().len() > 1 {
