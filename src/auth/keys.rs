@@ -255,7 +255,12 @@ mod tests {
         let list = store.list().unwrap();
         assert_eq!(list.len(), 2);
         assert!(list.iter().all(|key| key.revoked_ms.is_some()));
-        assert_eq!(list[0].id, first.id);
+        // Both were made within a millisecond or so: the list's order (by creation time) may tie.
+        let mut ids: Vec<&str> = list.iter().map(|key| key.id.as_str()).collect();
+        ids.sort_unstable();
+        let mut made = vec![first.id.as_str(), second.id.as_str()];
+        made.sort_unstable();
+        assert_eq!(ids, made);
         assert!(matches!(store.revoke("nobody"), Err(KeyError::NoSuchKey { .. })));
     }
 
