@@ -38,8 +38,8 @@ use crate::auth::Identity;
 use crate::errors::ApiError;
 use crate::http::routes::{Endpoint, at, at_id};
 use crate::http::{
-    AppState, Caller, JobView, caller, error_response, job_request, parse_id, percent_encode, upload_request,
-    with_state,
+    AppState, Caller, JobView, bool_field, caller, error_response, job_request, parse_id, percent_encode,
+    upload_request, with_state,
 };
 use crate::jobs::Status;
 use crate::upload::Received;
@@ -146,9 +146,10 @@ impl FormValues {
     }
 }
 
-/// A checkbox the form sent ticked (the API's `bool_field` spellings of true).
-fn checked(form: &Received, name: &str) -> bool {
-    form.field(name).is_some_and(|value| matches!(value.trim(), "true" | "1" | "on" | "yes"))
+/// A checkbox the refused form sent ticked, read as the job API reads it (a value it does
+/// not take counts as unticked: the form is only being filled in again).
+fn checked(form: &Received, name: &'static str) -> bool {
+    bool_field(form, name, false).unwrap_or(false)
 }
 
 /// `GET /?q=...&before=...`: the history's search and page, as the job API's list takes them.
