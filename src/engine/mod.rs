@@ -36,7 +36,7 @@ use crate::errors::EngineError;
 use crate::model::{self, ModelSummary};
 
 pub use pool::{Installed, Models, OPENAI_MODEL, scan};
-pub use speech::{SpeechDetector, VadSettings, apply_gain, level_gain};
+pub use speech::{STREAM_FRAME, SpeechDetector, SpeechStream, VadSettings, apply_gain, level_gain};
 
 /// A stretch of speech with its text, timed against the original recording.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -419,7 +419,8 @@ impl Engine {
         }
         let mut state = self.context.create_state().map_err(|source| EngineError::Run { source })?;
         let mut params = self.params(request, SamplingStrategy::Greedy { best_of: 1 });
-        params.set_audio_ctx(draft_audio_ctx(audio.len()));
+        params.set_audio_ctx(fitted_audio_ctx(audio.len()));
+        params.set_max_tokens(max_tokens(audio.len()));
         params.set_temperature_inc(0.0);
         params.set_single_segment(true);
         state.full(params, &audio).map_err(|source| EngineError::Run { source })?;
@@ -440,6 +441,31 @@ impl Engine {
         request: &Request,
         observer: Observer,
         cancel: &CancelToken,
+    ) -> Result<Transcript, EngineError> {
+        self.run(samples, request, observer, cancel, Encoder::Full)
+    }
+
+    /// A live utterance's final pass: as [`Engine::transcribe`], but for speech of up to
+    /// 30 s the encoder is fitted to the speech as for a draft, which on a few seconds of
+    /// speech is several times quicker. On so short an encoding whisper now and then starts
+    /// the utterance over or loops on a phrase; such a text is redone with the full encoder.
+    pub fn transcribe_utterance(&self, samples: &[f32], request: &Request) -> Result<Transcript, EngineError> {
+        let cancel = CancelToken::default();
+        let transcript = self.run(samples, request, Observer::none(), &cancel, Encoder::Fitted)?;
+        if !repeats_itself(&transcript.text()) {
+            return Ok(transcript);
+        }
+        tracing::debug!(text = transcript.text(), "a fitted pass repeated itself; redone with the full encoder");
+        self.run(samples, request, Observer::none(), &cancel, Encoder::Full)
+    }
+
+    fn run(
+        &self,
+        samples: &[f32],
+        request: &Request,
+        observer: Observer,
+        cancel: &CancelToken,
+        encoder: Encoder,
     ) -> Result<Transcript, EngineError> {
         self.check(request)?;
         let duration_ms = samples.len() as u64 * 1000 / SAMPLE_RATE as u64;
@@ -474,6 +500,9 @@ impl Engine {
         // recordings fall into repetition loops (34-57% WER instead of 12-19%).
         if packed.len() > 30 * SAMPLE_RATE as usize {
             params.set_n_max_text_ctx(0);
+        } else if encoder == Encoder::Fitted {
+            params.set_audio_ctx(fitted_audio_ctx(packed.len()));
+            params.set_max_tokens(max_tokens(packed.len()));
         }
         // Token times, from which words are timed, only when asked (see `Request::words`).
         params.set_token_timestamps(request.words);
@@ -536,14 +565,49 @@ impl Engine {
     }
 }
 
-/// The encoder positions a draft pass gives `samples` of audio: whisper's 1,500 cover 30 s
+/// How much of whisper's encoder a pass runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoder {
+    /// Whisper's whole 30 s window, however short the audio: what it was trained on.
+    Full,
+    /// [`fitted_audio_ctx`]'s positions for audio under 30 s.
+    Fitted,
+}
+
+/// The encoder positions a fitted pass gives `samples` of audio: whisper's 1,500 cover 30 s
 /// (50 a second), plus 64 (1.3 s) past the end and 192 (3.8 s) at least, since whisper
 /// tends to repeat or invent words on an encoding cut right where the speech ends. In
 /// steps of 64, so that whisper.cpp's graphs see few sizes.
-fn draft_audio_ctx(samples: usize) -> i32 {
+fn fitted_audio_ctx(samples: usize) -> i32 {
     const PER_SECOND: usize = 50;
     let positions = samples * PER_SECOND / SAMPLE_RATE as usize + 64;
     (positions.div_ceil(64) * 64).clamp(192, 1500) as i32
+}
+
+/// The most tokens a segment of a fitted pass may hold: 16 and 6 a second, well above
+/// the 3 to 4 a second of fast speech, so a pass caught in a loop ends soon.
+fn max_tokens(samples: usize) -> i32 {
+    (16 + samples * 6 / SAMPLE_RATE as usize) as i32
+}
+
+/// Whether whisper started the text over or looped: the words from some point on repeat
+/// its opening (to the end, and three words of it or the whole of a two-word opening), or its last words are one phrase
+/// (of up to eight words) three times. Case and punctuation are ignored, and a last word
+/// cut short. A speaker who says
+/// a phrase again is rarely that exact.
+fn repeats_itself(text: &str) -> bool {
+    let words: Vec<String> = text
+        .split_whitespace()
+        .map(|word| word.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect())
+        .filter(|word: &String| !word.is_empty())
+        .collect();
+    let n = words.len();
+    // A pass cut off by its token limit may end in part of a word.
+    let same = |i: usize, j: usize| words[i] == words[j] || (i == n - 1 && words[j].starts_with(&words[i]));
+    let periodic_from = |start: usize, period: usize| (start..n).all(|i| same(i, i - period));
+    let starts_over = (2..n).any(|k| n - k >= 3.min(k) && periodic_from(k, k));
+    let loops = (1..=8).any(|unit| n >= 3 * unit && periodic_from(n - 2 * unit, unit));
+    starts_over || loops
 }
 
 /// Turns whisper's segments (centisecond times in the packed audio) into the user's: times
@@ -625,11 +689,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn drafts_encode_their_audio_and_a_margin_not_30_seconds() {
+    fn fitted_passes_encode_their_audio_and_a_margin_not_30_seconds() {
         let seconds = |s: usize| s * SAMPLE_RATE as usize;
-        assert_eq!(draft_audio_ctx(seconds(1)), 192, "a floor of 3.8 s");
-        assert_eq!(draft_audio_ctx(seconds(10)), 576, "500 positions and 64 more, in steps of 64");
-        assert_eq!(draft_audio_ctx(seconds(40)), 1500, "never more than whisper's window");
+        assert_eq!(fitted_audio_ctx(seconds(1)), 192, "a floor of 3.8 s");
+        assert_eq!(fitted_audio_ctx(seconds(10)), 576, "500 positions and 64 more, in steps of 64");
+        assert_eq!(fitted_audio_ctx(seconds(40)), 1500, "never more than whisper's window");
+    }
+
+    #[test]
+    fn a_text_that_starts_over_or_loops_is_caught_and_a_sentence_that_echoes_is_not() {
+        for looped in [
+            "Ask what you can do for your country. Ask what you can do for your",
+            "Ask not. Ask not.",
+            "And so, my fellow Americans. And so, my fellow Americans.",
+            "friends. friends. France. France. France.",
+            "had wrapped out theirs wrapped out theirs wrapped out theirs",
+            "had already set apart to be his tumbrils, had already set apart to be his tumb",
+        ] {
+            assert!(repeats_itself(looped), "{looped:?}");
+        }
+        for speech in [
+            "It was the best of times. It was the worst of times.",
+            "Ask not what your country can do for you, ask what you can do for your country.",
+            "No, no.",
+            "",
+        ] {
+            assert!(!repeats_itself(speech), "{speech:?}");
+        }
     }
 
     #[test]

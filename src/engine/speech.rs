@@ -143,6 +143,68 @@ impl SpeechDetector {
     }
 }
 
+/// Silero for a live stream, which hears its audio a few frames at a time: each session has
+/// its own (a model of under a megabyte), so it never waits on a file's detection.
+///
+/// whisper.cpp starts Silero afresh on every call; each call therefore gets the last
+/// [`STREAM_HISTORY`] samples again before the new frames, enough for its state to settle.
+/// The level is raised as for a recording, by the loudest frame heard so far.
+pub struct SpeechStream {
+    context: WhisperVadContext,
+    /// The samples before the next frame, as they came.
+    history: Vec<f32>,
+    /// The loudest frame's peak so far (as [`level_gain`] measures it).
+    peak: f32,
+    levelled: Vec<f32>,
+}
+
+/// Samples of what came before that each call reads again: 0.5 s.
+const STREAM_HISTORY: usize = SAMPLE_RATE as usize / 2;
+/// Silero's frame at 16 kHz.
+pub const STREAM_FRAME: usize = 512;
+
+impl SpeechDetector {
+    /// A detector for one live stream, from the same model file.
+    pub fn stream(&self) -> Result<SpeechStream, EngineError> {
+        let text_path = self.path.to_str().ok_or_else(|| EngineError::VadLoad { path: self.path.clone() })?;
+        let mut params = WhisperVadContextParams::new();
+        params.set_n_threads(1);
+        params.set_use_gpu(false);
+        let context =
+            WhisperVadContext::new(text_path, params).map_err(|_| EngineError::VadLoad { path: self.path.clone() })?;
+        Ok(SpeechStream { context, history: Vec::new(), peak: 0.0, levelled: Vec::new() })
+    }
+}
+
+impl SpeechStream {
+    /// The speech probability of each whole [`STREAM_FRAME`] of `frames`, which continue
+    /// those of the calls before.
+    pub fn probabilities(&mut self, frames: &[f32]) -> Result<Vec<f32>, EngineError> {
+        let count = frames.len() / STREAM_FRAME;
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        let frames = &frames[..count * STREAM_FRAME];
+        let history = self.history.len() / STREAM_FRAME * STREAM_FRAME;
+        let history = &self.history[self.history.len() - history..];
+        self.peak = self.peak.max(loudest_peak(frames));
+        self.levelled.clear();
+        self.levelled.extend_from_slice(history);
+        self.levelled.extend_from_slice(frames);
+        if let Some(gain) = gain_for_peak(self.peak) {
+            apply_gain(&mut self.levelled, gain);
+        }
+        self.context.detect_speech(&self.levelled).map_err(|source| EngineError::Run { source })?;
+        let probabilities = self.context.probabilities();
+        let new = probabilities.len().saturating_sub(count);
+        let result = probabilities[new..].to_vec();
+        self.history.extend_from_slice(frames);
+        let excess = self.history.len().saturating_sub(STREAM_HISTORY);
+        self.history.drain(..excess);
+        Ok(result)
+    }
+}
+
 /// The pieces a recording of `len` samples is read in: [`PIECE_SECONDS`] each, the last one
 /// no shorter than a second (it joins the one before).
 fn pieces(len: usize) -> Vec<Range<usize>> {
@@ -158,9 +220,13 @@ fn pieces(len: usize) -> Vec<Range<usize>> {
 /// How much to raise `samples` for their loudest 20 ms frame to peak at 0.9 of full scale
 /// (at most 60 dB up); `None` when they are loud enough already (or digital silence).
 pub fn level_gain(samples: &[f32]) -> Option<f32> {
-    // The loudest frame's peak, ignoring single-sample clicks: the median of each frame's
-    // ten largest magnitudes would be exact, the frame's 2nd-largest magnitude is enough.
-    let peak = samples
+    gain_for_peak(loudest_peak(samples))
+}
+
+/// The loudest 20 ms frame's peak, ignoring single-sample clicks: the median of each frame's
+/// ten largest magnitudes would be exact, the frame's 2nd-largest magnitude is enough.
+fn loudest_peak(samples: &[f32]) -> f32 {
+    samples
         .chunks(SAMPLE_RATE as usize / 50)
         .map(|frame| {
             let (mut first, mut second) = (0f32, 0f32);
@@ -175,7 +241,11 @@ pub fn level_gain(samples: &[f32]) -> Option<f32> {
             }
             second
         })
-        .fold(0f32, f32::max);
+        .fold(0f32, f32::max)
+}
+
+/// The gain that raises `peak` to [`TARGET_PEAK`], at most [`MAX_GAIN_DB`]; `None` for none.
+fn gain_for_peak(peak: f32) -> Option<f32> {
     if peak <= 0.0 {
         return None;
     }

@@ -1,25 +1,50 @@
-//! Speech detection for live sessions: how likely one short frame of audio is speech.
+//! Speech detection for live sessions: how likely each short frame of audio is speech.
 //!
-//! Input: consecutive frames of [`FRAME`] samples at 16 kHz. Output: a probability in
-//! [0, 1] per frame. The turn logic (threshold, padding, silence length) lives in
-//! `stream.rs` and reads only this interface, so a better detector (Silero through
-//! whisper.cpp, from the VAD work) replaces [`EnergyDetector`] in [`detector`] alone.
+//! Input: consecutive frames of [`FRAME`] samples at 16 kHz, a few at a time. Output: a
+//! probability in [0, 1] per frame. The turn logic (threshold, padding, silence length)
+//! lives in `stream.rs` and reads only this interface.
 //!
-//! The interim detector compares each frame's loudness with the room's noise floor, the
-//! quiet between words over the last few seconds: speech is what stands well above it. It tells speech from silence,
-//! not speech from music or noise of the same loudness.
+//! The detector is Silero, as for files (`engine/speech.rs`): a trained model hears quiet
+//! speech and the soft ends of sentences as speech, and steady noise as none. Where no
+//! Silero model is installed, an energy detector stands in: it compares each frame's
+//! loudness with the room's noise floor, the quiet between words over the last few seconds.
+//! It tells speech from silence, not from music or noise of the same loudness, and in a
+//! continuous reading it hears the quieter last words of a sentence as the floor.
+
+use crate::engine::{Engine, STREAM_FRAME, SpeechStream};
 
 /// Samples per frame: 32 ms, the frame Silero VAD reads at 16 kHz.
-pub const FRAME: usize = 512;
+pub const FRAME: usize = STREAM_FRAME;
 
 /// Judges frames one after another; keeps whatever state it needs between them.
-pub trait SpeechDetector: Send {
-    fn speech_probability(&mut self, frame: &[f32]) -> f32;
+pub trait Detector: Send {
+    /// One probability for each whole [`FRAME`] of `frames`.
+    fn speech_probabilities(&mut self, frames: &[f32]) -> Vec<f32>;
 }
 
-/// The detector live sessions use.
-pub fn detector() -> Box<dyn SpeechDetector> {
-    Box::new(EnergyDetector::default())
+/// The detector a session on `engine` uses: the engine's Silero model, else energy.
+pub fn detector(engine: &Engine) -> Box<dyn Detector> {
+    let silero = engine.speech_detector().map(|detector| detector.stream());
+    match silero {
+        Some(Ok(stream)) => Box::new(Silero(stream)),
+        Some(Err(error)) => {
+            tracing::warn!(%error, "the speech detector could not be loaded for a live session; using loudness");
+            Box::new(EnergyDetector::default())
+        }
+        None => Box::new(EnergyDetector::default()),
+    }
+}
+
+struct Silero(SpeechStream);
+
+impl Detector for Silero {
+    fn speech_probabilities(&mut self, frames: &[f32]) -> Vec<f32> {
+        self.0.probabilities(frames).unwrap_or_else(|error| {
+            // Not expected once loaded; silence is the answer that invents no text.
+            tracing::warn!(%error, "the live speech detector failed on some frames");
+            vec![0.0; frames.len() / FRAME]
+        })
+    }
 }
 
 /// Quieter than this is never speech (-50 dBFS), however quiet the room.
@@ -43,11 +68,14 @@ impl Default for EnergyDetector {
     }
 }
 
-impl SpeechDetector for EnergyDetector {
+impl Detector for EnergyDetector {
+    fn speech_probabilities(&mut self, frames: &[f32]) -> Vec<f32> {
+        frames.chunks_exact(FRAME).map(|frame| self.speech_probability(frame)).collect()
+    }
+}
+
+impl EnergyDetector {
     fn speech_probability(&mut self, frame: &[f32]) -> f32 {
-        if frame.is_empty() {
-            return 0.0;
-        }
         let power = frame.iter().map(|s| s * s).sum::<f32>() / frame.len() as f32;
         let db = 10.0 * power.max(1e-12).log10();
         self.levels.pop_front();
@@ -70,7 +98,7 @@ mod tests {
 
     #[test]
     fn loud_frames_after_quiet_ones_are_speech_and_silence_is_not() {
-        let mut detector = detector();
+        let mut detector = EnergyDetector::default();
         for _ in 0..20 {
             assert!(detector.speech_probability(&tone(0.001)) < 0.5);
         }
@@ -80,7 +108,7 @@ mod tests {
 
     #[test]
     fn steady_noise_becomes_the_floor() {
-        let mut detector = detector();
+        let mut detector = EnergyDetector::default();
         // -40 dBFS hum for a minute: at first above the floor, in the end part of it.
         let hum = tone(0.014);
         let last = (0..2_000).map(|_| detector.speech_probability(&hum)).last().unwrap();

@@ -129,7 +129,7 @@ impl Live {
             .name(format!("live-{index}"))
             .spawn(move || {
                 let _slot = slot;
-                stream::Stream::new(&engine, settings, detector::detector(), outputs).run(&mut inputs, &taken);
+                stream::Stream::new(&engine, settings, detector::detector(&engine), outputs).run(&mut inputs, &taken);
             })
             .expect("the OS refused to start a live session's thread");
         Ok(Session { input: SessionInput { sender, waiting }, output })

@@ -20,9 +20,9 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 
-use super::detector::{FRAME, SpeechDetector};
+use super::detector::{Detector, FRAME};
 use crate::audio::SAMPLE_RATE;
-use crate::engine::{CancelToken, Engine, Observer, Request, Segment};
+use crate::engine::{Engine, Request, Segment};
 
 /// What the client asked for; may change during a session.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,20 +100,23 @@ pub enum Output {
 
 /// Consecutive speech frames that start an utterance (96 ms): a click is not speech.
 const START_FRAMES: usize = 3;
+/// Frames the detector is given at once (96 ms): each call reads half a second again.
+const DETECT_FRAMES: usize = 3;
+/// No tentative pass once this much silence follows the speech: no new words are coming,
+/// and the final pass should not wait for one.
+const QUIET_BEFORE_END_MS: u64 = 150;
 /// Audio kept after the last speech frame, so a word's fading end is not clipped.
 const END_PADDING_MS: u64 = 200;
 /// An utterance is cut after this long, at its quietest moment in the last
 /// [`CUT_SEARCH_MS`]: whisper reads 30 s at most, and shorter passes keep deltas quick.
 const MAX_UTTERANCE_MS: u64 = 20_000;
 const CUT_SEARCH_MS: u64 = 3_000;
-/// A tentative pass needs this much audio, and this much more than the last one had (or
-/// twice as long as the last one took, whichever is more: on a slow or busy machine
-/// tentative passes then take at most half the time, and final passes keep up).
-const FIRST_PARTIAL_MS: u64 = 800;
+/// A tentative pass needs this much audio, and this much more than the last one had (or,
+/// once the utterance's first words are out, twice as long as the last pass took, whichever
+/// is more: on a slow or busy machine tentative passes then take at most half the time, and
+/// final passes keep up).
+const FIRST_PARTIAL_MS: u64 = 700;
 const PARTIAL_STEP_MS: u64 = 300;
-/// Final text kept as the next passes' context: about 50 words, well within the half of
-/// whisper's 448-token text context that a prompt may take.
-const CONTEXT_CHARS: usize = 300;
 /// Less audio than this is not worth a commit (OpenAI's own minimum).
 const MIN_COMMIT_MS: u64 = 100;
 
@@ -142,7 +145,7 @@ struct Utterance {
 pub struct Stream<'a> {
     engine: &'a Engine,
     settings: StreamSettings,
-    detector: Box<dyn SpeechDetector>,
+    detector: Box<dyn Detector>,
     out: mpsc::UnboundedSender<Output>,
     /// Held audio; `audio[0]` is session sample `held_from`.
     audio: Vec<f32>,
@@ -158,15 +161,13 @@ pub struct Stream<'a> {
     session_tag: String,
     last_item: Option<String>,
     utterance: Option<Utterance>,
-    /// The end of the session's final text so far, the context of the next passes.
-    recent: String,
 }
 
 impl<'a> Stream<'a> {
     pub fn new(
         engine: &'a Engine,
         settings: StreamSettings,
-        detector: Box<dyn SpeechDetector>,
+        detector: Box<dyn Detector>,
         out: mpsc::UnboundedSender<Output>,
     ) -> Stream<'a> {
         Stream {
@@ -185,7 +186,6 @@ impl<'a> Stream<'a> {
             session_tag: uuid::Uuid::now_v7().simple().to_string()[20..].to_owned(),
             last_item: None,
             utterance: None,
-            recent: String::new(),
         }
     }
 
@@ -275,9 +275,13 @@ impl<'a> Stream<'a> {
         let Some(turn) = self.settings.turn_detection else { return };
         // Detection may have been off for a while (manual commits): start at what is held.
         self.analysed = self.analysed.max(self.held_from);
-        while self.analysed + FRAME <= self.received {
-            let offset = self.analysed - self.held_from;
-            let probability = self.detector.speech_probability(&self.audio[offset..offset + FRAME]);
+        let whole = (self.received - self.analysed) / FRAME;
+        if whole < DETECT_FRAMES {
+            return;
+        }
+        let offset = self.analysed - self.held_from;
+        let probabilities = self.detector.speech_probabilities(&self.audio[offset..offset + whole * FRAME]);
+        for probability in probabilities {
             self.analysed += FRAME;
             let speech = probability >= turn.threshold;
             let Some(utterance) = &mut self.utterance else {
@@ -340,8 +344,7 @@ impl<'a> Stream<'a> {
         let audio = &self.audio[utterance.start - self.held_from..end - self.held_from];
         let started = Instant::now();
         let offset = ms(utterance.start);
-        let request = self.request_in_context();
-        match self.engine.transcribe(audio, &request, Observer::none(), &CancelToken::default()) {
+        match self.engine.transcribe_utterance(audio, &self.settings.request) {
             Ok(mut transcript) => {
                 tracing::debug!(
                     audio_ms = ms(audio.len()),
@@ -357,11 +360,9 @@ impl<'a> Stream<'a> {
                         word.end_ms += offset;
                     }
                 }
-                let text = transcript.text();
-                self.remember(&text);
                 self.send(Output::Completed {
                     item_id: utterance.item_id,
-                    transcript: text,
+                    transcript: transcript.text(),
                     segments: transcript.segments,
                 });
             }
@@ -372,55 +373,25 @@ impl<'a> Stream<'a> {
         }
     }
 
-    /// The client's request with the session's last words added to its prompt: each
-    /// utterance is transcribed alone, and without the sentence before it whisper guesses
-    /// its first words and their case and punctuation worse.
-    fn request_in_context(&self) -> Request {
-        let mut request = self.settings.request.clone();
-        if !self.recent.is_empty() {
-            request.prompt = Some(match request.prompt.take() {
-                Some(prompt) => format!("{prompt} {}", self.recent),
-                None => self.recent.clone(),
-            });
-        }
-        request
-    }
-
-    /// Keeps the last [`CONTEXT_CHARS`] of final text, cut at a word.
-    fn remember(&mut self, text: &str) {
-        let text = text.trim();
-        if text.is_empty() {
-            return;
-        }
-        if !self.recent.is_empty() {
-            self.recent.push(' ');
-        }
-        self.recent.push_str(text);
-        if self.recent.len() > CONTEXT_CHARS {
-            let mut cut = self.recent.len() - CONTEXT_CHARS;
-            while !self.recent.is_char_boundary(cut) {
-                cut += 1;
-            }
-            let rest = &self.recent[cut..];
-            self.recent = rest.split_once(' ').map_or(rest, |(_, words)| words).to_owned();
-        }
-    }
-
     /// A pass over the utterance so far, sending the words it adds to those sent.
     fn tentative_pass(&mut self) {
         let received = self.received;
-        let request = self.request_in_context();
+        let quiet = self.silent_run * FRAME >= samples(QUIET_BEFORE_END_MS);
         let Some(utterance) = &mut self.utterance else { return };
-        if received - utterance.start < samples(FIRST_PARTIAL_MS)
-            || received - utterance.partial_at < samples(PARTIAL_STEP_MS).max(2 * self.last_pass)
+        // Until its first words are out, an utterance's passes follow each other closely.
+        let step = if utterance.sent.is_empty() { 0 } else { 2 * self.last_pass };
+        if quiet
+            || received - utterance.start < samples(FIRST_PARTIAL_MS)
+            || received - utterance.partial_at < samples(PARTIAL_STEP_MS).max(step)
         {
             return;
         }
         utterance.partial_at = received;
         let audio = &self.audio[utterance.start - self.held_from..];
         let started = Instant::now();
-        let pass = self.engine.draft(audio, &request);
+        let pass = self.engine.draft(audio, &self.settings.request);
         self.last_pass = samples(started.elapsed().as_millis() as u64);
+        tracing::debug!(audio_ms = ms(audio.len()), millis = started.elapsed().as_millis() as u64, "tentative pass");
         let Ok(text) = pass else { return };
         let words: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
         let sent = utterance.sent.len();
