@@ -419,7 +419,7 @@ impl Engine {
         }
         let mut state = self.context.create_state().map_err(|source| EngineError::Run { source })?;
         let mut params = self.params(request, SamplingStrategy::Greedy { best_of: 1 });
-        params.set_audio_ctx(fitted_audio_ctx(audio.len()));
+        params.set_audio_ctx(fitted_audio_ctx(audio.len(), DRAFT_FLOOR));
         params.set_max_tokens(max_tokens(audio.len()));
         params.set_temperature_inc(0.0);
         params.set_single_segment(true);
@@ -448,11 +448,13 @@ impl Engine {
     /// A live utterance's final pass: as [`Engine::transcribe`], but for speech of up to
     /// 30 s the encoder is fitted to the speech as for a draft, which on a few seconds of
     /// speech is several times quicker. On so short an encoding whisper now and then starts
-    /// the utterance over or loops on a phrase; such a text is redone with the full encoder.
+    /// the utterance over or loops on a phrase; such a text, or one with more words than the
+    /// audio can hold, is redone with the full encoder.
     pub fn transcribe_utterance(&self, samples: &[f32], request: &Request) -> Result<Transcript, EngineError> {
         let cancel = CancelToken::default();
         let transcript = self.run(samples, request, Observer::none(), &cancel, Encoder::Fitted)?;
-        if !repeats_itself(&transcript.text()) {
+        let text = transcript.text();
+        if !repeats_itself(&text) && !too_many_words(&text, samples.len()) {
             return Ok(transcript);
         }
         tracing::debug!(text = transcript.text(), "a fitted pass repeated itself; redone with the full encoder");
@@ -501,7 +503,7 @@ impl Engine {
         if packed.len() > 30 * SAMPLE_RATE as usize {
             params.set_n_max_text_ctx(0);
         } else if encoder == Encoder::Fitted {
-            params.set_audio_ctx(fitted_audio_ctx(packed.len()));
+            params.set_audio_ctx(fitted_audio_ctx(packed.len(), FINAL_FLOOR));
             params.set_max_tokens(max_tokens(packed.len()));
         }
         // Token times, from which words are timed, only when asked (see `Request::words`).
@@ -570,24 +572,37 @@ impl Engine {
 enum Encoder {
     /// Whisper's whole 30 s window, however short the audio: what it was trained on.
     Full,
-    /// [`fitted_audio_ctx`]'s positions for audio under 30 s.
+    /// [`fitted_audio_ctx`]'s positions for audio under 30 s, at least [`FINAL_FLOOR`].
     Fitted,
 }
 
+/// The fewest encoder positions of a draft (3.8 s) and of a fitted final pass (7.7 s). On
+/// the shared clips a final pass encoded down to 3.8 s misheard a word in ten more often
+/// than whisper's full window; from 7.7 s it reads as well (jfk.wav, the Columbia address).
+const DRAFT_FLOOR: usize = 192;
+const FINAL_FLOOR: usize = 384;
+
 /// The encoder positions a fitted pass gives `samples` of audio: whisper's 1,500 cover 30 s
-/// (50 a second), plus 64 (1.3 s) past the end and 192 (3.8 s) at least, since whisper
-/// tends to repeat or invent words on an encoding cut right where the speech ends. In
-/// steps of 64, so that whisper.cpp's graphs see few sizes.
-fn fitted_audio_ctx(samples: usize) -> i32 {
+/// (50 a second), plus 64 (1.3 s) past the end and `floor` at least, since whisper tends
+/// to repeat or invent words on an encoding cut right where the speech ends. In steps of
+/// 64, so that whisper.cpp's graphs see few sizes.
+fn fitted_audio_ctx(samples: usize, floor: usize) -> i32 {
     const PER_SECOND: usize = 50;
     let positions = samples * PER_SECOND / SAMPLE_RATE as usize + 64;
-    (positions.div_ceil(64) * 64).clamp(192, 1500) as i32
+    (positions.div_ceil(64) * 64).clamp(floor, 1500) as i32
 }
 
 /// The most tokens a segment of a fitted pass may hold: 16 and 6 a second, well above
 /// the 3 to 4 a second of fast speech, so a pass caught in a loop ends soon.
 fn max_tokens(samples: usize) -> i32 {
     (16 + samples * 6 / SAMPLE_RATE as usize) as i32
+}
+
+/// Whether `text` holds more words than anyone says in `samples` of audio: two and 4.5 a
+/// second (fast speech is about 4). A loop that does not repeat exactly still says too much.
+fn too_many_words(text: &str, samples: usize) -> bool {
+    let seconds = samples as f64 / f64::from(SAMPLE_RATE);
+    text.split_whitespace().count() as f64 > 2.0 + 4.5 * seconds
 }
 
 /// Whether whisper started the text over or looped: the words from some point on repeat
@@ -691,13 +706,14 @@ mod tests {
     #[test]
     fn fitted_passes_encode_their_audio_and_a_margin_not_30_seconds() {
         let seconds = |s: usize| s * SAMPLE_RATE as usize;
-        assert_eq!(fitted_audio_ctx(seconds(1)), 192, "a floor of 3.8 s");
-        assert_eq!(fitted_audio_ctx(seconds(10)), 576, "500 positions and 64 more, in steps of 64");
-        assert_eq!(fitted_audio_ctx(seconds(40)), 1500, "never more than whisper's window");
+        assert_eq!(fitted_audio_ctx(seconds(1), DRAFT_FLOOR), 192, "a draft's floor of 3.8 s");
+        assert_eq!(fitted_audio_ctx(seconds(1), FINAL_FLOOR), 384, "a final pass's floor of 7.7 s");
+        assert_eq!(fitted_audio_ctx(seconds(10), FINAL_FLOOR), 576, "500 positions and 64 more, in steps of 64");
+        assert_eq!(fitted_audio_ctx(seconds(40), DRAFT_FLOOR), 1500, "never more than whisper's window");
     }
 
     #[test]
-    fn a_text_that_starts_over_or_loops_is_caught_and_a_sentence_that_echoes_is_not() {
+    fn a_text_that_starts_over_loops_or_says_too_much_is_caught_and_a_sentence_that_echoes_is_not() {
         for looped in [
             "Ask what you can do for your country. Ask what you can do for your",
             "Ask not. Ask not.",
@@ -708,6 +724,10 @@ mod tests {
         ] {
             assert!(repeats_itself(looped), "{looped:?}");
         }
+        // Two and a half seconds cannot hold this, though it repeats no phrase three times.
+        let rambling = "And so am I fell in my records. I fell in my records. And so am I fell in America.";
+        assert!(too_many_words(rambling, 5 * SAMPLE_RATE as usize / 2) && !repeats_itself(rambling));
+        assert!(!too_many_words("And so, my fellow Americans,", 5 * SAMPLE_RATE as usize / 2));
         for speech in [
             "It was the best of times. It was the worst of times.",
             "Ask not what your country can do for you, ask what you can do for your country.",
