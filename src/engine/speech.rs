@@ -147,7 +147,7 @@ impl SpeechDetector {
 /// its own (a model of under a megabyte), so it never waits on a file's detection.
 ///
 /// whisper.cpp starts Silero afresh on every call; each call therefore gets the last
-/// [`STREAM_HISTORY`] samples again before the new frames, enough for its state to settle.
+/// half second (`STREAM_HISTORY`) again before the new frames, enough for its state to settle.
 /// The level is raised as for a recording, by the loudest frame heard so far.
 pub struct SpeechStream {
     context: WhisperVadContext,
