@@ -457,7 +457,7 @@ impl Engine {
         if !repeats_itself(&text) && !too_many_words(&text, samples.len()) {
             return Ok(transcript);
         }
-        tracing::debug!(text = transcript.text(), "a fitted pass repeated itself; redone with the full encoder");
+        tracing::debug!(text, "a fitted pass repeated itself or said too much; redone with the full encoder");
         self.run(samples, request, Observer::none(), &cancel, Encoder::Full)
     }
 
@@ -606,10 +606,10 @@ fn too_many_words(text: &str, samples: usize) -> bool {
 }
 
 /// Whether whisper started the text over or looped: the words from some point on repeat
-/// its opening (to the end, and three words of it or the whole of a two-word opening), or its last words are one phrase
-/// (of up to eight words) three times. Case and punctuation are ignored, and a last word
-/// cut short. A speaker who says
-/// a phrase again is rarely that exact.
+/// its opening (to the end, and three words of it or the whole of a two-word opening), or
+/// its last words are one phrase (of up to eight words) three times. Case and punctuation
+/// are ignored, and a last word cut short. A speaker who says a phrase again is rarely that
+/// exact.
 fn repeats_itself(text: &str) -> bool {
     let words: Vec<String> = text
         .split_whitespace()

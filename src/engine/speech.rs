@@ -81,12 +81,7 @@ impl SpeechDetector {
             return Err(EngineError::NoVadModel { path: path.to_owned() });
         }
         let summary = model::inspect_vad(path)?;
-        let text_path = path.to_str().ok_or_else(|| EngineError::VadLoad { path: path.to_owned() })?;
-        let mut params = WhisperVadContextParams::new();
-        params.set_n_threads(1);
-        params.set_use_gpu(false);
-        let context =
-            WhisperVadContext::new(text_path, params).map_err(|_| EngineError::VadLoad { path: path.to_owned() })?;
+        let context = open_context(path)?;
         tracing::info!(model = %path.display(), version = summary.version, ?settings, "speech detector loaded");
         Ok(SpeechDetector { context: Mutex::new(context), settings, path: path.to_owned() })
     }
@@ -166,14 +161,18 @@ pub const STREAM_FRAME: usize = 512;
 impl SpeechDetector {
     /// A detector for one live stream, from the same model file.
     pub fn stream(&self) -> Result<SpeechStream, EngineError> {
-        let text_path = self.path.to_str().ok_or_else(|| EngineError::VadLoad { path: self.path.clone() })?;
-        let mut params = WhisperVadContextParams::new();
-        params.set_n_threads(1);
-        params.set_use_gpu(false);
-        let context =
-            WhisperVadContext::new(text_path, params).map_err(|_| EngineError::VadLoad { path: self.path.clone() })?;
+        let context = open_context(&self.path)?;
         Ok(SpeechStream { context, history: Vec::new(), peak: 0.0, levelled: Vec::new() })
     }
+}
+
+/// Loads a checked Silero file on the CPU, one thread (see [`SpeechDetector::load`]).
+fn open_context(path: &Path) -> Result<WhisperVadContext, EngineError> {
+    let text_path = path.to_str().ok_or_else(|| EngineError::VadLoad { path: path.to_owned() })?;
+    let mut params = WhisperVadContextParams::new();
+    params.set_n_threads(1);
+    params.set_use_gpu(false);
+    WhisperVadContext::new(text_path, params).map_err(|_| EngineError::VadLoad { path: path.to_owned() })
 }
 
 impl SpeechStream {
